@@ -1,0 +1,107 @@
+// The resolved, validated and frozen configuration. `src/config/schema.ts` turns YAML + flags + env
+// into this shape; everything else in the proxy reads only this shape.
+
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+/** Credentials for a backend or a sentinel. `password` is already resolved from env or file. */
+export interface Credentials {
+  username?: string;
+  password?: string;
+}
+
+export interface TlsClientOptions {
+  /** PEM contents, already read from the files named in the config. */
+  ca?: string;
+  cert?: string;
+  key?: string;
+  /** SNI / verification name, or a map from announced address ("ip:port" or "ip") to name. */
+  servername?: string;
+  servernameMap?: Record<string, string>;
+  rejectUnauthorized: boolean;
+}
+
+export interface TlsServerOptions {
+  ca?: string;
+  cert: string;
+  key: string;
+  requestCert: boolean;
+}
+
+export interface LimitsConfig {
+  /** Like Redis `maxclients`: sessions beyond this get `-ERR max number of clients reached`. */
+  maxClients: number;
+  /** Like Redis `timeout` (but ms): idle client sessions are closed; 0 disables. */
+  idleTimeoutMs: number;
+  /** Like Redis `proto-max-bulk-len`. */
+  maxBulkBytes: number;
+  /** Largest multibulk count accepted (Redis: INT_MAX). */
+  maxMultibulkLength: number;
+  /** Like Redis `client-query-buffer-limit`: the most one client may have buffered unsent. */
+  queryBufferBytes: number;
+  /** Client output buffer: pause reading from the backend above soft, disconnect above hard. */
+  outputBufferSoftBytes: number;
+  outputBufferHardBytes: number;
+}
+
+export interface FailoverConfig {
+  /** How long a command may be held while the group has no usable master. */
+  holdTimeoutMs: number;
+  /** How many request bytes one session may hold during a fence before new ones are refused. */
+  holdBytes: number;
+}
+
+export interface TopologyConfig {
+  /** How often every sentinel is polled (also the bound on a lost pub/sub message). */
+  pollIntervalMs: number;
+  connectTimeoutMs: number;
+  /** Refuse commands while fewer than a majority of known sentinels are reachable. */
+  requireSentinelMajority: boolean;
+}
+
+export interface ReadsConfig {
+  /** `master`: the master listener sends everything to the master. `replica`: read-only commands
+   * outside transactions go to a replica. */
+  routeReads: 'master' | 'replica';
+  maxLagMs: number;
+  /** What the read-only listener does with no healthy replica. */
+  fallback: 'master' | 'error';
+  readYourWritesMs: number;
+}
+
+export interface GroupConfig {
+  /** The master name Sentinel knows the group by. */
+  name: string;
+  listen: HostPort;
+  readListen?: HostPort;
+  sentinels: HostPort[];
+  sentinelAuth: Credentials;
+  /** Credentials the proxy uses on its own links to the group's nodes (ROLE checks, INFO). */
+  auth: Credentials;
+  tls: {
+    listener?: TlsServerOptions;
+    backend?: TlsClientOptions;
+    sentinel?: TlsClientOptions;
+  };
+  topology: TopologyConfig;
+  failover: FailoverConfig;
+  reads: ReadsConfig;
+  limits: LimitsConfig;
+}
+
+export interface AdminConfig {
+  /** Loopback by default; `undefined` disables the admin server. */
+  listen?: HostPort;
+}
+
+export interface ProxyConfig {
+  logLevel: LogLevel;
+  logFormat: 'json' | 'pretty';
+  admin: AdminConfig;
+  shutdown: { timeoutMs: number };
+  groups: GroupConfig[];
+}

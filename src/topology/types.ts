@@ -1,0 +1,81 @@
+// What the rest of the proxy sees of a Sentinel group. The watcher (./watcher.ts) produces it; the
+// failover logic, listeners and admin server consume it. Addresses are `host:port` strings so they
+// compare with `===`.
+
+export type Addr = string; // "host:port"
+
+export interface ReplicaState {
+  addr: Addr;
+  /** Sentinel's flags for it, e.g. ["slave"], ["slave","s_down"], ["slave","disconnected"]. */
+  flags: string[];
+  /** Sentinel's `master-link-status` is "ok". */
+  linkUp: boolean;
+  /** Replication offset the sentinel last saw (`slave-repl-offset`). */
+  offset: number;
+  /** Estimated lag behind the master in ms, from offsets and INFO; undefined when unknown. */
+  lagMs?: number;
+  /** Healthy enough to serve reads: not down, link up, ROLE verified as a replica of the master. */
+  healthy: boolean;
+}
+
+export interface SentinelState {
+  addr: Addr;
+  /** Configured in the file, or discovered through SENTINEL SENTINELS / +sentinel. */
+  source: 'config' | 'discovered';
+  reachable: boolean;
+  /** In TILT mode (its clock jumped): its answers are ignored while it lasts. */
+  tilt: boolean;
+  /** What it last named as master, and the config epoch it reported. */
+  master?: Addr;
+  configEpoch?: number;
+  lastError?: string;
+}
+
+export interface TopologySnapshot {
+  group: string;
+  /** The verified master: named by Sentinel (newest epoch, majority of reachable sentinels) and
+   * answering `ROLE` as master. Kept when every sentinel is unreachable. */
+  master?: Addr;
+  /** Increments each time `master` changes. Sessions compare it to know they must re-home. */
+  masterEpoch: number;
+  /** Sentinel config epoch behind the current master, when known. */
+  configEpoch?: number;
+  /** A failover of this group is under way (or the master is objectively down): new commands
+   * must be held, not sent to `master`. */
+  fenced: boolean;
+  fenceReason?: string;
+  /** During the current fence a replica was already promoted (`+promoted-slave`,
+   * `+switch-master`, or a poll showing another master): replies the old master sends from now on
+   * may be discarded by its resync, so links to it with commands in flight must be cut. */
+  promoted: boolean;
+  replicas: ReplicaState[];
+  sentinels: SentinelState[];
+  /** Sentinels reachable / known. */
+  reachableSentinels: number;
+  knownSentinels: number;
+  /** True when a verified master exists (and, with requireSentinelMajority, a majority of sentinels
+   * is reachable). */
+  ready: boolean;
+  notReadyReason?: string;
+}
+
+/** Events, in the order they happen. Every event carries the snapshot after it. */
+export type TopologyEvent =
+  | { type: 'fence'; reason: string; snapshot: TopologySnapshot }
+  | { type: 'unfence'; reason: string; snapshot: TopologySnapshot }
+  | { type: 'promoted'; snapshot: TopologySnapshot }
+  | { type: 'master'; previous?: Addr; snapshot: TopologySnapshot }
+  | { type: 'replicas'; snapshot: TopologySnapshot }
+  | { type: 'sentinels'; snapshot: TopologySnapshot };
+
+export interface TopologySource {
+  readonly group: string;
+  snapshot(): TopologySnapshot;
+  on(event: 'event', listener: (ev: TopologyEvent) => void): this;
+  off(event: 'event', listener: (ev: TopologyEvent) => void): this;
+  /** Ask for an immediate refresh (e.g. after a `-READONLY` from the supposed master). Refreshes
+   * never overlap: a request during one schedules exactly one more. */
+  refresh(reason: string): void;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
