@@ -1,0 +1,355 @@
+// One sentinel: a command connection (polled by the watcher) and a pub/sub connection (PSUBSCRIBE *
+// for the event channels). Plain ioredis connections to the sentinel port, never ioredis's own
+// sentinel mode. Both reconnect forever with capped backoff; the pub/sub one re-subscribes itself.
+//
+// Reachability is decided by polls only (a SIGSTOPped sentinel still accepts TCP connections), and
+// logged on change, not on every retry.
+import type { ConnectionOptions } from 'node:tls';
+import { Redis, type RedisOptions } from 'ioredis';
+import type { Credentials, TlsClientOptions } from '../config/types.js';
+import type { Logger } from '../logger.js';
+import type { Addr } from './types.js';
+
+export class TimeoutError extends Error {
+  constructor(what: string, ms: number) {
+    super(`${what} timed out after ${ms} ms`);
+    this.name = 'TimeoutError';
+  }
+}
+
+/** Resolves or rejects with `p`, or rejects with a TimeoutError after `ms`. The timer is always
+ * cleared. */
+export function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new TimeoutError(what, ms)), ms);
+    p.then(
+      (v) => {
+        clearTimeout(timer);
+        resolve(v);
+      },
+      (e: unknown) => {
+        clearTimeout(timer);
+        reject(e instanceof Error ? e : new Error(String(e)));
+      },
+    );
+  });
+}
+
+/** Waits until `conn` is ready (bounded). Rejects when it ends or the time runs out. */
+export function waitReady(conn: Redis, ms: number): Promise<void> {
+  if (conn.status === 'ready') return Promise.resolve();
+  if (conn.status === 'end') return Promise.reject(new Error('connection closed'));
+  return new Promise<void>((resolve, reject) => {
+    const done = (err?: Error) => {
+      clearTimeout(timer);
+      conn.off('ready', onReady);
+      conn.off('end', onEnd);
+      if (err) reject(err);
+      else resolve();
+    };
+    const onReady = () => done();
+    const onEnd = () => done(new Error('connection closed'));
+    const timer = setTimeout(() => done(new TimeoutError('connect', ms)), ms);
+    conn.on('ready', onReady);
+    conn.on('end', onEnd);
+  });
+}
+
+export function splitAddr(addr: Addr): { host: string; port: number } {
+  const i = addr.lastIndexOf(':');
+  return { host: addr.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(addr.slice(i + 1)) };
+}
+
+export function tlsOptionsFor(tls: TlsClientOptions | undefined, host: string, port: number): ConnectionOptions | undefined {
+  if (!tls) return undefined;
+  const servername = tls.servernameMap?.[`${host}:${port}`] ?? tls.servernameMap?.[host] ?? tls.servername;
+  const out: ConnectionOptions = { rejectUnauthorized: tls.rejectUnauthorized };
+  if (tls.ca) out.ca = tls.ca;
+  if (tls.cert) out.cert = tls.cert;
+  if (tls.key) out.key = tls.key;
+  if (servername) out.servername = servername;
+  return out;
+}
+
+/** Reconnect delay: 50 ms doubling, capped at `capMs`, with a little jitter. Never gives up. */
+export function backoff(capMs: number): (times: number) => number {
+  return (times: number) => Math.min(capMs, 50 * 2 ** Math.min(Math.max(times - 1, 0), 10)) + Math.floor(Math.random() * 50);
+}
+
+/** ioredis options for the proxy's own links (sentinels and admin links to nodes): RESP2, no
+ * CLIENT SETINFO (Redis 7.0 lacks it), no ready check, no offline queue (a command on a link that
+ * is down fails at once instead of piling up), reconnect forever with capped backoff. */
+export function linkOptions(opts: {
+  host: string;
+  port: number;
+  auth: Credentials;
+  tls?: TlsClientOptions;
+  connectTimeoutMs: number;
+  connectionName: string;
+  reconnectCapMs?: number;
+}): RedisOptions {
+  const o: RedisOptions = {
+    host: opts.host,
+    port: opts.port,
+    protocol: 2,
+    disableClientInfo: true,
+    enableReadyCheck: false,
+    enableOfflineQueue: false,
+    autoResendUnfulfilledCommands: false,
+    maxRetriesPerRequest: 0,
+    connectTimeout: opts.connectTimeoutMs,
+    connectionName: opts.connectionName,
+    retryStrategy: backoff(opts.reconnectCapMs ?? 1000),
+    lazyConnect: true,
+  };
+  if (opts.auth.username) o.username = opts.auth.username;
+  if (opts.auth.password) o.password = opts.auth.password;
+  const tls = tlsOptionsFor(opts.tls, opts.host, opts.port);
+  if (tls) o.tls = tls;
+  return o;
+}
+
+/** A flat RESP2 `[k, v, k, v]` reply as a record. */
+export function toRecord(reply: unknown): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (!Array.isArray(reply)) return out;
+  for (let i = 0; i + 1 < reply.length; i += 2) out[String(reply[i])] = String(reply[i + 1]);
+  return out;
+}
+
+/** Lines `key:value` of an INFO reply. */
+export function parseInfo(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const line of text.split(/\r?\n/)) {
+    if (!line || line.startsWith('#')) continue;
+    const i = line.indexOf(':');
+    if (i > 0) out[line.slice(0, i)] = line.slice(i + 1);
+  }
+  return out;
+}
+
+export interface SentinelPoll {
+  /** `SENTINEL MASTER <name>`; undefined when this sentinel does not monitor the group. */
+  master?: Record<string, string>;
+  /** `SENTINEL REPLICAS <name>`. */
+  replicas: Record<string, string>[];
+  /** `SENTINEL SENTINELS <name>` (the other sentinels it knows). */
+  sentinels: Record<string, string>[];
+  /** `INFO sentinel` says `sentinel_tilt:1`. */
+  tilt: boolean;
+}
+
+export interface SentinelLinkHandlers {
+  onEvent(link: SentinelLink, channel: string, message: string): void;
+  /** A connection came back after being lost (events may have been missed). */
+  onReconnect(link: SentinelLink): void;
+  /** reachable / tilt / runId changed. */
+  onStateChange(link: SentinelLink): void;
+}
+
+export interface SentinelLinkOptions {
+  addr: Addr;
+  source: 'config' | 'discovered';
+  group: string;
+  auth: Credentials;
+  tls?: TlsClientOptions;
+  connectTimeoutMs: number;
+  /** Bound on one poll (waiting for the connection included). */
+  requestTimeoutMs: number;
+  /** Run id announced by the sentinel that told us about this one (for de-duplication). */
+  runId?: string;
+  logger: Logger;
+}
+
+/** A poll still unanswered after this long gets its connection reset (half-open TCP, hung peer). */
+const STUCK_RESET_MS = 15_000;
+
+export class SentinelLink {
+  readonly addr: Addr;
+  readonly source: 'config' | 'discovered';
+  runId?: string;
+  reachable = false;
+  tilt = false;
+  lastError?: string;
+  /** What it last named as master, its config epoch and flags for the group. */
+  master?: Addr;
+  configEpoch?: number;
+  masterFlags: string[] = [];
+  lastPoll?: SentinelPoll;
+
+  private readonly cmd: Redis;
+  private readonly sub: Redis;
+  private readonly opts: SentinelLinkOptions;
+  private readonly handlers: SentinelLinkHandlers;
+  private readonly log: Logger;
+  private state: 'unknown' | 'up' | 'down' = 'unknown';
+  private inflight?: Promise<unknown>;
+  private inflightSince = 0;
+  private cmdWasReady = false;
+  private subWasReady = false;
+  private stopped = false;
+
+  constructor(opts: SentinelLinkOptions, handlers: SentinelLinkHandlers) {
+    this.opts = opts;
+    this.handlers = handlers;
+    this.addr = opts.addr;
+    this.source = opts.source;
+    this.runId = opts.runId;
+    this.log = opts.logger.child({ sentinel: opts.addr });
+    const { host, port } = splitAddr(opts.addr);
+    const base = { host, port, auth: opts.auth, tls: opts.tls, connectTimeoutMs: opts.connectTimeoutMs };
+    this.cmd = new Redis(linkOptions({ ...base, connectionName: 'sentinel-proxy-poll' }));
+    this.sub = new Redis({
+      ...linkOptions({ ...base, connectionName: 'sentinel-proxy-events' }),
+      // The subscription is queued until the first connection, then re-made by ioredis on every
+      // reconnect.
+      enableOfflineQueue: true,
+      maxRetriesPerRequest: null,
+      autoResubscribe: true,
+    });
+    for (const [conn, kind] of [
+      [this.cmd, 'cmd'],
+      [this.sub, 'sub'],
+    ] as const) {
+      conn.on('error', (err: Error) => {
+        this.lastError = err.message;
+        this.log.debug({ group: opts.group, conn: kind, err: err.message }, 'sentinel connection error');
+      });
+    }
+    this.cmd.on('ready', () => {
+      if (this.cmdWasReady && !this.stopped) this.handlers.onReconnect(this);
+      this.cmdWasReady = true;
+    });
+    this.cmd.on('close', () => {
+      if (!this.stopped) this.setReachable(false, this.lastError ?? 'connection closed');
+    });
+    this.sub.on('ready', () => {
+      if (this.subWasReady && !this.stopped) this.handlers.onReconnect(this);
+      this.subWasReady = true;
+    });
+    this.sub.on('pmessage', (_pattern: string, channel: string, message: string) => {
+      if (!this.stopped) this.handlers.onEvent(this, channel, message);
+    });
+  }
+
+  start(): void {
+    this.cmd.connect().catch(() => undefined);
+    this.sub.connect().catch(() => undefined);
+    this.sub.psubscribe('*').catch((err: Error) => {
+      if (!this.stopped) this.log.warn({ group: this.opts.group, err: err.message }, 'sentinel PSUBSCRIBE failed');
+    });
+  }
+
+  /** One poll, bounded by `requestTimeoutMs`; never rejects. Updates reachable/tilt/master. */
+  async poll(masterName: string): Promise<SentinelPoll | undefined> {
+    if (this.stopped) return undefined;
+    if (this.inflight) {
+      // The previous poll is still unanswered (a hung sentinel): don't wait for it again, and
+      // don't pile more commands onto its connection.
+      if (Date.now() - this.inflightSince > STUCK_RESET_MS) {
+        this.log.debug({ group: this.opts.group }, 'resetting unresponsive sentinel connection');
+        this.cmd.disconnect(true);
+      }
+      this.setReachable(false, 'unresponsive');
+      return undefined;
+    }
+    const t = this.opts.requestTimeoutMs;
+    const started = Date.now();
+    const work = (async (): Promise<SentinelPoll> => {
+      await waitReady(this.cmd, t);
+      const noSuchMaster = (e: unknown) => {
+        if (e instanceof Error && /no such master/i.test(e.message)) return undefined;
+        throw e;
+      };
+      const needId = this.runId === undefined;
+      const [master, replicas, sentinels, info, myid] = await Promise.all([
+        this.cmd.call('SENTINEL', 'MASTER', masterName).then(toRecord, noSuchMaster),
+        this.cmd.call('SENTINEL', 'REPLICAS', masterName).then((r) => (Array.isArray(r) ? r.map(toRecord) : []), (e: unknown) => noSuchMaster(e) ?? []),
+        this.cmd.call('SENTINEL', 'SENTINELS', masterName).then((r) => (Array.isArray(r) ? r.map(toRecord) : []), (e: unknown) => noSuchMaster(e) ?? []),
+        this.cmd.call('INFO', 'sentinel').then((r) => parseInfo(String(r))),
+        needId ? this.cmd.call('SENTINEL', 'MYID').then((r) => String(r), () => undefined) : Promise.resolve(undefined),
+      ]);
+      if (myid) this.runId = myid;
+      return { master, replicas, sentinels, tilt: info['sentinel_tilt'] === '1' };
+    })();
+    this.inflight = work;
+    this.inflightSince = started;
+    work.then(
+      () => {
+        if (this.inflight === work) this.inflight = undefined;
+      },
+      () => {
+        if (this.inflight === work) this.inflight = undefined;
+      },
+    );
+    try {
+      const res = await withTimeout(work, t, 'sentinel poll');
+      if (this.stopped) return undefined;
+      this.lastPoll = res;
+      const m = res.master;
+      if (m && m['ip'] && m['port']) {
+        this.master = `${m['ip']}:${m['port']}`;
+        const epoch = Number(m['config-epoch']);
+        this.configEpoch = Number.isFinite(epoch) ? epoch : undefined;
+        this.masterFlags = (m['flags'] ?? '').split(',').filter(Boolean);
+      } else {
+        this.master = undefined;
+        this.configEpoch = undefined;
+        this.masterFlags = [];
+      }
+      const tiltChanged = this.tilt !== res.tilt;
+      this.tilt = res.tilt;
+      this.lastError = undefined;
+      this.setReachable(true);
+      if (tiltChanged) this.handlers.onStateChange(this);
+      return res;
+    } catch (err) {
+      if (this.stopped) return undefined;
+      this.setReachable(false, err instanceof Error ? err.message : String(err));
+      return undefined;
+    }
+  }
+
+  /** From a `+tilt` / `-tilt` event. */
+  setTilt(tilt: boolean): void {
+    if (this.tilt === tilt) return;
+    this.tilt = tilt;
+    this.log.warn({ group: this.opts.group, tilt }, tilt ? 'sentinel entered TILT mode: ignoring its answers' : 'sentinel left TILT mode');
+    this.handlers.onStateChange(this);
+  }
+
+  private setReachable(reachable: boolean, error?: string): void {
+    if (!reachable) this.lastError = error ?? this.lastError;
+    const next = reachable ? 'up' : 'down';
+    if (this.state === next) return;
+    const prev = this.state;
+    this.state = next;
+    this.reachable = reachable;
+    if (reachable) {
+      if (prev === 'down') this.log.warn({ group: this.opts.group }, 'sentinel reachable again');
+      else this.log.info({ group: this.opts.group, source: this.source }, 'sentinel connected');
+    } else {
+      this.log.warn({ group: this.opts.group, err: this.lastError }, 'sentinel unreachable');
+    }
+    this.handlers.onStateChange(this);
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    const closed = (conn: Redis) =>
+      conn.status === 'end'
+        ? Promise.resolve()
+        : new Promise<void>((resolve) => {
+            const timer = setTimeout(resolve, 1000);
+            conn.once('end', () => {
+              clearTimeout(timer);
+              resolve();
+            });
+          });
+    const done = Promise.all([closed(this.cmd), closed(this.sub)]);
+    this.cmd.disconnect();
+    this.sub.disconnect();
+    await done;
+  }
+}

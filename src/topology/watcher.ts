@@ -1,0 +1,602 @@
+// The topology watcher: which node is the master of one Sentinel group, which replicas are healthy,
+// and when a failover is under way (fence). See docs/README-topology.md.
+//
+// - Every configured sentinel, plus every sentinel they know of, gets a SentinelLink (a polled
+//   command connection and a PSUBSCRIBE * connection).
+// - A refresh polls every sentinel (bounded), decides the master (./decide.ts), verifies it with
+//   ROLE on an admin link, reads INFO replication for replica lag, and emits events. Refreshes never
+//   overlap; a request during one schedules exactly one more. They run every pollIntervalMs and on
+//   every Sentinel event of the group.
+// - Fence at the first sign of a failover; unfence when a new master is verified (the 'master'
+//   event carries fenced=false) or when the failover is over without a switch.
+import { EventEmitter } from 'node:events';
+import { Redis } from 'ioredis';
+import type { GroupConfig } from '../config/types.js';
+import type { Logger } from '../logger.js';
+import { decideMaster, estimateLagMs, majorityOf, type MasterDecision, type SentinelAnswer } from './decide.js';
+import { parseSentinelEvent, type SentinelEvent } from './events.js';
+import { SentinelLink, linkOptions, parseInfo, splitAddr, waitReady, withTimeout } from './sentinel-link.js';
+import type { Addr, ReplicaState, SentinelState, TopologyEvent, TopologySnapshot, TopologySource } from './types.js';
+
+/** An admin link to a Redis node (ROLE, INFO replication), with the group's backend credentials. */
+class AdminLink {
+  readonly conn: Redis;
+  private inflight = false;
+  constructor(
+    readonly addr: Addr,
+    group: GroupConfig,
+  ) {
+    const { host, port } = splitAddr(addr);
+    this.conn = new Redis(
+      linkOptions({
+        host,
+        port,
+        auth: group.auth,
+        tls: group.tls.backend,
+        connectTimeoutMs: group.topology.connectTimeoutMs,
+        connectionName: 'sentinel-proxy-admin',
+      }),
+    );
+    this.conn.on('error', () => undefined);
+    this.conn.connect().catch(() => undefined);
+  }
+
+  /** ROLE and INFO replication, bounded; one request at a time per node. */
+  async probe(timeoutMs: number): Promise<{ role: unknown[]; info?: Record<string, string> }> {
+    if (this.inflight) throw new Error('previous request still unanswered');
+    this.inflight = true;
+    const work = (async () => {
+      await waitReady(this.conn, timeoutMs);
+      const [role, info] = await Promise.all([
+        this.conn.call('ROLE'),
+        this.conn.call('INFO', 'replication').then(
+          (r) => parseInfo(String(r)),
+          () => undefined,
+        ),
+      ]);
+      if (!Array.isArray(role)) throw new Error('unexpected ROLE reply');
+      return { role: role as unknown[], info };
+    })();
+    work.then(
+      () => (this.inflight = false),
+      () => (this.inflight = false),
+    );
+    return withTimeout(work, timeoutMs, `ROLE ${this.addr}`);
+  }
+
+  close(): Promise<void> {
+    if (this.conn.status === 'end') return Promise.resolve();
+    const done = new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, 1000);
+      this.conn.once('end', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+    this.conn.disconnect();
+    return done;
+  }
+}
+
+interface ReplicaInfoEntry {
+  state: string;
+  offset: number;
+  lagS: number;
+}
+
+/** `slaveN:ip=..,port=..,state=online,offset=..,lag=..` lines of INFO replication, by address. */
+export function parseReplicaLines(info: Record<string, string>): Map<Addr, ReplicaInfoEntry> {
+  const out = new Map<Addr, ReplicaInfoEntry>();
+  for (const [k, v] of Object.entries(info)) {
+    if (!/^slave\d+$/.test(k)) continue;
+    const f: Record<string, string> = {};
+    for (const part of v.split(',')) {
+      const i = part.indexOf('=');
+      if (i > 0) f[part.slice(0, i)] = part.slice(i + 1);
+    }
+    if (!f['ip'] || !f['port']) continue;
+    out.set(`${f['ip']}:${f['port']}`, { state: f['state'] ?? '', offset: Number(f['offset'] ?? 0), lagS: Number(f['lag'] ?? 0) });
+  }
+  return out;
+}
+
+const FAILOVER_FLAGS = ['o_down', 'failover_in_progress'];
+const UNHEALTHY_REPLICA_FLAGS = ['s_down', 'o_down', 'disconnected'];
+const HISTORY_MAX = 240;
+const HISTORY_MAX_AGE_MS = 5 * 60_000;
+
+export class TopologyWatcher extends EventEmitter implements TopologySource {
+  readonly group: string;
+  private readonly cfg: GroupConfig;
+  private readonly log: Logger;
+  private readonly requestTimeoutMs: number;
+  private readonly links = new Map<Addr, SentinelLink>();
+  private readonly admins = new Map<Addr, AdminLink>();
+
+  private master?: Addr;
+  private masterEpoch = 0;
+  private configEpoch?: number;
+  private fenced = false;
+  private fenceReason?: string;
+  private fenceTick = 0;
+  private fencedAt = 0;
+  private promoted = false;
+  private abortSeen?: string;
+  private masterProblem?: string;
+  private decisionProblem?: string;
+  private replicas: ReplicaState[] = [];
+  private offsetHistory: Array<{ t: number; offset: number }> = [];
+
+  private tick = 0;
+  private running?: Promise<void>;
+  private pendingReason?: string;
+  private pollTimer?: NodeJS.Timeout;
+  private started = false;
+  private stopped = false;
+  private lastSentinelsKey = '';
+  private lastReplicasKey = '';
+
+  constructor(group: GroupConfig, logger: Logger) {
+    super();
+    this.group = group.name;
+    this.cfg = group;
+    this.log = logger.child({ component: 'topology', group: group.name });
+    const t = group.topology;
+    this.requestTimeoutMs = Math.max(200, Math.min(t.connectTimeoutMs, 2000));
+  }
+
+  // ---------------------------------------------------------------- public API
+
+  async start(): Promise<void> {
+    if (this.started) return;
+    this.started = true;
+    for (const hp of this.cfg.sentinels) this.addSentinel(`${hp.host}:${hp.port}`, 'config');
+    await this.runRefresh('start');
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    if (this.pollTimer) clearTimeout(this.pollTimer);
+    this.pollTimer = undefined;
+    this.pendingReason = undefined;
+    const links = [...this.links.values()];
+    const admins = [...this.admins.values()];
+    this.links.clear();
+    this.admins.clear();
+    await Promise.all([...links.map((l) => l.stop()), ...admins.map((a) => a.close())]);
+    await this.running?.catch(() => undefined);
+  }
+
+  refresh(reason: string): void {
+    if (this.stopped || !this.started) return;
+    if (this.running) {
+      this.pendingReason ??= reason;
+      return;
+    }
+    void this.runRefresh(reason);
+  }
+
+  snapshot(): TopologySnapshot {
+    const sentinels: SentinelState[] = [...this.links.values()].map((l) => {
+      const s: SentinelState = { addr: l.addr, source: l.source, reachable: l.reachable, tilt: l.tilt };
+      if (l.master !== undefined) s.master = l.master;
+      if (l.configEpoch !== undefined) s.configEpoch = l.configEpoch;
+      if (l.lastError !== undefined && !l.reachable) s.lastError = l.lastError;
+      return s;
+    });
+    const known = sentinels.length;
+    const reachable = sentinels.filter((s) => s.reachable).length;
+    let ready = this.master !== undefined;
+    let notReadyReason: string | undefined;
+    if (this.master === undefined) {
+      notReadyReason = this.decisionProblem ?? 'no verified master yet';
+    } else if (reachable < majorityOf(known)) {
+      notReadyReason = reachable === 0 ? 'no sentinel reachable' : `only ${reachable} of ${known} sentinels reachable`;
+      if (this.cfg.topology.requireSentinelMajority) ready = false;
+    } else if (this.masterProblem) {
+      notReadyReason = this.masterProblem;
+    }
+    const snap: TopologySnapshot = {
+      group: this.group,
+      masterEpoch: this.masterEpoch,
+      fenced: this.fenced,
+      promoted: this.promoted,
+      replicas: this.replicas.map((r) => ({ ...r, flags: [...r.flags] })),
+      sentinels,
+      reachableSentinels: reachable,
+      knownSentinels: known,
+      ready,
+    };
+    if (this.master !== undefined) snap.master = this.master;
+    if (this.configEpoch !== undefined) snap.configEpoch = this.configEpoch;
+    if (this.fenced && this.fenceReason) snap.fenceReason = this.fenceReason;
+    if (notReadyReason !== undefined) snap.notReadyReason = notReadyReason;
+    return snap;
+  }
+
+  // ---------------------------------------------------------------- sentinels
+
+  private addSentinel(addr: Addr, source: 'config' | 'discovered', runId?: string): void {
+    if (this.stopped || this.links.has(addr)) return;
+    if (runId && [...this.links.values()].some((l) => l.runId === runId)) return;
+    const link = new SentinelLink(
+      {
+        addr,
+        source,
+        group: this.group,
+        auth: this.cfg.sentinelAuth,
+        tls: this.cfg.tls.sentinel,
+        connectTimeoutMs: this.cfg.topology.connectTimeoutMs,
+        requestTimeoutMs: this.requestTimeoutMs,
+        runId,
+        logger: this.log,
+      },
+      {
+        onEvent: (l, channel, message) => this.onSentinelEvent(l, channel, message),
+        onReconnect: (l) => this.refresh(`sentinel ${l.addr} reconnected`),
+        onStateChange: () => this.emitSentinelsIfChanged(),
+      },
+    );
+    this.links.set(addr, link);
+    if (source === 'discovered') this.log.info({ sentinel: addr }, 'discovered sentinel');
+    link.start();
+    this.emitSentinelsIfChanged();
+    if (source === 'discovered') this.refresh(`sentinel ${addr} discovered`);
+  }
+
+  /** Two links to the same sentinel (e.g. configured by name, announced by IP): keep one. */
+  private dedupeSentinels(): void {
+    const byId = new Map<string, SentinelLink>();
+    for (const l of [...this.links.values()]) {
+      if (!l.runId) continue;
+      const other = byId.get(l.runId);
+      if (!other) {
+        byId.set(l.runId, l);
+        continue;
+      }
+      const drop = other.source === 'discovered' ? other : l;
+      if (drop === other) byId.set(l.runId, l);
+      this.links.delete(drop.addr);
+      void drop.stop();
+      this.log.info({ sentinel: drop.addr, same: (drop === l ? other : l).addr }, 'dropping duplicate sentinel link');
+    }
+  }
+
+  private emitSentinelsIfChanged(): void {
+    if (this.stopped) return;
+    const key = JSON.stringify([...this.links.values()].map((l) => [l.addr, l.source, l.reachable, l.tilt]));
+    if (key === this.lastSentinelsKey) return;
+    this.lastSentinelsKey = key;
+    this.emitEvent({ type: 'sentinels', snapshot: this.snapshot() });
+  }
+
+  // ---------------------------------------------------------------- sentinel events
+
+  private onSentinelEvent(link: SentinelLink, channel: string, message: string): void {
+    let ev: SentinelEvent | undefined;
+    try {
+      ev = parseSentinelEvent(channel, message, this.group);
+    } catch {
+      ev = undefined;
+    }
+    if (!ev || this.stopped) return;
+    const fields = { event: channel, sentinel: link.addr, addr: ev.addr, master: ev.masterAddr };
+    switch (ev.action) {
+      case 'tilt':
+      case 'untilt':
+        link.setTilt(ev.action === 'tilt');
+        break;
+      case 'fence':
+        this.log.info(fields, 'sentinel event');
+        if (this.aboutCurrentMaster(ev)) this.fence(channel);
+        break;
+      case 'promoted':
+        this.log.info(fields, 'sentinel event');
+        if (this.aboutCurrentMaster(ev)) {
+          this.fence(channel);
+          this.setPromoted();
+        }
+        break;
+      case 'switch':
+        this.log.info({ ...fields, from: ev.oldMaster, to: ev.newMaster }, 'sentinel event');
+        // Every sentinel publishes +switch-master as it learns the new configuration; only one
+        // that moves away from the master in use is a sign of failover.
+        if (ev.newMaster !== this.master && (this.master === undefined || ev.oldMaster === this.master)) {
+          if (this.master !== undefined) {
+            this.fence(channel);
+            this.setPromoted();
+          }
+        }
+        break;
+      case 'abort':
+        this.log.info(fields, 'sentinel event');
+        if (this.fenced) this.abortSeen = channel;
+        break;
+      case 'sentinel':
+        this.log.debug(fields, 'sentinel event');
+        if (ev.addr) this.addSentinel(ev.addr, 'discovered', ev.instanceName);
+        break;
+      default:
+        this.log.debug(fields, 'sentinel event');
+    }
+    this.refresh(channel);
+  }
+
+  /** Does the event concern the master in use (or is no master known yet)? A slower sentinel's
+   * +odown for a master we already left must not fence the new one. */
+  private aboutCurrentMaster(ev: SentinelEvent): boolean {
+    return this.master === undefined || ev.masterAddr === undefined || ev.masterAddr === this.master;
+  }
+
+  // ---------------------------------------------------------------- fence / master
+
+  private fence(reason: string): void {
+    if (this.fenced || this.master === undefined) return;
+    this.fenced = true;
+    this.fenceReason = reason;
+    this.fenceTick = ++this.tick;
+    this.fencedAt = Date.now();
+    this.abortSeen = undefined;
+    this.log.info({ event: 'fence', reason, master: this.master }, 'fenced: failover of the group under way');
+    this.emitEvent({ type: 'fence', reason, snapshot: this.snapshot() });
+  }
+
+  private setPromoted(): void {
+    if (!this.fenced || this.promoted) return;
+    this.promoted = true;
+    this.log.info({ event: 'promoted', master: this.master }, 'a replica was promoted: the old master may lose writes from now on');
+    this.emitEvent({ type: 'promoted', snapshot: this.snapshot() });
+  }
+
+  private unfence(reason: string): void {
+    if (!this.fenced) return;
+    this.fenced = false;
+    this.promoted = false;
+    this.fenceReason = undefined;
+    this.abortSeen = undefined;
+    this.log.info({ event: 'unfence', reason, master: this.master }, 'unfenced: failover over, master unchanged');
+    this.emitEvent({ type: 'unfence', reason, snapshot: this.snapshot() });
+  }
+
+  private switchMaster(addr: Addr, configEpoch: number | undefined): void {
+    const previous = this.master;
+    this.master = addr;
+    this.masterEpoch++;
+    this.configEpoch = configEpoch;
+    this.fenced = false;
+    this.promoted = false;
+    this.fenceReason = undefined;
+    this.abortSeen = undefined;
+    this.masterProblem = undefined;
+    this.offsetHistory = [];
+    this.log.info({ event: 'master', master: addr, previous, configEpoch, masterEpoch: this.masterEpoch }, 'master verified');
+    const ev: TopologyEvent = { type: 'master', snapshot: this.snapshot() };
+    if (previous !== undefined) ev.previous = previous;
+    this.emitEvent(ev);
+  }
+
+  private emitEvent(ev: TopologyEvent): void {
+    try {
+      this.emit('event', ev);
+    } catch (err) {
+      this.log.error({ err: err instanceof Error ? err.message : String(err), event: ev.type }, 'topology listener threw');
+    }
+  }
+
+  // ---------------------------------------------------------------- refresh
+
+  private runRefresh(reason: string): Promise<void> {
+    const run = (async () => {
+      let next: string | undefined = reason;
+      while (next !== undefined && !this.stopped) {
+        this.pendingReason = undefined;
+        try {
+          await this.refreshOnce(next);
+        } catch (err) {
+          this.log.error({ err: err instanceof Error ? err.message : String(err) }, 'topology refresh failed');
+        }
+        next = this.pendingReason;
+      }
+    })();
+    this.running = run;
+    void run.finally(() => {
+      if (this.running === run) this.running = undefined;
+      this.schedulePoll();
+    });
+    return run;
+  }
+
+  private schedulePoll(): void {
+    if (this.stopped) return;
+    if (this.pollTimer) clearTimeout(this.pollTimer);
+    this.pollTimer = setTimeout(() => {
+      this.pollTimer = undefined;
+      this.refresh('poll');
+    }, this.cfg.topology.pollIntervalMs);
+  }
+
+  private async refreshOnce(reason: string): Promise<void> {
+    const startTick = ++this.tick;
+    this.log.trace({ reason }, 'topology refresh');
+    const links = [...this.links.values()];
+    await Promise.all(links.map((l) => l.poll(this.group)));
+    if (this.stopped) return;
+
+    // Discovery.
+    for (const l of links) {
+      for (const s of l.lastPoll?.sentinels ?? []) {
+        if (s['ip'] && s['port']) this.addSentinel(`${s['ip']}:${s['port']}`, 'discovered', s['runid'] || undefined);
+      }
+    }
+    this.dedupeSentinels();
+
+    const voters = links.filter((l) => this.links.has(l.addr));
+    const decision = decideMaster(
+      voters.map((l) => {
+        const a: SentinelAnswer = { sentinel: l.addr, reachable: l.reachable, tilt: l.tilt };
+        if (l.master !== undefined) a.master = l.master;
+        if (l.configEpoch !== undefined) a.configEpoch = l.configEpoch;
+        return a;
+      }),
+      this.master,
+    );
+    const trusted = voters.filter((l) => l.reachable && !l.tilt && l.master !== undefined);
+    const failoverFlags = [...new Set(trusted.flatMap((l) => l.masterFlags.filter((f) => FAILOVER_FLAGS.includes(f))))];
+    this.decisionProblem = decisionText(decision);
+
+    // Failover signs seen by polling (events may have been lost).
+    if (this.master !== undefined) {
+      const onCurrent = trusted.filter((l) => l.master === this.master && l.masterFlags.some((f) => FAILOVER_FLAGS.includes(f)));
+      if (onCurrent.length > 0) this.fence(`poll: ${failoverFlags.join(',')}`);
+      if (decision.master !== undefined && decision.master !== this.master) {
+        this.fence('poll: sentinels name another master');
+        this.setPromoted();
+      }
+    }
+
+    // Verify: the named master (or, with no usable answer, the current one) must say ROLE master.
+    const candidate = decision.master ?? this.master;
+    let verified = false;
+    let info: Record<string, string> | undefined;
+    if (candidate !== undefined) {
+      const admin = this.admin(candidate);
+      try {
+        const { role, info: inf } = await admin.probe(this.requestTimeoutMs);
+        if (this.stopped) return;
+        const r = String(role[0]);
+        if (r === 'master') {
+          verified = true;
+          info = inf;
+        } else if (candidate === this.master) {
+          this.fence('master-not-master');
+          this.masterProblem = `master ${candidate} answers ROLE ${r}`;
+        } else {
+          this.log.debug({ candidate, role: r }, 'named master not verified yet');
+          this.decisionProblem = `named master ${candidate} answers ROLE ${r}`;
+        }
+      } catch (err) {
+        if (this.stopped) return;
+        const msg = err instanceof Error ? err.message : String(err);
+        if (candidate === this.master) this.masterProblem = `master ${candidate} unreachable: ${msg}`;
+        else this.decisionProblem = `named master ${candidate} unreachable: ${msg}`;
+      }
+    }
+    if (this.stopped) return;
+
+    if (verified && candidate !== undefined) {
+      if (candidate !== this.master) {
+        this.switchMaster(candidate, decision.configEpoch);
+      } else {
+        this.masterProblem = undefined;
+        if (decision.master === candidate && decision.configEpoch !== undefined) this.configEpoch = decision.configEpoch;
+        if (this.fenced && decision.master === candidate) {
+          const noFlags = failoverFlags.length === 0;
+          if (noFlags && !this.promoted && startTick > this.fenceTick) {
+            this.unfence(this.abortSeen ?? (this.fenceReason === 'master-not-master' ? 'master verified again' : 'poll: no failover in progress'));
+          } else if (
+            !failoverFlags.includes('failover_in_progress') &&
+            Date.now() - this.fencedAt > this.cfg.failover.holdTimeoutMs * 3 &&
+            startTick > this.fenceTick
+          ) {
+            this.unfence('fence-timeout: no failover in progress, same master verified');
+          }
+        }
+      }
+    }
+
+    this.updateReplicas(verified && candidate === this.master ? info : undefined);
+    this.pruneAdmins(candidate);
+    this.emitSentinelsIfChanged();
+  }
+
+  private admin(addr: Addr): AdminLink {
+    let a = this.admins.get(addr);
+    if (!a) {
+      a = new AdminLink(addr, this.cfg);
+      this.admins.set(addr, a);
+    }
+    return a;
+  }
+
+  private pruneAdmins(candidate: Addr | undefined): void {
+    for (const [addr, a] of this.admins) {
+      if (addr !== this.master && addr !== candidate) {
+        this.admins.delete(addr);
+        void a.close();
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- replicas
+
+  private updateReplicas(masterInfo: Record<string, string> | undefined): void {
+    const now = Date.now();
+    let lines: Map<Addr, ReplicaInfoEntry> | undefined;
+    if (masterInfo && masterInfo['role'] === 'master') {
+      const off = Number(masterInfo['master_repl_offset']);
+      if (Number.isFinite(off)) {
+        const last = this.offsetHistory[this.offsetHistory.length - 1];
+        if (last && off < last.offset) this.offsetHistory = [];
+        this.offsetHistory.push({ t: now, offset: off });
+        while (this.offsetHistory.length > HISTORY_MAX || (this.offsetHistory.length > 2 && now - this.offsetHistory[0]!.t > HISTORY_MAX_AGE_MS)) {
+          this.offsetHistory.shift();
+        }
+      }
+      lines = parseReplicaLines(masterInfo);
+    }
+
+    // The replica list of the best sentinel: one naming the current master, newest epoch first.
+    const best = [...this.links.values()]
+      .filter((l) => l.reachable && !l.tilt && l.lastPoll && l.master === this.master && this.master !== undefined)
+      .sort((a, b) => (b.configEpoch ?? -1) - (a.configEpoch ?? -1))[0];
+    if (best?.lastPoll) {
+      const maxLag = this.cfg.reads.maxLagMs;
+      this.replicas = best.lastPoll.replicas
+        .filter((r) => r['ip'] && r['port'])
+        .map((r) => {
+          const addr = `${r['ip']}:${r['port']}`;
+          const flags = (r['flags'] ?? '').split(',').filter(Boolean);
+          const linkUp = r['master-link-status'] === 'ok';
+          const offset = Number(r['slave-repl-offset'] ?? 0) || 0;
+          const line = lines?.get(addr);
+          let lagMs: number | undefined;
+          if (line && line.state === 'online') lagMs = estimateLagMs(this.offsetHistory, line.offset, line.lagS * 1000, now);
+          const healthy =
+            !flags.some((f) => UNHEALTHY_REPLICA_FLAGS.includes(f)) &&
+            linkUp &&
+            addr !== this.master &&
+            lagMs !== undefined &&
+            lagMs <= maxLag;
+          const rs: ReplicaState = { addr, flags, linkUp, offset, healthy };
+          if (lagMs !== undefined) rs.lagMs = lagMs;
+          return rs;
+        })
+        .sort((a, b) => (a.addr < b.addr ? -1 : a.addr > b.addr ? 1 : 0));
+    } else if (lines === undefined) {
+      // Neither sentinels nor the master answered: keep the list, but nothing is known to be healthy.
+      this.replicas = this.replicas.map((r) => ({ ...r, healthy: false }));
+    }
+    const key = JSON.stringify(this.replicas.map((r) => [r.addr, r.flags, r.linkUp, r.healthy]));
+    if (key !== this.lastReplicasKey) {
+      this.lastReplicasKey = key;
+      this.log.debug({ replicas: this.replicas.map((r) => ({ addr: r.addr, healthy: r.healthy, lagMs: r.lagMs })) }, 'replicas changed');
+      this.emitEvent({ type: 'replicas', snapshot: this.snapshot() });
+    }
+  }
+}
+
+function decisionText(d: MasterDecision): string | undefined {
+  switch (d.reason) {
+    case undefined:
+      return undefined;
+    case 'no-sentinel-reachable':
+      return 'no sentinel reachable';
+    case 'all-sentinels-tilt':
+      return 'every reachable sentinel is in TILT mode';
+    case 'no-answer':
+      return 'no sentinel knows the group';
+    case 'tie':
+      return `sentinels disagree: ${d.candidates.map((c) => `${c.addr} (${c.votes})`).join(', ')}`;
+  }
+}
