@@ -1,0 +1,192 @@
+// One Sentinel group at run time: its topology, its listeners' sessions, and the failover
+// sequence applied to them (DESIGN.md "Failover: fence, drain, re-home"):
+// - fence: the topology says a failover started → `blocked`; sessions hold new commands, and
+//   blocked commands on the old master are unblocked so they can move;
+// - promoted: a replica took over → links to the old master with commands in flight are cut;
+// - master: a new master is verified → `masterEpoch` changes; each session re-homes at its next
+//   command boundary and releases what it held;
+// - unfence (aborted failover): held commands go to the old master.
+import { Redis } from 'ioredis';
+import type { GroupConfig } from './config/types.js';
+import type { Logger } from './logger.js';
+import type { TopologyEvent, TopologySnapshot, TopologySource } from './topology/types.js';
+import type { Session } from './session/session.js';
+
+/** A counter cheap enough for the per-command path; the metrics registry reads it. */
+export class Count {
+  value = 0;
+  inc(n = 1): void {
+    this.value += n;
+  }
+}
+
+export class GroupStats {
+  readonly commands = new Count();
+  readonly held = new Count();
+  readonly holdTimeouts = new Count();
+  readonly linkLost = new Count();
+  readonly reissued = new Count();
+  readonly rehomed = new Count();
+  readonly backendConnects = new Count();
+  readonly protocolErrors = new Count();
+  readonly sessionsTotal = new Count();
+  readonly fences = new Count();
+  readonly masterChanges = new Count();
+  readonly bytesIn = new Count();
+  readonly bytesOut = new Count();
+  /** Durations (ms) of finished fences, for the histogram. */
+  readonly fenceDurations: number[] = [];
+}
+
+export class GroupRuntime {
+  readonly name: string;
+  readonly sessions = new Set<Session>();
+  readonly metrics = new GroupStats();
+  /** The verified master sessions send to, and its epoch. */
+  master: string | undefined;
+  masterEpoch = 0;
+  /** New commands must be held (fence, no verified master, no sentinel majority when required). */
+  blocked = true;
+  blockedReason: 'fence' | 'no-master' | 'majority' | undefined = 'no-master';
+  private fencedAt: number | undefined;
+  private admin = new Map<string, Redis>();
+  private closing = false;
+  private readonly onEvent = (ev: TopologyEvent) => this.apply(ev);
+
+  constructor(
+    public config: GroupConfig,
+    readonly topology: TopologySource,
+    readonly log: Logger,
+  ) {
+    this.name = config.name;
+    topology.on('event', this.onEvent);
+    this.sync(topology.snapshot());
+  }
+
+  addSession(s: Session): void {
+    this.sessions.add(s);
+    this.metrics.sessionsTotal.inc();
+  }
+
+  removeSession(s: Session): void {
+    this.sessions.delete(s);
+  }
+
+  /** Takes the topology's view; returns whether the master epoch changed. */
+  private sync(snap: TopologySnapshot): boolean {
+    const changed = snap.masterEpoch !== this.masterEpoch || snap.master !== this.master;
+    this.master = snap.master;
+    this.masterEpoch = snap.masterEpoch;
+    const majorityLacking = this.config.topology.requireSentinelMajority && snap.reachableSentinels * 2 <= snap.knownSentinels;
+    const reason = snap.master === undefined ? 'no-master' : snap.fenced ? 'fence' : majorityLacking ? 'majority' : undefined;
+    const wasBlocked = this.blocked;
+    this.blocked = reason !== undefined;
+    this.blockedReason = reason;
+    if (this.blocked && !wasBlocked) this.fencedAt = Date.now();
+    if (!this.blocked && wasBlocked && this.fencedAt !== undefined) {
+      const ms = Date.now() - this.fencedAt;
+      this.metrics.fenceDurations.push(ms);
+      if (this.metrics.fenceDurations.length > 1000) this.metrics.fenceDurations.shift();
+      this.fencedAt = undefined;
+    }
+    return changed;
+  }
+
+  private apply(ev: TopologyEvent): void {
+    this.sync(ev.snapshot);
+    switch (ev.type) {
+      case 'fence':
+        this.metrics.fences.inc();
+        this.log.info({ reason: ev.reason, master: this.master }, 'fence: holding new commands');
+        for (const s of this.sessions) s.onFence();
+        break;
+      case 'promoted':
+        this.log.info('a replica was promoted: cutting links to the old master that have commands in flight');
+        for (const s of this.sessions) s.onPromoted();
+        break;
+      case 'master':
+        this.metrics.masterChanges.inc();
+        this.log.info({ master: this.master, previous: ev.previous, epoch: this.masterEpoch }, 'master verified');
+        this.dropAdmin(ev.previous);
+        for (const s of this.sessions) s.onTopologyChange();
+        break;
+      case 'unfence':
+        this.log.info({ reason: ev.reason, master: this.master }, 'fence lifted: releasing held commands');
+        for (const s of this.sessions) s.onTopologyChange();
+        break;
+      default:
+        if (!this.blocked) for (const s of this.sessions) s.onTopologyChange();
+    }
+  }
+
+  /** A session's link to a node died: the topology may know more soon; look now. */
+  onLinkLost(addr: string): void {
+    if (!this.closing && addr === this.master) this.topology.refresh('link to master lost');
+  }
+
+  /** The supposed master answered -READONLY. */
+  onReadonly(addr: string | undefined): void {
+    this.log.warn({ node: addr }, 'master answered READONLY: refreshing topology');
+    this.topology.refresh('READONLY from master');
+  }
+
+  /** `CLIENT UNBLOCK id ERROR` on a node, over the proxy's own admin connection to it. */
+  unblock(addr: string, clientId: number): void {
+    const conn = this.adminConn(addr);
+    conn.client('UNBLOCK', clientId, 'ERROR').catch((err: Error) => {
+      this.log.debug({ node: addr, err: err.message }, 'CLIENT UNBLOCK failed');
+    });
+  }
+
+  private adminConn(addr: string): Redis {
+    let c = this.admin.get(addr);
+    if (!c) {
+      const sep = addr.lastIndexOf(':');
+      const tlsOpts = this.config.tls.backend;
+      c = new Redis({
+        host: addr.slice(0, sep),
+        port: Number(addr.slice(sep + 1)),
+        username: this.config.auth.username,
+        password: this.config.auth.password,
+        connectTimeout: this.config.topology.connectTimeoutMs,
+        commandTimeout: 2000,
+        maxRetriesPerRequest: 0,
+        enableOfflineQueue: true,
+        retryStrategy: () => null,
+        lazyConnect: false,
+        tls: tlsOpts ? { ca: tlsOpts.ca, cert: tlsOpts.cert, key: tlsOpts.key, servername: tlsOpts.servername, rejectUnauthorized: tlsOpts.rejectUnauthorized } : undefined,
+      });
+      c.on('error', () => {});
+      c.on('end', () => {
+        if (this.admin.get(addr) === c) this.admin.delete(addr);
+      });
+      this.admin.set(addr, c);
+    }
+    return c;
+  }
+
+  private dropAdmin(addr: string | undefined): void {
+    if (!addr) return;
+    const c = this.admin.get(addr);
+    if (c) {
+      this.admin.delete(addr);
+      // Give pending UNBLOCKs a moment.
+      setTimeout(() => c.disconnect(), 2000).unref();
+    }
+  }
+
+  /** Graceful stop of every session (shutdown drain). */
+  drainSessions(): void {
+    this.closing = true;
+    for (const s of this.sessions) s.drain();
+  }
+
+  async close(): Promise<void> {
+    this.closing = true;
+    this.topology.off('event', this.onEvent);
+    for (const s of this.sessions) s.teardown('proxy closing');
+    for (const c of this.admin.values()) c.disconnect();
+    this.admin.clear();
+    await this.topology.stop();
+  }
+}

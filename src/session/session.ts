@@ -1,0 +1,906 @@
+// One client connection. It frames the client's requests, forwards them to a backend link on the
+// group's verified master, and forwards the replies back byte for byte, in order, while keeping:
+// - `queue`: what the client is owed, in order — replies from the node (forwarded), replies the
+//   proxy makes itself (refusals, errors), and the node's replies to the proxy's own replay
+//   commands (swallowed);
+// - `held`: commands not yet sent (the group is fenced, no master is verified, the link is being
+//   replaced): DESIGN.md "Failover: fence, drain, re-home";
+// - `state`: what a new link must be told again (credentials, db, name, protocol, subscriptions).
+// A session moves to a new link only at a command boundary (nothing in flight), so no command is
+// ever sent twice and replies never interleave.
+import type net from 'node:net';
+import type { Logger } from '../logger.js';
+import { type Command, RequestFramer, commandArgs } from '../resp/request.js';
+import { ReplyProtocolError, type ReplyInfo } from '../resp/reply.js';
+import { NULL_ARRAY_RESP2, NULL_RESP3, OK, QUEUED } from '../resp/encode.js';
+import { ErrorReplies, errorReply } from '../errors.js';
+import { type CommandSpec, type CommandTable, isBlockingCall } from '../commands/table.js';
+import { BackendLink } from './backend-link.js';
+import { Deque } from './deque.js';
+import { ReplayState } from './state.js';
+import type { GroupRuntime } from '../group.js';
+
+const enum Kind {
+  /** Sent to the node; its replies go to the client. */
+  Forward,
+  /** Answered by the proxy. */
+  Local,
+  /** Sent by the proxy (replay, CLIENT ID); its replies are swallowed. */
+  Internal,
+}
+
+type Cmd = Command<CommandSpec>;
+
+interface Entry {
+  kind: Kind;
+  /** Replies still expected from the node. */
+  expect: number;
+  cmd: Cmd | undefined;
+  local: Buffer | undefined;
+  /** Counts (p|s)(un)subscribe confirmations rather than ordinary replies. */
+  sub: boolean;
+  /** The reply is collected and decided on once complete instead of streamed. */
+  buffered: boolean;
+  blocking: boolean;
+  /** The proxy asked the node to unblock it (CLIENT UNBLOCK ... ERROR) because of a fence. */
+  unblockRequested: boolean;
+  link: BackendLink | undefined;
+  /** The proxy's own CLIENT ID on a new link: its integer reply is kept on the link. */
+  clientIdProbe: boolean;
+  /** Runs when the last reply arrives; `ok` is false for an error reply. */
+  done: ((ok: boolean, info: ReplyInfo) => void) | undefined;
+}
+
+interface Held {
+  cmd: Cmd;
+  at: number;
+}
+
+const PAUSE_BACKEND = 1; // a link's write buffer is full
+const PAUSE_HOLD = 2; // too many bytes held during a fence
+const PAUSE_CLOSING = 4; // the session is closing: read nothing more
+
+const SUB_CONFIRM = new Set(['subscribe', 'psubscribe', 'ssubscribe', 'unsubscribe', 'punsubscribe', 'sunsubscribe']);
+const SUB_MESSAGE = new Set(['message', 'pmessage', 'smessage']);
+
+let nextSessionId = 1;
+
+export class Session {
+  readonly id = nextSessionId++;
+  readonly log: Logger;
+  readonly state = new ReplayState();
+  private readonly framer: RequestFramer<CommandSpec>;
+  private readonly queue = new Deque<Entry>();
+  private readonly held = new Deque<Held>();
+  private heldBytes = 0;
+  private link: BackendLink | undefined;
+  private paused = 0;
+  private closing = false;
+  private closed = false;
+  /** Close once every owed reply is written (QUIT, protocol error, shutdown). */
+  private closeWhenDrained = false;
+
+  // Transaction state (DESIGN.md: a transaction cannot move to a new master).
+  private inMulti = false;
+  private watching = false;
+  /** The MULTI (or the WATCH) went to a master this session has since left. */
+  private txBroken = false;
+  private monitor = false;
+  private tracking = false;
+  /** CLIENT REPLY OFF / SKIP: the node sends no reply. */
+  private replyOff = false;
+  private skipNext = false;
+
+  // Reply forwarding over one link chunk.
+  private cur: Buffer | undefined;
+  private segStart = 0;
+  /** Start of the streamed bytes of `cur` not yet written to the client; -1 while buffering. */
+  private fwdFrom = 0;
+  private streaming = true;
+  private pend: Buffer[] = [];
+
+  private holdTimer: NodeJS.Timeout | undefined;
+  private relinkTimer: NodeJS.Timeout | undefined;
+  private relinkDelay = 0;
+  private cutTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    readonly client: net.Socket,
+    readonly group: GroupRuntime,
+    private readonly table: CommandTable,
+    parentLog: Logger,
+  ) {
+    this.log = parentLog.child({ session: this.id });
+    const lim = group.config.limits;
+    this.framer = new RequestFramer<CommandSpec>(
+      table,
+      { maxBulkBytes: lim.maxBulkBytes, maxMultibulkLength: lim.maxMultibulkLength },
+      (spec) => spec.subcommands !== undefined,
+    );
+    client.setNoDelay(true);
+    client.on('data', (chunk: Buffer) => this.onClientData(chunk));
+    client.on('drain', () => this.onClientDrain());
+    client.on('error', (err) => this.log.debug({ err: err.message }, 'client socket error'));
+    client.on('close', () => this.teardown('client closed'));
+    if (lim.idleTimeoutMs > 0) {
+      client.setTimeout(lim.idleTimeoutMs, () => {
+        // As Redis: blocked and subscribed clients are never idle.
+        if (this.queue.length === 0 && this.held.length === 0 && !this.state.subscribed && !this.monitor) {
+          this.log.info('idle timeout');
+          this.teardown('idle timeout');
+        }
+      });
+    }
+    this.log.debug({ remote: `${client.remoteAddress}:${client.remotePort}` }, 'session opened');
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Client → node
+
+  private onClientData(chunk: Buffer): void {
+    if (this.closed || this.closing) return;
+    const link = this.link;
+    link?.socket.cork();
+    const err = this.framer.push(chunk, (cmd) => this.onCommand(cmd));
+    if (link && !link.closed) link.socket.uncork();
+    if (err) {
+      this.log.info({ reason: err.reply }, 'protocol error, closing');
+      this.group.metrics.protocolErrors.inc();
+      this.pauseReading(PAUSE_CLOSING);
+      this.closeWhenDrained = true;
+      this.enqueueLocal(errorReply(err.reply), undefined);
+      this.maybeFinish();
+      return;
+    }
+    if (this.framer.bufferedBytes + this.heldBytes > this.group.config.limits.queryBufferBytes) {
+      // Redis closes such a client without a reply ("closing client that reached max query buffer length").
+      this.log.warn({ bytes: this.framer.bufferedBytes + this.heldBytes }, 'query buffer limit reached, closing');
+      this.teardown('query buffer limit');
+    }
+  }
+
+  private onCommand(cmd: Cmd): void {
+    if (this.closeWhenDrained) return;
+    this.group.metrics.commands.inc();
+    if (this.held.length > 0 || !this.canSend()) {
+      this.hold(cmd);
+      return;
+    }
+    this.dispatch(cmd);
+  }
+
+  /** Can a command be written to the session's link right now? Opens or replaces the link when
+   * the session is at a command boundary. */
+  private canSend(): boolean {
+    const g = this.group;
+    if (g.blocked || g.master === undefined) return false;
+    const link = this.link;
+    if (link !== undefined && !link.closed && link.masterEpoch === g.masterEpoch) return true;
+    if (this.queue.length > 0) return false; // not at a boundary: wait for the replies in flight
+    if (this.relinkTimer) return false; // backing off after a failed connection
+    if (link !== undefined) this.leaveLink('re-home');
+    if (this.closed) return false;
+    this.openLink(g.master, g.masterEpoch);
+    return true;
+  }
+
+  private hold(cmd: Cmd): void {
+    this.held.push({ cmd, at: Date.now() });
+    this.heldBytes += cmd.size;
+    this.group.metrics.held.inc();
+    if (this.heldBytes > this.group.config.failover.holdBytes) this.pauseReading(PAUSE_HOLD);
+    if (!this.holdTimer) this.armHoldTimer();
+  }
+
+  /** Sends (or answers) one command. Precondition: nothing held before it, canSend() was true
+   * unless the command is answered locally. */
+  private dispatch(cmd: Cmd): void {
+    const spec = cmd.spec;
+    const kind = spec?.kind ?? 'other';
+
+    if (this.txBroken) {
+      if (this.answerBrokenTransaction(cmd, kind)) return;
+    }
+    switch (kind) {
+      case 'sync':
+      case 'psync':
+      case 'replicaof':
+      case 'slaveof':
+      case 'failover':
+        this.enqueueLocal(ErrorReplies.REFUSED_TOPOLOGY, cmd);
+        return;
+      case 'quit':
+        this.closeWhenDrained = true;
+        this.pauseReading(PAUSE_CLOSING);
+        this.enqueueLocal(OK, cmd);
+        this.maybeFinish();
+        return;
+    }
+    if (!this.canSend()) {
+      this.hold(cmd);
+      return;
+    }
+    const link = this.link!;
+    const e = this.entry(Kind.Forward, cmd, link);
+    this.prepare(e, cmd, kind, spec);
+    if (e.blocking && link.clientId === undefined && !link.clientIdRequested) this.requestClientId(link);
+    if (!link.write(cmd.data)) this.pauseReading(PAUSE_BACKEND);
+    if (e.expect === 0) {
+      // CLIENT REPLY OFF/SKIP: nothing comes back for this one.
+      return;
+    }
+    this.queue.push(e);
+  }
+
+  /** Sets reply expectations and the state a command changes. */
+  private prepare(e: Entry, cmd: Cmd, kind: string, spec: CommandSpec | undefined): void {
+    const st = this.state;
+    if (this.skipNext) {
+      this.skipNext = false;
+      e.expect = 0;
+    } else if (this.replyOff) {
+      e.expect = 0;
+    }
+    if (this.inMulti && kind !== 'exec' && kind !== 'discard' && kind !== 'multi' && kind !== 'watch' && kind !== 'quit' && kind !== 'reset') {
+      return; // queued: one +QUEUED (or error) reply, no effect yet
+    }
+    switch (kind) {
+      case 'multi':
+        this.inMulti = true;
+        return;
+      case 'exec':
+      case 'discard':
+        this.inMulti = false;
+        this.watching = false;
+        return;
+      case 'watch':
+        this.watching = true;
+        return;
+      case 'unwatch':
+        this.watching = false;
+        return;
+      case 'select': {
+        const db = Number(commandArgs(cmd)[1]?.toString('latin1'));
+        e.done = (ok) => {
+          if (ok && Number.isInteger(db)) st.db = db;
+        };
+        return;
+      }
+      case 'auth': {
+        const a = commandArgs(cmd);
+        const user = a.length >= 3 ? a[1].toString('utf8') : undefined;
+        const pass = a.length >= 3 ? a[2].toString('utf8') : a[1]?.toString('utf8');
+        e.done = (ok) => {
+          if (!ok) return;
+          st.authed = true;
+          st.username = user;
+          st.password = pass;
+        };
+        return;
+      }
+      case 'hello': {
+        const a = commandArgs(cmd);
+        const proto = a[1] !== undefined ? Number(a[1].toString('latin1')) : undefined;
+        let user: string | undefined;
+        let pass: string | undefined;
+        let name: string | undefined;
+        for (let i = 2; i < a.length; i++) {
+          const opt = a[i].toString('latin1').toLowerCase();
+          if (opt === 'auth' && i + 2 < a.length) {
+            user = a[i + 1].toString('utf8');
+            pass = a[i + 2].toString('utf8');
+            i += 2;
+          } else if (opt === 'setname' && i + 1 < a.length) {
+            name = a[i + 1].toString('utf8');
+            i += 1;
+          }
+        }
+        e.done = (ok) => {
+          if (!ok) return;
+          if (proto === 2 || proto === 3) st.protocol = proto;
+          if (pass !== undefined) {
+            st.authed = true;
+            st.username = user;
+            st.password = pass;
+          }
+          if (name !== undefined) st.name = name;
+          this.updateInspect();
+        };
+        return;
+      }
+      case 'client':
+        this.prepareClient(e, cmd, spec);
+        return;
+      case 'subscribe':
+      case 'psubscribe':
+      case 'ssubscribe':
+      case 'unsubscribe':
+      case 'punsubscribe':
+      case 'sunsubscribe':
+        this.prepareSubscription(e, cmd, kind);
+        return;
+      case 'monitor':
+        e.done = (ok) => {
+          if (ok) this.monitor = true;
+        };
+        return;
+      case 'reset':
+        this.inMulti = false;
+        this.watching = false;
+        this.txBroken = false;
+        this.replyOff = false;
+        this.skipNext = false;
+        e.expect = 1;
+        e.done = () => {
+          st.reset();
+          this.monitor = false;
+          this.tracking = false;
+          this.updateInspect();
+        };
+        return;
+      default:
+        if (isBlockingCall(spec, spec?.name === 'xread' || spec?.name === 'xreadgroup' ? commandArgs(cmd).slice(1) : undefined)) {
+          e.blocking = true;
+          e.buffered = true;
+        }
+    }
+  }
+
+  private prepareClient(e: Entry, cmd: Cmd, spec: CommandSpec | undefined): void {
+    const sub = cmd.arg1?.toString('latin1').toLowerCase();
+    void spec;
+    if (sub === 'setname') {
+      const name = commandArgs(cmd)[2]?.toString('utf8');
+      e.done = (ok) => {
+        if (ok && name !== undefined) this.state.name = name === '' ? undefined : name;
+      };
+    } else if (sub === 'reply') {
+      const mode = commandArgs(cmd)[2]?.toString('latin1').toLowerCase();
+      if (mode === 'on') {
+        this.replyOff = false;
+        this.skipNext = false;
+        e.expect = 1; // +OK even though replies were off
+      } else if (mode === 'off') {
+        this.replyOff = true;
+        e.expect = 0;
+      } else if (mode === 'skip') {
+        if (!this.replyOff) this.skipNext = true;
+        e.expect = 0;
+      }
+    } else if (sub === 'tracking') {
+      const on = commandArgs(cmd)[2]?.toString('latin1').toLowerCase() === 'on';
+      e.done = (ok) => {
+        if (ok) this.tracking = on;
+      };
+    }
+  }
+
+  private prepareSubscription(e: Entry, cmd: Cmd, kind: string): void {
+    const st = this.state;
+    const set = kind.endsWith('psubscribe') ? st.patterns : kind.endsWith('ssubscribe') ? st.shardChannels : st.channels;
+    const args = cmd.argc > 1 ? commandArgs(cmd).slice(1).map((b) => b.toString('latin1')) : [];
+    e.sub = true;
+    if (kind.startsWith('un') || kind.startsWith('pun') || kind.startsWith('sun')) {
+      if (args.length === 0) {
+        e.expect = Math.max(1, set.size);
+        set.clear();
+      } else {
+        e.expect = args.length;
+        for (const a of args) set.delete(a);
+      }
+    } else {
+      e.expect = Math.max(1, args.length); // no channel: one error reply
+      for (const a of args) set.add(a);
+    }
+    this.updateInspect();
+  }
+
+  /** RESP2 pub/sub messages are plain arrays: look at the first element of arrays while subscribed. */
+  private updateInspect(): void {
+    if (this.link) this.link.framer.inspectArrays = this.state.protocol === 2 && this.state.subscribed;
+  }
+
+  /**
+   * A transaction whose MULTI (or WATCH) went to a master the session has left cannot continue:
+   * its commands are answered here and its EXEC fails as Redis would fail it. Returns true when
+   * the command was answered.
+   */
+  private answerBrokenTransaction(cmd: Cmd, kind: string): boolean {
+    if (kind === 'exec') {
+      this.txBroken = false;
+      this.inMulti = false;
+      const watched = this.watching;
+      this.watching = false;
+      // With WATCH, a null reply is what Redis gives when a watched key changed: clients retry.
+      this.enqueueLocal(watched ? (this.state.protocol === 3 ? NULL_RESP3 : NULL_ARRAY_RESP2) : ErrorReplies.EXEC_ABORTED_FAILOVER, cmd);
+      return true;
+    }
+    if (kind === 'discard') {
+      this.txBroken = false;
+      this.inMulti = false;
+      this.watching = false;
+      this.enqueueLocal(OK, cmd);
+      return true;
+    }
+    if (this.inMulti) {
+      this.enqueueLocal(kind === 'multi' ? errorReply('ERR MULTI calls can not be nested') : QUEUED, cmd);
+      return true;
+    }
+    if (kind === 'multi') {
+      // WATCH was on the old master: run the transaction here and fail its EXEC.
+      this.inMulti = true;
+      this.enqueueLocal(OK, cmd);
+      return true;
+    }
+    if (kind === 'unwatch') {
+      this.txBroken = false;
+      this.watching = false;
+    }
+    return false;
+  }
+
+  private entry(kind: Kind, cmd: Cmd | undefined, link: BackendLink | undefined): Entry {
+    return {
+      kind,
+      expect: 1,
+      cmd,
+      local: undefined,
+      sub: false,
+      buffered: kind === Kind.Internal,
+      blocking: false,
+      unblockRequested: false,
+      link,
+      clientIdProbe: false,
+      done: undefined,
+    };
+  }
+
+  private enqueueLocal(reply: Buffer, cmd: Cmd | undefined): void {
+    const e = this.entry(Kind.Local, cmd, undefined);
+    e.local = reply;
+    e.expect = 0;
+    if (this.queue.length === 0) {
+      this.writeClient(reply);
+      return;
+    }
+    this.queue.push(e);
+  }
+
+  private requestClientId(link: BackendLink): void {
+    link.clientIdRequested = true;
+    const e = this.entry(Kind.Internal, undefined, link);
+    e.clientIdProbe = true;
+    link.write(CLIENT_ID);
+    this.queue.push(e);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Links
+
+  private openLink(addr: string, masterEpoch: number): void {
+    const g = this.group;
+    const link = new BackendLink(
+      { addr, masterEpoch, tls: g.config.tls.backend, connectTimeoutMs: g.config.topology.connectTimeoutMs },
+      this.linkHandlers,
+    );
+    this.link = link;
+    g.metrics.backendConnects.inc();
+    for (const r of this.state.replayCommands(g.config.auth)) {
+      const e = this.entry(Kind.Internal, undefined, link);
+      e.expect = r.replies;
+      e.sub = r.what.endsWith('subscribe');
+      const what = r.what;
+      e.done = (ok, info) => {
+        if (!ok) {
+          this.log.warn({ step: what, error: info.errorCode }, 'replaying session state on the new link failed; closing the session');
+          this.failSession(ErrorReplies.REPLAY_FAILED);
+        }
+      };
+      link.write(r.bytes);
+      this.queue.push(e);
+    }
+    this.updateInspect();
+  }
+
+  private readonly linkHandlers = {
+    onData: (link: BackendLink, chunk: Buffer) => this.onLinkData(link, chunk),
+    onDrain: (link: BackendLink) => {
+      if (link === this.link) this.resumeReading(PAUSE_BACKEND);
+    },
+    onClose: (link: BackendLink, err: Error | undefined) => this.onLinkClose(link, err),
+  };
+
+  /** Leaves the current link deliberately (re-home, failover): nothing is in flight on it. */
+  private leaveLink(why: string): void {
+    const link = this.link;
+    if (!link) return;
+    this.link = undefined;
+    this.log.debug({ node: link.addr, why }, 'leaving link');
+    if (this.inMulti || this.watching) this.txBroken = true;
+    link.end();
+    this.pend = [];
+    this.streaming = true;
+  }
+
+  private onLinkClose(link: BackendLink, err: Error | undefined): void {
+    if (link !== this.link) return; // a link we left on purpose
+    this.link = undefined;
+    this.pend = [];
+    this.streaming = true;
+    if (this.closed) return;
+    const neverConnected = !link.connected;
+    this.log.info({ node: link.addr, err: err?.message, neverConnected }, 'backend link closed');
+    this.group.onLinkLost(link.addr);
+    if (neverConnected) {
+      // Nothing reached the node: every command on it can go again, in order.
+      const cmds: Cmd[] = [];
+      for (const e of this.queue) if (e.kind !== Kind.Internal && e.cmd) cmds.push(e.cmd);
+      this.queue.clear();
+      for (let i = cmds.length - 1; i >= 0; i--) {
+        this.held.unshift({ cmd: cmds[i], at: Date.now() });
+        this.heldBytes += cmds[i].size;
+      }
+    } else {
+      // Replies owed for commands that reached the node are lost: say so, never re-send.
+      if (this.inMulti || this.watching) this.txBroken = true;
+      const q = this.queue;
+      let e: Entry | undefined;
+      while ((e = q.shift()) !== undefined) {
+        if (e.kind === Kind.Forward) {
+          this.group.metrics.linkLost.inc();
+          if (!(e.sub && e.cmd === undefined)) this.writeClient(ErrorReplies.LINK_LOST);
+        } else if (e.kind === Kind.Local && e.local) {
+          this.writeClient(e.local);
+        }
+      }
+      if (this.monitor || this.tracking) {
+        this.failSession(undefined);
+        return;
+      }
+    }
+    this.resumeReading(PAUSE_BACKEND);
+    this.scheduleRelink();
+    this.maybeFinish();
+  }
+
+  /** After a lost link: try again soon, backing off while the node stays unreachable. */
+  private scheduleRelink(): void {
+    if (this.relinkTimer || this.closed) return;
+    this.relinkDelay = Math.min(1000, this.relinkDelay === 0 ? 50 : this.relinkDelay * 2);
+    this.relinkTimer = setTimeout(() => {
+      this.relinkTimer = undefined;
+      this.pump();
+      if (this.link === undefined && this.state.subscribed && !this.closed) {
+        if (this.canSend()) return;
+        this.scheduleRelink();
+      }
+    }, this.relinkDelay);
+    this.relinkTimer.unref();
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Node → client
+
+  private onLinkData(link: BackendLink, chunk: Buffer): void {
+    if (link !== this.link || this.closed) return;
+    this.relinkDelay = 0;
+    this.cur = chunk;
+    this.segStart = 0;
+    this.fwdFrom = this.streaming ? 0 : -1;
+    const client = this.client;
+    client.cork();
+    try {
+      link.framer.push(chunk, this.onReplyEnd);
+    } catch (err) {
+      if (!(err instanceof ReplyProtocolError)) throw err;
+      this.log.error({ node: link.addr, err: err.message }, 'node sent bytes that are not RESP; cutting the link');
+      this.flushStream();
+      this.cur = undefined;
+      client.uncork();
+      link.destroy();
+      return;
+    }
+    if (this.link === link) {
+      if (this.streaming) this.flushStreamTo(chunk.length);
+      else if (this.segStart < chunk.length) this.pend.push(chunk.subarray(this.segStart));
+    }
+    this.cur = undefined;
+    client.uncork();
+    if (client.writableLength > this.group.config.limits.outputBufferSoftBytes) {
+      if (client.writableLength > this.group.config.limits.outputBufferHardBytes) {
+        this.log.warn({ bytes: client.writableLength }, 'client output buffer hard limit reached, closing');
+        this.teardown('output buffer limit');
+        return;
+      }
+      link.socket.pause();
+    }
+  }
+
+  private readonly onReplyEnd = (end: number, info: ReplyInfo): void => {
+    const chunk = this.cur!;
+    const start = this.segStart;
+    this.segStart = end;
+    if (!this.streaming) this.pend.push(chunk.subarray(start, end));
+
+    const head = this.queue.peek();
+    let mine = head !== undefined && !this.monitor;
+    if (mine) {
+      if (info.type === 0x3e /* > */) {
+        mine = head!.sub && info.head !== undefined && SUB_CONFIRM.has(info.head);
+      } else if (head!.sub) {
+        // Confirmations (or an error) answer a subscribe-family command; RESP2 messages do not.
+        mine = !(info.type === 0x2a && info.head !== undefined && SUB_MESSAGE.has(info.head));
+      } else if (info.type === 0x2a && info.head !== undefined && SUB_MESSAGE.has(info.head) && this.state.protocol === 2) {
+        mine = false;
+      }
+    }
+    if (!mine) {
+      // Out of band: a pub/sub message, a push, MONITOR output.
+      if (!this.streaming) this.deliverPend();
+      return;
+    }
+    const e = head!;
+    const ok = info.type !== 0x2d && info.type !== 0x21;
+    if (e.sub && !ok) e.expect = 1; // a refused (un)subscribe answers once
+    if (--e.expect > 0) {
+      // More confirmations to come: pass this one on (or swallow it, for the proxy's own replay).
+      if (!this.streaming) {
+        if (e.kind === Kind.Forward) this.deliverPend();
+        else this.pend = [];
+      }
+      return;
+    }
+    this.queue.shift();
+    if (e.kind === Kind.Internal) {
+      if (e.clientIdProbe && e.link) {
+        const txt = Buffer.concat(this.pend).toString('latin1');
+        e.link.clientId = Number(txt.slice(1, txt.indexOf('\r')));
+      }
+      this.pend = [];
+    } else if (e.blocking && e.unblockRequested && info.errorCode === 'UNBLOCKED' && this.queue.length === 0) {
+      // The fence unblocked it on the old master: it did not run there. Run it on the new one.
+      this.pend = [];
+      this.group.metrics.reissued.inc();
+      this.held.unshift({ cmd: e.cmd!, at: Date.now() });
+      this.heldBytes += e.cmd!.size;
+      if (!this.holdTimer) this.armHoldTimer();
+    } else if (!this.streaming) {
+      this.deliverPend();
+    }
+    if (info.type === 0x2d && info.errorCode === 'READONLY') {
+      // The supposed master is a replica now: have the topology checked at once.
+      this.group.onReadonly(e.link?.addr);
+    }
+    e.done?.(ok, info);
+    this.afterPop();
+  };
+
+  /** After an entry completed: write the proxy's own replies that are now due, pick the mode for
+   * the next reply, and move on if the session is now at a boundary. */
+  private afterPop(): void {
+    let next = this.queue.peek();
+    while (next !== undefined && next.kind === Kind.Local) {
+      this.queue.shift();
+      this.writeClient(next.local!);
+      next = this.queue.peek();
+    }
+    const stream = next === undefined || !next.buffered;
+    if (stream !== this.streaming) {
+      if (stream) this.fwdFrom = this.segStart;
+      else {
+        this.flushStream();
+        this.fwdFrom = -1;
+      }
+      this.streaming = stream;
+    }
+    if (this.queue.length === 0) {
+      this.maybeFinish();
+      if (this.held.length > 0 || this.group.masterEpoch !== this.link?.masterEpoch) queueMicrotask(() => this.pump());
+    }
+  }
+
+  private deliverPend(): void {
+    const p = this.pend;
+    this.pend = [];
+    for (const b of p) this.rawWrite(b);
+  }
+
+  /** Writes streamed bytes of the current chunk up to the reply boundary reached so far. */
+  private flushStream(): void {
+    if (this.cur && this.fwdFrom >= 0) this.flushStreamTo(this.segStart);
+  }
+
+  private flushStreamTo(end: number): void {
+    const from = this.fwdFrom;
+    if (from >= 0 && end > from) {
+      this.rawWrite(from === 0 && end === this.cur!.length ? this.cur! : this.cur!.subarray(from, end));
+      this.fwdFrom = end;
+    }
+  }
+
+  /** Writes a reply of the proxy's own, after any streamed bytes that precede it. */
+  private writeClient(buf: Buffer): void {
+    this.flushStream();
+    this.rawWrite(buf);
+  }
+
+  private rawWrite(buf: Buffer): void {
+    if (this.closed) return;
+    if (!this.client.write(buf) && this.link) this.link.socket.pause();
+  }
+
+  private onClientDrain(): void {
+    this.link?.socket.resume();
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Holding and releasing
+
+  /** Sends held commands while the group allows it. */
+  pump(): void {
+    if (this.closed) return;
+    while (this.held.length > 0) {
+      if (!this.canSend()) return;
+      const h = this.held.shift()!;
+      this.heldBytes -= h.cmd.size;
+      this.dispatch(h.cmd);
+      if (this.closed) return;
+    }
+    if (this.heldBytes <= this.group.config.failover.holdBytes) this.resumeReading(PAUSE_HOLD);
+    if (this.holdTimer && this.held.length === 0) {
+      clearTimeout(this.holdTimer);
+      this.holdTimer = undefined;
+    }
+    // A subscribed session needs a link even with nothing to send.
+    if (this.link === undefined && this.state.subscribed && this.queue.length === 0) this.canSend();
+  }
+
+  private armHoldTimer(): void {
+    const first = this.held.peek();
+    if (!first) return;
+    const wait = Math.max(0, first.at + this.group.config.failover.holdTimeoutMs - Date.now());
+    this.holdTimer = setTimeout(() => this.expireHeld(), wait);
+    this.holdTimer.unref();
+  }
+
+  /** Commands held past holdTimeoutMs get a retryable error, in order. */
+  private expireHeld(): void {
+    this.holdTimer = undefined;
+    if (this.closed) return;
+    const deadline = Date.now() - this.group.config.failover.holdTimeoutMs;
+    let h: Held | undefined;
+    let n = 0;
+    while ((h = this.held.peek()) !== undefined && h.at <= deadline) {
+      this.held.shift();
+      this.heldBytes -= h.cmd.size;
+      this.enqueueLocal(this.group.blockedReason === 'majority' ? ErrorReplies.NO_SENTINEL_MAJORITY : ErrorReplies.HOLD_TIMEOUT, h.cmd);
+      n++;
+    }
+    if (n > 0) {
+      this.group.metrics.holdTimeouts.inc(n);
+      this.log.warn({ commands: n }, 'held commands timed out');
+    }
+    if (this.heldBytes <= this.group.config.failover.holdBytes) this.resumeReading(PAUSE_HOLD);
+    if (this.held.length > 0) this.armHoldTimer();
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Topology (called by the group)
+
+  /** A failover started: ask the old master to unblock our blocked commands so they can move. */
+  onFence(): void {
+    const link = this.link;
+    if (!link || link.clientId === undefined) return;
+    for (const e of this.queue) {
+      if (e.blocking && !e.unblockRequested && e.link === link) {
+        e.unblockRequested = true;
+        this.group.unblock(link.addr, link.clientId);
+        break;
+      }
+    }
+  }
+
+  /** A replica was promoted: what the old master answers from now on may be discarded by its
+   * resync, so a link to it with commands still in flight is cut (they get LINK_LOST). */
+  onPromoted(): void {
+    const link = this.link;
+    if (!link || this.queue.length === 0) return;
+    let onlyBlocking = true;
+    for (const e of this.queue) if (e.kind === Kind.Forward && !e.blocking) onlyBlocking = false;
+    if (!onlyBlocking) {
+      this.log.info({ node: link.addr }, 'cutting link to the demoted master with commands in flight');
+      link.destroy();
+      return;
+    }
+    // Blocked commands were asked to unblock; give that a moment, then cut.
+    this.onFence();
+    if (!this.cutTimer) {
+      this.cutTimer = setTimeout(() => {
+        this.cutTimer = undefined;
+        if (this.link === link && this.queue.length > 0 && this.group.masterEpoch !== link.masterEpoch) link.destroy();
+      }, 1000);
+      this.cutTimer.unref();
+    }
+  }
+
+  /** The verified master changed, or the fence lifted. */
+  onTopologyChange(): void {
+    if (this.closed) return;
+    const link = this.link;
+    if (link && link.masterEpoch !== this.group.masterEpoch && this.queue.length === 0) {
+      if (this.monitor || this.tracking) {
+        // Cannot be moved faithfully (DESIGN.md): close at this reply boundary.
+        this.log.info('session cannot move to the new master (MONITOR or CLIENT TRACKING); closing');
+        this.teardown('unmovable session');
+        return;
+      }
+      this.leaveLink('master changed');
+      this.group.metrics.rehomed.inc();
+    }
+    this.pump();
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Lifecycle
+
+  private pauseReading(bit: number): void {
+    if (this.paused === 0) this.client.pause();
+    this.paused |= bit;
+  }
+
+  private resumeReading(bit: number): void {
+    if ((this.paused & bit) === 0) return;
+    this.paused &= ~bit;
+    if (this.paused === 0 && !this.closed) this.client.resume();
+  }
+
+  /** Shutdown: read nothing more, answer what is held, close once every reply is written. */
+  drain(): void {
+    if (this.closed) return;
+    this.pauseReading(PAUSE_CLOSING);
+    this.closeWhenDrained = true;
+    let h: Held | undefined;
+    while ((h = this.held.shift()) !== undefined) this.enqueueLocal(ErrorReplies.SHUTTING_DOWN, h.cmd);
+    this.heldBytes = 0;
+    this.maybeFinish();
+  }
+
+  private maybeFinish(): void {
+    if (this.closeWhenDrained && this.queue.length === 0 && this.held.length === 0 && !this.closed) {
+      this.closing = true;
+      this.client.end();
+      this.link?.end();
+      this.link = undefined;
+    }
+  }
+
+  /** Ends the session with an error reply (after what is owed, when possible). */
+  private failSession(reply: Buffer | undefined): void {
+    if (reply) this.rawWrite(reply);
+    this.teardown('session failed');
+  }
+
+  /** The one teardown path. Safe to call twice. */
+  teardown(why: string): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.closing = true;
+    clearTimeout(this.holdTimer);
+    clearTimeout(this.relinkTimer);
+    clearTimeout(this.cutTimer);
+    this.held.clear();
+    this.queue.clear();
+    this.link?.end();
+    this.link = undefined;
+    if (!this.client.destroyed) this.client.destroy();
+    this.group.removeSession(this);
+    this.log.debug({ why }, 'session closed');
+  }
+
+  /** For /topology and tests. */
+  describe(): { id: number; node: string | undefined; inFlight: number; held: number; subscribed: boolean } {
+    return { id: this.id, node: this.link?.addr, inFlight: this.queue.length, held: this.held.length, subscribed: this.state.subscribed };
+  }
+}
+
+const CLIENT_ID = Buffer.from('*2\r\n$6\r\nCLIENT\r\n$2\r\nID\r\n', 'latin1');
