@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# Makes sure everything `npm test`, `npm run sandbox` and the benchmarks need is installed:
+#   - node_modules (npm ci from package-lock.json), only when missing or older than the lock file;
+#   - redis-server, redis-sentinel, redis-cli, redis-benchmark (Debian/Ubuntu: apt-get), only when
+#     one is missing. The packages' own services are never left running: the tests start their own
+#     throw-away processes on free ports.
+# Idempotent, and quiet and fast (no network) when everything is already there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf 'ensure-deps: %s\n' "$*" >&2; }
+die() { printf 'ensure-deps: ERROR: %s\n' "$*" >&2; exit 1; }
+
+# ---------------------------------------------------------------------------------------------
+# Node.js
+command -v node >/dev/null 2>&1 || die "node is not installed: install Node.js 20 or newer (https://nodejs.org) and re-run."
+command -v npm >/dev/null 2>&1 || die "npm is not installed: install Node.js 20 or newer (it ships npm) and re-run."
+node_major=$(node -p 'process.versions.node.split(".")[0]')
+[ "$node_major" -ge 20 ] || die "Node.js $(node --version) is too old: version 20 or newer is required."
+
+# ---------------------------------------------------------------------------------------------
+# node_modules
+stamp=node_modules/.rsp-deps-stamp
+need_npm=0
+if [ ! -d node_modules ] || [ ! -x node_modules/.bin/tap ] || [ ! -x node_modules/.bin/tsc ]; then
+  need_npm=1
+elif [ -f package-lock.json ]; then
+  ref=$stamp
+  [ -e "$ref" ] || ref=node_modules/.package-lock.json
+  if [ ! -e "$ref" ] || [ package-lock.json -nt "$ref" ]; then need_npm=1; fi
+fi
+if [ "$need_npm" = 1 ]; then
+  if [ -f package-lock.json ]; then
+    say "installing node modules (npm ci) ..."
+    if ! npm ci --no-audit --no-fund --loglevel=error; then
+      say "npm ci failed (package-lock.json out of date?); trying npm install"
+      npm install --no-audit --no-fund --loglevel=error
+    fi
+  else
+    say "installing node modules (npm install) ..."
+    npm install --no-audit --no-fund --loglevel=error
+  fi
+  touch "$stamp"
+fi
+
+# ---------------------------------------------------------------------------------------------
+# Redis binaries
+redis_bins=(redis-server redis-sentinel redis-cli redis-benchmark)
+missing_bins() {
+  local b out=()
+  for b in "${redis_bins[@]}"; do command -v "$b" >/dev/null 2>&1 || out+=("$b"); done
+  echo "${out[*]:-}"
+}
+
+# Pids of redis-server / redis-sentinel processes (any user).
+redis_pids() {
+  local p comm
+  for p in /proc/[0-9]*; do
+    comm=$(cat "$p/comm" 2>/dev/null || true)
+    case "$comm" in redis-server | redis-sentinel | redis-check-rdb) echo "${p#/proc/}" ;; esac
+  done | sort -n
+}
+
+install_redis() {
+  local sudo=()
+  if [ "$(id -u)" != 0 ]; then
+    if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then sudo=(sudo -n); else return 1; fi
+  fi
+  command -v apt-get >/dev/null 2>&1 || return 1
+
+  say "installing redis-server redis-sentinel redis-tools with apt-get ..."
+  local before policy=/usr/sbin/policy-rc.d created_policy=0
+  before=$(redis_pids)
+  # Keep the packages' maintainer scripts from starting their services.
+  if [ ! -e "$policy" ]; then
+    "${sudo[@]}" sh -c "printf '#!/bin/sh\nexit 101\n' > $policy && chmod 755 $policy"
+    created_policy=1
+  fi
+  local rc=0
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq || rc=$?
+  if [ "$rc" = 0 ]; then
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+      -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
+      redis-server redis-sentinel redis-tools || rc=$?
+  fi
+  if [ "$created_policy" = 1 ]; then "${sudo[@]}" rm -f "$policy"; fi
+
+  # Nothing may be left running as a system service.
+  if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
+    "${sudo[@]}" systemctl disable --now redis-server.service redis-sentinel.service >/dev/null 2>&1 || true
+  fi
+  local p args
+  for p in $(comm -13 <(echo "$before") <(redis_pids)); do
+    args=$(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null || true)
+    # The packages' default instances: redis-server on 6379, redis-sentinel on 26379.
+    if [[ "$args" =~ :(6379|26379)([^0-9]|$) ]]; then
+      say "stopping the service the package started (pid $p: $args)"
+      "${sudo[@]}" kill -9 "$p" 2>/dev/null || true
+    fi
+  done
+  return "$rc"
+}
+
+missing=$(missing_bins)
+if [ -n "$missing" ]; then
+  if ! install_redis || [ -n "$(missing_bins)" ]; then
+    die "missing: $(missing_bins). Install Redis 7 (redis-server, redis-sentinel, redis-cli, redis-benchmark) and re-run:
+    Debian/Ubuntu:  sudo apt-get install redis-server redis-sentinel redis-tools
+                    (then: sudo systemctl disable --now redis-server redis-sentinel; the tests start their own)
+    macOS:          brew install redis
+    Other:          build from https://redis.io/download and put the binaries on PATH"
+  fi
+fi
+
+redis_ver=$(redis-server --version | sed -n 's/.* v=\([0-9][0-9.]*\).*/\1/p')
+case "$redis_ver" in
+  [0-5].* | 6.[01].*) say "warning: redis-server $redis_ver is old; the tests expect Redis 6.2 or newer (7.x recommended)" ;;
+esac
+exit 0
