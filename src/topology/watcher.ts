@@ -22,6 +22,7 @@ import type { Addr, ReplicaState, SentinelState, TopologyEvent, TopologySnapshot
 class AdminLink {
   readonly conn: Redis;
   private inflight = false;
+  private lastError?: string;
   constructor(
     readonly addr: Addr,
     group: GroupConfig,
@@ -37,7 +38,12 @@ class AdminLink {
         connectionName: 'sentinel-proxy-admin',
       }),
     );
-    this.conn.on('error', () => undefined);
+    this.conn.on('error', (err: Error) => {
+      this.lastError = err.message;
+    });
+    this.conn.on('ready', () => {
+      this.lastError = undefined;
+    });
     this.conn.connect().catch(() => undefined);
   }
 
@@ -61,7 +67,10 @@ class AdminLink {
       () => (this.inflight = false),
       () => (this.inflight = false),
     );
-    return withTimeout(work, timeoutMs, `ROLE ${this.addr}`);
+    return withTimeout(work, timeoutMs, `ROLE ${this.addr}`).catch((err: unknown) => {
+      const msg = err instanceof Error ? err.message : String(err);
+      throw new Error(this.lastError && !msg.includes(this.lastError) ? `${msg} (${this.lastError})` : msg);
+    });
   }
 
   close(): Promise<void> {
@@ -101,7 +110,8 @@ export function parseReplicaLines(info: Record<string, string>): Map<Addr, Repli
 }
 
 const FAILOVER_FLAGS = ['o_down', 'failover_in_progress'];
-const UNHEALTHY_REPLICA_FLAGS = ['s_down', 'o_down', 'disconnected'];
+const DOWN_FLAGS = ['s_down', 'o_down'];
+const UNHEALTHY_REPLICA_FLAGS = [...DOWN_FLAGS, 'disconnected'];
 const HISTORY_MAX = 240;
 const HISTORY_MAX_AGE_MS = 5 * 60_000;
 
@@ -478,8 +488,8 @@ export class TopologyWatcher extends EventEmitter implements TopologySource {
       } catch (err) {
         if (this.stopped) return;
         const msg = err instanceof Error ? err.message : String(err);
-        if (candidate === this.master) this.masterProblem = `master ${candidate} unreachable: ${msg}`;
-        else this.decisionProblem = `named master ${candidate} unreachable: ${msg}`;
+        if (candidate === this.master) this.masterProblem = `master ${candidate} not answering ROLE: ${msg}`;
+        else this.decisionProblem = `named master ${candidate} not verified: ${msg}`;
       }
     }
     if (this.stopped) return;
@@ -557,13 +567,18 @@ export class TopologyWatcher extends EventEmitter implements TopologySource {
         .map((r) => {
           const addr = `${r['ip']}:${r['port']}`;
           const flags = (r['flags'] ?? '').split(',').filter(Boolean);
-          const linkUp = r['master-link-status'] === 'ok';
-          const offset = Number(r['slave-repl-offset'] ?? 0) || 0;
           const line = lines?.get(addr);
+          // The master's INFO replication (read in this refresh) is fresher than Sentinel's view
+          // of a replica (Sentinel refreshes a replica's INFO only every 10 s): prefer it.
+          const linkUp = lines ? line?.state === 'online' : r['master-link-status'] === 'ok';
+          const offset = line ? line.offset : Number(r['slave-repl-offset'] ?? 0) || 0;
           let lagMs: number | undefined;
           if (line && line.state === 'online') lagMs = estimateLagMs(this.offsetHistory, line.offset, line.lagS * 1000, now);
+          // `disconnected` is the state of that sentinel's own link to the replica (transient after
+          // a failover); when the master itself reports the replica online, that wins.
+          const badFlags = line?.state === 'online' ? DOWN_FLAGS : UNHEALTHY_REPLICA_FLAGS;
           const healthy =
-            !flags.some((f) => UNHEALTHY_REPLICA_FLAGS.includes(f)) &&
+            !flags.some((f) => badFlags.includes(f)) &&
             linkUp &&
             addr !== this.master &&
             lagMs !== undefined &&
