@@ -229,7 +229,7 @@ export class Session {
       // CLIENT REPLY OFF/SKIP: nothing comes back for this one.
       return;
     }
-    this.queue.push(e);
+    this.pushEntry(e);
   }
 
   /** Sets reply expectations and the state a command changes. */
@@ -471,7 +471,7 @@ export class Session {
     const e = this.entry(Kind.Internal, undefined, link);
     e.clientIdProbe = true;
     link.write(CLIENT_ID);
-    this.queue.push(e);
+    this.pushEntry(e);
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -497,7 +497,7 @@ export class Session {
         }
       };
       link.write(r.bytes);
-      this.queue.push(e);
+      this.pushEntry(e);
     }
     this.updateInspect();
   }
@@ -637,6 +637,7 @@ export class Session {
     if (!mine) {
       // Out of band: a pub/sub message, a push, MONITOR output.
       if (!this.streaming) this.deliverPend();
+      this.updateMode();
       return;
     }
     const e = head!;
@@ -684,19 +685,32 @@ export class Session {
       this.writeClient(next.local!);
       next = this.queue.peek();
     }
-    const stream = next === undefined || !next.buffered;
-    if (stream !== this.streaming) {
-      if (stream) this.fwdFrom = this.segStart;
-      else {
-        this.flushStream();
-        this.fwdFrom = -1;
-      }
-      this.streaming = stream;
-    }
+    this.updateMode();
     if (this.queue.length === 0) {
       this.maybeFinish();
       if (this.held.length > 0 || this.group.masterEpoch !== this.link?.masterEpoch) queueMicrotask(() => this.pump());
     }
+  }
+
+  /** Appends an entry that awaits the node's replies. */
+  private pushEntry(e: Entry): void {
+    this.queue.push(e);
+    // First in line, and no reply half-read: its mode applies from the next byte.
+    if (this.queue.length === 1 && this.link?.framer.atBoundary) this.updateMode();
+  }
+
+  /** Stream the next reply straight through, or collect it (replay, blocking commands)? Only
+   * changed at a reply boundary. */
+  private updateMode(): void {
+    const next = this.queue.peek();
+    const stream = next === undefined || !next.buffered;
+    if (stream === this.streaming) return;
+    if (stream) this.fwdFrom = this.segStart;
+    else {
+      this.flushStream();
+      this.fwdFrom = -1;
+    }
+    this.streaming = stream;
   }
 
   private deliverPend(): void {
