@@ -45,6 +45,8 @@ interface Entry {
   /** The proxy asked the node to unblock it (CLIENT UNBLOCK ... ERROR) because of a fence. */
   unblockRequested: boolean;
   link: BackendLink | undefined;
+  /** When the client sent it (ms): a command put back after a failed connection keeps its age. */
+  at: number;
   /** The proxy's own CLIENT ID on a new link: its integer reply is kept on the link. */
   clientIdProbe: boolean;
   /** Runs when the last reply arrives; `ok` is false for an error reply. */
@@ -75,6 +77,8 @@ export class Session {
   private heldBytes = 0;
   private link: BackendLink | undefined;
   private paused = 0;
+  /** Arrival time of the client data being framed (one clock read per chunk, not per command). */
+  private now = Date.now();
   private closing = false;
   private closed = false;
   /** Close once every owed reply is written (QUIT, protocol error, shutdown). */
@@ -139,6 +143,7 @@ export class Session {
 
   private onClientData(chunk: Buffer): void {
     if (this.closed || this.closing) return;
+    this.now = Date.now();
     const link = this.link;
     link?.socket.cork();
     const err = this.framer.push(chunk, (cmd) => this.onCommand(cmd));
@@ -185,7 +190,7 @@ export class Session {
   }
 
   private hold(cmd: Cmd): void {
-    this.held.push({ cmd, at: Date.now() });
+    this.held.push({ cmd, at: this.now });
     this.heldBytes += cmd.size;
     this.group.metrics.held.inc();
     if (this.heldBytes > this.group.config.failover.holdBytes) this.pauseReading(PAUSE_HOLD);
@@ -450,6 +455,7 @@ export class Session {
       blocking: false,
       unblockRequested: false,
       link,
+      at: this.now,
       clientIdProbe: false,
       done: undefined,
     };
@@ -533,13 +539,14 @@ export class Session {
     this.group.onLinkLost(link.addr);
     if (neverConnected) {
       // Nothing reached the node: every command on it can go again, in order.
-      const cmds: Cmd[] = [];
-      for (const e of this.queue) if (e.kind !== Kind.Internal && e.cmd) cmds.push(e.cmd);
+      const back: Held[] = [];
+      for (const e of this.queue) if (e.kind !== Kind.Internal && e.cmd) back.push({ cmd: e.cmd, at: e.at });
       this.queue.clear();
-      for (let i = cmds.length - 1; i >= 0; i--) {
-        this.held.unshift({ cmd: cmds[i], at: Date.now() });
-        this.heldBytes += cmds[i].size;
+      for (let i = back.length - 1; i >= 0; i--) {
+        this.held.unshift(back[i]);
+        this.heldBytes += back[i].cmd.size;
       }
+      if (this.held.length > 0 && !this.holdTimer) this.armHoldTimer();
     } else {
       // Replies owed for commands that reached the node are lost: say so, never re-send.
       if (this.inMulti || this.watching) this.txBroken = true;
@@ -757,7 +764,10 @@ export class Session {
       if (!this.canSend()) return;
       const h = this.held.shift()!;
       this.heldBytes -= h.cmd.size;
+      const now = this.now;
+      this.now = h.at;
       this.dispatch(h.cmd);
+      this.now = now;
       if (this.closed) return;
     }
     if (this.heldBytes <= this.group.config.failover.holdBytes) this.resumeReading(PAUSE_HOLD);

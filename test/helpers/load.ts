@@ -1,0 +1,89 @@
+// Plain clients doing INCR on their own counters through the proxy, no client-side retries: the
+// failover tests and the drill count errors, disconnects, stalls and lost acknowledged writes.
+import net from 'node:net';
+import { ReplyFramer } from '../../src/resp/reply.js';
+
+export interface LoadStats {
+  ops: number;
+  errors: Map<string, number>;
+  disconnects: number;
+  longestStallMs: number;
+  /** Highest acknowledged value per counter key. */
+  acked: Map<string, number>;
+}
+
+export interface Load {
+  stats: LoadStats;
+  /** Stops issuing commands; resolves when every client got its last reply (or was closed). */
+  stop(): Promise<void>;
+}
+
+/**
+ * `clients` connections, each sending `INCR <prefix>:<i>` one at a time over a raw socket (the
+ * simplest possible client: it never retries and never reconnects).
+ */
+export function startIncrLoad(port: number, clients: number, prefix = 'ctr'): Load {
+  const stats: LoadStats = { ops: 0, errors: new Map(), disconnects: 0, longestStallMs: 0, acked: new Map() };
+  let stopping = false;
+  const done: Promise<void>[] = [];
+  for (let i = 0; i < clients; i++) {
+    const key = `${prefix}:${i}`;
+    const cmd = Buffer.from(`*2\r\n$4\r\nINCR\r\n$${key.length}\r\n${key}\r\n`);
+    done.push(
+      new Promise<void>((resolve) => {
+        const sock = net.connect({ port, host: '127.0.0.1' });
+        const framer = new ReplyFramer();
+        let sentAt = 0;
+        let buf = '';
+        const send = () => {
+          if (stopping) {
+            sock.end();
+            return;
+          }
+          sentAt = Date.now();
+          sock.write(cmd);
+        };
+        sock.on('connect', send);
+        sock.on('data', (chunk: Buffer) => {
+          buf += chunk.toString('latin1');
+          framer.push(chunk, () => {});
+          // One command in flight at a time: a whole reply is a whole line.
+          let nl: number;
+          while ((nl = buf.indexOf('\r\n')) >= 0) {
+            const line = buf.slice(0, nl);
+            buf = buf.slice(nl + 2);
+            const stall = Date.now() - sentAt;
+            if (stall > stats.longestStallMs) stats.longestStallMs = stall;
+            if (line[0] === ':') {
+              stats.ops++;
+              const v = Number(line.slice(1));
+              if (v > (stats.acked.get(key) ?? 0)) stats.acked.set(key, v);
+            } else {
+              const kind = line.slice(1).split(' ')[0];
+              stats.errors.set(kind, (stats.errors.get(kind) ?? 0) + 1);
+            }
+            send();
+          }
+        });
+        sock.on('error', () => {});
+        sock.on('close', () => {
+          if (!stopping) stats.disconnects++;
+          resolve();
+        });
+      }),
+    );
+  }
+  return {
+    stats,
+    async stop() {
+      stopping = true;
+      await Promise.all(done);
+    },
+  };
+}
+
+export function errorCount(s: LoadStats): number {
+  let n = 0;
+  for (const v of s.errors.values()) n += v;
+  return n;
+}
