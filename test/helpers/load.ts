@@ -26,12 +26,14 @@ export function startIncrLoad(port: number, clients: number, prefix = 'ctr'): Lo
   const stats: LoadStats = { ops: 0, errors: new Map(), disconnects: 0, longestStallMs: 0, acked: new Map() };
   let stopping = false;
   const done: Promise<void>[] = [];
+  const socks: net.Socket[] = [];
   for (let i = 0; i < clients; i++) {
     const key = `${prefix}:${i}`;
     const cmd = Buffer.from(`*2\r\n$4\r\nINCR\r\n$${key.length}\r\n${key}\r\n`);
     done.push(
       new Promise<void>((resolve) => {
         const sock = net.connect({ port, host: '127.0.0.1' });
+        socks.push(sock);
         const framer = new ReplyFramer();
         let sentAt = 0;
         let buf = '';
@@ -77,7 +79,10 @@ export function startIncrLoad(port: number, clients: number, prefix = 'ctr'): Lo
     stats,
     async stop() {
       stopping = true;
+      // A client whose last command never gets a reply would wait forever: cut it after 15 s.
+      const cut = setTimeout(() => socks.forEach((s) => s.destroy()), 15_000);
       await Promise.all(done);
+      clearTimeout(cut);
     },
   };
 }

@@ -157,3 +157,66 @@ t.test('hold timeout: a clear retryable error, nothing hangs', async (t) => {
   t.ok(Date.now() - started < 5000);
   c.close();
 });
+
+t.test('zombie master (SIGSTOP beyond down-after, then SIGCONT): no lost writes, no writes to it', async (t) => {
+  const group = await withGroup(t, { replicas: 2 });
+  const p = await withProxy(t, group);
+  const old = group.nodes[0];
+  const load = startIncrLoad(p.port, 8);
+  await waitOps(load, 2000);
+  await group.waitForReplicasInSync();
+  old.sigstop();
+  const newMaster = await group.waitForMaster({ notAddr: old.addr, timeoutMs: 20_000 });
+  await waitFor(() => p.proxy.groups[0].master === newMaster, { what: 'proxy switched to the new master' });
+  await waitOps(load, 1000);
+  old.sigcont();
+  // Client commands the woken node executes while it still believes it is master. Sampled until
+  // Sentinel demotes it, before its replication link is up (after that, the new master's stream
+  // of INCRs is counted too).
+  const probe = new Redis({ host: old.host, port: old.port, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  probe.on('error', () => {});
+  t.teardown(() => probe.disconnect());
+  let first: number | undefined;
+  let last = 0;
+  for (const deadline = Date.now() + 30_000; Date.now() < deadline; ) {
+    // Sentinel's reconfiguration kills every normal client, this probe included: demoted.
+    const info = await probe.info().catch(() => 'role:slave');
+    const incr = Number(/cmdstat_incr:calls=(\d+)/.exec(info)?.[1] ?? 0);
+    first ??= incr;
+    if (/role:slave/.test(info)) break;
+    last = incr;
+  }
+  await waitOps(load, 1000);
+  await load.stop();
+  t.comment(`zombie: ops=${load.stats.ops} errors=${JSON.stringify([...load.stats.errors])} disconnects=${load.stats.disconnects} longest stall=${load.stats.longestStallMs} ms`);
+  t.equal(load.stats.disconnects, 0, 'no disconnects');
+  t.equal(await lostWrites(await group.currentMaster(), load.stats.acked), 0, 'no acknowledged write lost');
+  // Only the INCRs already in flight when it froze (at most one per client) may run after it wakes:
+  // their clients got an error, not an acknowledgement.
+  t.ok(last - (first ?? 0) <= 8, `INCRs executed on the woken node before its demotion: ${last - (first ?? 0)}`);
+  t.ok(errorCount(load.stats) <= 8, 'errors only for commands in flight when it froze');
+});
+
+t.test('an aborted failover releases held commands to the old master', async (t) => {
+  const group = await withGroup(t, { replicas: 1 });
+  const p = await withProxy(t, group, { failover: { holdTimeoutMs: 30_000, holdBytes: 1 << 20 } });
+  const [master, replica] = group.nodes;
+  const c = await rawClient(p.port);
+  t.equal(await c.cmd('SET', 'ab', '0'), '+OK\r\n');
+  // With its only replica frozen there is no good replica: Sentinel will abort the failover.
+  replica.sigstop();
+  t.teardown(() => replica.sigcont());
+  await waitFor(async () => /s_down/.test(String(await group.sentinels[0].call('SENTINEL', 'REPLICAS', group.masterName))), { timeoutMs: 10_000, what: 'replica marked down' });
+  master.sigstop();
+  await waitFor(() => p.proxy.groups[0].blocked, { timeoutMs: 10_000, what: 'proxy fenced' });
+  c.send(encode('INCR', 'ab'));
+  // Wake the master: the failover cannot proceed and the fence lifts.
+  await waitFor(async () => {
+    const r = String(await group.sentinels[0].call('SENTINEL', 'MASTER', group.masterName));
+    return /o_down/.test(r) || /failover/.test(r);
+  }, { timeoutMs: 10_000, what: 'sentinels see the master objectively down' });
+  master.sigcont();
+  t.equal((await c.read(1, 20_000))[0], ':1\r\n', 'the held INCR ran on the old master');
+  t.equal(p.proxy.groups[0].master, master.addr);
+  c.close();
+});
