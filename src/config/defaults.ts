@@ -49,8 +49,9 @@ export const DEFAULT_LIMITS: Readonly<LimitsConfig> = Object.freeze({
   maxBulkBytes: 512 * MiB, // Redis proto-max-bulk-len
   maxMultibulkLength: INT_MAX, // Redis: INT_MAX
   queryBufferBytes: 1 * GiB, // Redis client-query-buffer-limit
+  // Redis client-output-buffer-limit: its pubsub soft (32mb) and replica hard (256mb) values.
   outputBufferSoftBytes: 32 * MiB,
-  outputBufferHardBytes: 256 * MiB, // Redis client-output-buffer-limit normal/pubsub hard limits
+  outputBufferHardBytes: 256 * MiB,
 });
 
 /** Group input for code: `name`, `listen` and `sentinels` are required, every section may be partial. */

@@ -433,7 +433,7 @@ export function loadConfig(opts: LoadOptions): LoadResult {
   const topTopology = levelTopology(topData, [], problems);
   const groups: GroupConfig[] = [];
   const labels: { listen: string; readListen: string }[] = [];
-  let crossCheckable = fileOk && !topFailed;
+  const crossCheckable = fileOk && !topFailed;
   for (const slot of slots) {
     const { g, at } = slot;
     const fieldLabel = (k: 'name' | 'listen' | 'readListen' | 'sentinels', ovKey: OverrideKey) =>
@@ -453,7 +453,6 @@ export function loadConfig(opts: LoadOptions): LoadResult {
     if (listen === undefined) missing('listen', 'listen', '"host:port" the proxy listens on');
     if (sentinels === undefined) missing('sentinels', 'sentinels', 'a list of sentinel "host:port"');
     else if (sentinels.length === 0) problems.push(`${fieldLabel('sentinels', 'sentinels')}: needs at least one sentinel "host:port"`);
-    if (slot.failed) crossCheckable = false;
 
     const tls: GroupConfig['tls'] = {};
     for (const k of ['listener', 'backend', 'sentinel'] as const) {
