@@ -1,0 +1,722 @@
+// `npm run bench`: the proxy against the master it fronts, on a throw-away Sentinel group
+// (1 master, 1 replica, 3 sentinels) on loopback. The proxy runs in its own process
+// (`node dist/src/cli.js`) so its CPU time and RSS come from /proc/PID.
+//
+//  1. throughput: redis-benchmark -c 50 -t set,get, -P 1 and -P 16, -d 3 and -d 1024, direct and
+//     through the proxy interleaved over --rounds rounds; medians and proxy/direct ratios;
+//  2. added latency at -P 1: redis-benchmark -c 1 (one connection, ping-pong) p50/p99, proxy minus
+//     direct (and the -c 50 figures of step 1);
+//  3. proxy CPU seconds per 100,000 commands, from utime+stime around every proxy run of step 1;
+//  4. RSS per idle client session: 5,000 raw connections, silent, then after one PING each;
+//  5. RSS under a long -P 16 flood of 1 KB SETs, sampled every 200 ms: start / peak / end;
+//  6. optional (--profile): a CPU profile of the proxy during a -P 16 GET run, top self-time
+//     functions.
+// Results: bench/results/<timestamp>.json and bench/results/latest.json.
+//
+//   npm run bench [-- --quick] [-- --rounds 5 --seconds 3 --sessions 5000 --flood-seconds 20 --profile]
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readdirSync, writeFileSync, copyFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { startGroup, redisCall, parseInfo } from '../src/sandbox/group.js';
+import type { SandboxGroup } from '../src/sandbox/types.js';
+import { installCleanup, onInterrupt } from './lib/cleanup.js';
+import { summariseProfile, type ProfileSummary } from './lib/cpuprofile.js';
+import { closeAll, openIdle, pingAll, settledRss } from './lib/idle-sessions.js';
+import { cpuSeconds, loadAvg, machineBusy, openFileLimits, rssKb } from './lib/procfs.js';
+import { startProxyProcess, type ProxyProcess } from './lib/proxy-process.js';
+import { runBenchmark, type BenchRow } from './lib/redis-benchmark.js';
+import { fmt, fmtInt, median, round, table, verdict } from './lib/stats.js';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const ROOT = path.resolve(HERE, '../..'); // dist/bench → repo root
+const RESULTS = path.join(ROOT, 'bench', 'results');
+
+const TARGETS = { ratioP1: 0.9, ratioP16: 0.75, addedP50Ms: 0.1, idleKbPerSession: 40 };
+const REFERENCE =
+  'reference (same kind of machine): HAProxy 2.6 TCP 0.53-0.68 at -P 1, 0.40-0.71 at -P 16; twemproxy 0.65-0.90 at -P 1, 0.28-0.49 at -P 16';
+
+// ---------------------------------------------------------------------------------------------
+// Options
+
+const HELP = `Usage: npm run bench [-- options]   (or: node dist/bench/throughput.js [options])
+
+  --rounds N           interleaved direct/proxy rounds (default 3; --quick: 1)
+  --seconds S          target duration of each redis-benchmark test, direct (default 2.5; --quick: 0.7)
+  --quick              1 round, short runs, 1,000 idle sessions, 4 s flood: a fast check
+  --sessions N         idle client sessions for the RSS figure (default 5000)
+  --flood-seconds S    duration of the -P 16 1 KB SET flood (default 20; --quick: 4)
+  --flood-bound-mb M   "flat" when the flood's peak RSS stays within start + M MB (default 64)
+  --latency-requests N requests per test of the one-connection latency runs (default 40000)
+  --profile            also run a CPU profile of the proxy during a -P 16 GET run (--cpu-prof)
+  --skip LIST          comma-separated phases to skip: idle,throughput,latency,flood
+  --wait-quiet S       first wait up to S seconds for the machine to be quiet (< 25 % CPU busy)
+  -h, --help`;
+
+const { values: args } = parseArgs({
+  options: {
+    rounds: { type: 'string' },
+    seconds: { type: 'string' },
+    quick: { type: 'boolean', default: false },
+    sessions: { type: 'string' },
+    'flood-seconds': { type: 'string' },
+    'flood-bound-mb': { type: 'string' },
+    'latency-requests': { type: 'string' },
+    profile: { type: 'boolean', default: false },
+    skip: { type: 'string' },
+    'wait-quiet': { type: 'string' },
+    help: { type: 'boolean', short: 'h', default: false },
+  },
+  strict: true,
+});
+
+if (args.help) {
+  console.log(HELP);
+  process.exit(0);
+}
+
+function numOpt(name: string, v: string | undefined, dflt: number, min: number): number {
+  if (v === undefined) return dflt;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < min) {
+    console.error(`bench: --${name} must be a number >= ${min} (got ${JSON.stringify(v)})`);
+    process.exit(2);
+  }
+  return n;
+}
+
+const quick = args.quick === true;
+const OPT = {
+  quick,
+  rounds: Math.floor(numOpt('rounds', args.rounds, quick ? 1 : 3, 1)),
+  seconds: numOpt('seconds', args.seconds, quick ? 0.7 : 2.5, 0.1),
+  sessions: Math.floor(numOpt('sessions', args.sessions, quick ? 1000 : 5000, 1)),
+  floodSeconds: numOpt('flood-seconds', args['flood-seconds'], quick ? 4 : 20, 1),
+  floodBoundMb: numOpt('flood-bound-mb', args['flood-bound-mb'], 64, 1),
+  latencyRequests: Math.floor(numOpt('latency-requests', args['latency-requests'], quick ? 10_000 : 40_000, 100)),
+  profile: args.profile === true,
+  waitQuietS: numOpt('wait-quiet', args['wait-quiet'], 0, 0),
+  skip: new Set((args.skip ?? '').split(',').map((s) => s.trim()).filter(Boolean)),
+};
+for (const s of OPT.skip) {
+  if (!['idle', 'throughput', 'latency', 'flood'].includes(s)) {
+    console.error(`bench: --skip: unknown phase ${JSON.stringify(s)} (idle, throughput, latency, flood)`);
+    process.exit(2);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+
+const log = (s = '') => process.stdout.write(s + '\n');
+const note = (s: string) => process.stderr.write(`  … ${s}\n`);
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+const errMsg = (e: unknown) => (e instanceof Error ? e.message : String(e));
+
+function sh(cmd: string, argv: string[]): string | undefined {
+  try {
+    return execFileSync(cmd, argv, { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  } catch {
+    return undefined;
+  }
+}
+
+const timestamp = new Date().toISOString().replace(/[:.]/g, '-');
+const result: Record<string, unknown> = {
+  version: 1,
+  startedAt: new Date().toISOString(),
+  command: ['node', ...process.argv.slice(1).map((a) => path.relative(ROOT, a) || a)].join(' '),
+  options: { ...OPT, skip: [...OPT.skip] },
+  targets: TARGETS,
+  reference: REFERENCE,
+  env: {
+    node: process.version,
+    cpus: os.cpus().length,
+    cpuModel: os.cpus()[0]?.model,
+    platform: `${os.type()} ${os.release()}`,
+    loadAvgStart: loadAvg(),
+    redisBenchmark: sh('redis-benchmark', ['--version']),
+    redisServer: sh('redis-server', ['--version']),
+    gitCommit: sh('git', ['rev-parse', '--short', 'HEAD']),
+    gitDirtySrc: (sh('git', ['status', '--porcelain', '--', 'src']) ?? '') !== '',
+  },
+};
+const warnings: string[] = [];
+function warn(s: string): void {
+  warnings.push(s);
+  log(`WARNING: ${s}`);
+}
+
+function writeResults(): string {
+  result.finishedAt = new Date().toISOString();
+  (result.env as Record<string, unknown>).loadAvgEnd = loadAvg();
+  result.warnings = warnings;
+  mkdirSync(RESULTS, { recursive: true });
+  const file = path.join(RESULTS, `${timestamp}.json`);
+  const text = JSON.stringify(result, null, 2) + '\n';
+  writeFileSync(file, text);
+  writeFileSync(path.join(RESULTS, 'latest.json'), text);
+  return file;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The group and the proxy
+
+let group: SandboxGroup;
+let proxy: ProxyProcess | undefined;
+let masterPort = 0;
+
+async function freshProxy(nodeArgs: string[] = []): Promise<ProxyProcess> {
+  if (proxy && !proxy.exited) await proxy.stop(5000);
+  proxy = await startProxyProcess({ sentinels: group.sentinelAddrs, masterName: group.masterName, nodeArgs });
+  return proxy;
+}
+
+/** The running proxy; restarted (with a warning) when it died. */
+async function liveProxy(): Promise<ProxyProcess> {
+  if (proxy && !proxy.exited) return proxy;
+  if (proxy) warn(`the proxy (pid ${proxy.pid}) exited (code ${String(proxy.proc.exitCode)}, signal ${String(proxy.proc.signalCode)}); restarting it. Last output:\n${proxy.tail()}`);
+  return freshProxy();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Phase: RSS per idle session
+
+async function idlePhase(): Promise<Record<string, unknown>> {
+  const n = OPT.sessions;
+  const p = await freshProxy();
+  // The proxy needs a descriptor per client and, once a command ran, one per backend link.
+  const proxyLim = openFileLimits(p.pid);
+  const selfLim = openFileLimits('self');
+  let count = n;
+  const needProxy = 2 * n + 64;
+  const needSelf = n + 64;
+  if (proxyLim.soft < needProxy || selfLim.soft < needSelf) {
+    const fit = Math.max(0, Math.min(Math.floor((proxyLim.soft - 64) / 2), selfLim.soft - 64));
+    warn(
+      `open-file limit too low for ${n} idle sessions (proxy soft limit ${proxyLim.soft}, needs ${needProxy}; ` +
+        `benchmark soft limit ${selfLim.soft}, needs ${needSelf}). Using ${fit} sessions; raise it with \`ulimit -n ${needProxy}\` (Node raises the soft limit to the hard one at start, so the hard limit is what counts).`,
+    );
+    count = fit;
+  }
+  if (count < 10) throw new Error('not enough file descriptors for the idle-session measurement');
+
+  note(`idle sessions: settling the fresh proxy's RSS (pid ${p.pid})`);
+  const base = await settledRss(p.pid, { minWaitMs: 2000 });
+  note(`idle sessions: opening ${count} connections`);
+  const t0 = Date.now();
+  const clients = await openIdle(p.port, count);
+  const openMs = Date.now() - t0;
+  if (clients.failures) warn(`${clients.failures} of ${count} idle connections failed (${clients.lastError ?? '?'})`);
+  const silent = await settledRss(p.pid);
+  note(`idle sessions: one PING on each`);
+  const t1 = Date.now();
+  const ping = await pingAll(clients);
+  const pingMs = Date.now() - t1;
+  if (ping.failures) warn(`${ping.failures} of ${clients.sockets.length} idle sessions got no +PONG (${ping.lastError ?? '?'})`);
+  const pinged = await settledRss(p.pid);
+  let masterClients: number | undefined;
+  try {
+    masterClients = Number(parseInfo(String(await redisCall(masterPort, ['INFO', 'clients']))).connected_clients);
+  } catch {
+    /* informational */
+  }
+  const open = clients.sockets.length;
+  await closeAll(clients);
+  const after = await settledRss(p.pid, { timeoutMs: 10_000 });
+  const okSessions = open - ping.failures;
+  const kbSilent = (silent.kb - base.kb) / Math.max(1, open);
+  const kbPinged = (pinged.kb - base.kb) / Math.max(1, okSessions);
+  const out = {
+    sessions: open,
+    requested: n,
+    rssKb: { baseline: base.kb, silent: silent.kb, afterPing: pinged.kb, afterClose: after.kb },
+    settled: { baseline: base.settled, silent: silent.settled, afterPing: pinged.settled, afterClose: after.settled },
+    kbPerSessionSilent: round(kbSilent, 2),
+    kbPerSessionAfterPing: round(kbPinged, 2),
+    connectMs: openMs,
+    pingMs,
+    pingFailures: ping.failures,
+    masterConnectedClients: masterClients,
+    target: TARGETS.idleKbPerSession,
+    ok: kbPinged <= TARGETS.idleKbPerSession,
+  };
+  await p.stop(10_000);
+  proxy = undefined;
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Phase: throughput (+ CPU per 100k commands, + -c 50 latency)
+
+interface Column {
+  pipeline: number;
+  dataSize: number;
+  label: string;
+  n: number;
+}
+
+interface RunRecord {
+  round: number;
+  target: 'direct' | 'proxy';
+  rows: BenchRow[];
+  wallS: number;
+  proxyCpuS?: number;
+  commands: number;
+  error?: string;
+}
+
+async function proxyRun(col: { pipeline: number; dataSize: number }, n: number, tests: string[], clients = 50): Promise<{ rows: BenchRow[]; wallS: number; cpuS: number }> {
+  const p = await liveProxy();
+  const c0 = cpuSeconds(p.pid);
+  const r = await runBenchmark({ port: p.port, clients, pipeline: col.pipeline, tests, dataSize: col.dataSize, requests: n, timeoutMs: timeoutFor(n, tests.length) });
+  const c1 = cpuSeconds(p.pid);
+  return { rows: r.rows, wallS: r.wallS, cpuS: c1 - c0 };
+}
+
+async function directRun(col: { pipeline: number; dataSize: number }, n: number, tests: string[], clients = 50): Promise<{ rows: BenchRow[]; wallS: number }> {
+  const r = await runBenchmark({ port: masterPort, clients, pipeline: col.pipeline, tests, dataSize: col.dataSize, requests: n, timeoutMs: timeoutFor(n, tests.length) });
+  return { rows: r.rows, wallS: r.wallS };
+}
+
+/** Generous: 20 s per test at 5,000 commands/s plus a minute. */
+function timeoutFor(n: number, tests: number): number {
+  return 60_000 + (tests * n * 1000) / 5000;
+}
+
+const rowOf = (rows: BenchRow[], test: string) => rows.find((r) => r.test.toUpperCase() === test);
+
+async function throughputPhase(): Promise<{ columns: Column[]; runs: Map<string, RunRecord[]>; summary: Record<string, unknown>[] }> {
+  const tests = ['set', 'get'];
+  const columns: Column[] = [
+    { pipeline: 1, dataSize: 3, label: 'P1 3B', n: 0 },
+    { pipeline: 1, dataSize: 1024, label: 'P1 1KB', n: 0 },
+    { pipeline: 16, dataSize: 3, label: 'P16 3B', n: 0 },
+    { pipeline: 16, dataSize: 1024, label: 'P16 1KB', n: 0 },
+  ];
+  await freshProxy();
+  // Calibration (also the warm-up of both paths): a short run each way; n is sized so a direct test
+  // takes about --seconds; the proxy run uses the same n.
+  for (const col of columns) {
+    const calN = col.pipeline === 1 ? 20_000 : 200_000;
+    note(`throughput: calibrating ${col.label} (direct and proxy, n=${calN})`);
+    const d = await directRun(col, calN, tests);
+    await proxyRun(col, calN, tests).catch((e: unknown) => warn(`proxy warm-up ${col.label}: ${errMsg(e)}`));
+    const rps = median(d.rows.map((r) => r.rps));
+    col.n = Math.max(col.pipeline * 50 * 20, Math.round((rps * OPT.seconds) / 1000) * 1000);
+  }
+  const runs = new Map<string, RunRecord[]>(columns.map((c) => [c.label, []]));
+  for (let round = 1; round <= OPT.rounds; round++) {
+    for (const col of columns) {
+      note(`throughput: round ${round}/${OPT.rounds} ${col.label} n=${fmtInt(col.n)} direct, then proxy`);
+      const list = runs.get(col.label)!;
+      try {
+        const d = await directRun(col, col.n, tests);
+        list.push({ round, target: 'direct', rows: d.rows, wallS: d.wallS, commands: col.n * tests.length });
+      } catch (e) {
+        warn(`direct ${col.label} round ${round}: ${errMsg(e)}`);
+        list.push({ round, target: 'direct', rows: [], wallS: NaN, commands: 0, error: errMsg(e) });
+      }
+      try {
+        const p = await proxyRun(col, col.n, tests);
+        list.push({ round, target: 'proxy', rows: p.rows, wallS: p.wallS, proxyCpuS: p.cpuS, commands: col.n * tests.length });
+      } catch (e) {
+        warn(`proxy ${col.label} round ${round}: ${errMsg(e)}`);
+        list.push({ round, target: 'proxy', rows: [], wallS: NaN, commands: 0, error: errMsg(e) });
+      }
+    }
+  }
+  const summary: Record<string, unknown>[] = [];
+  for (const col of columns) {
+    const list = runs.get(col.label)!;
+    const direct = list.filter((r) => r.target === 'direct' && !r.error);
+    const prox = list.filter((r) => r.target === 'proxy' && !r.error);
+    const cpuPer100k = median(prox.map((r) => ((r.proxyCpuS ?? NaN) / r.commands) * 1e5));
+    const cpuUtil = median(prox.map((r) => (r.proxyCpuS ?? NaN) / r.wallS));
+    for (const test of ['SET', 'GET']) {
+      const pick = (rs: RunRecord[], f: (b: BenchRow) => number) => median(rs.map((r) => rowOf(r.rows, test)).filter((b): b is BenchRow => !!b).map(f));
+      const dRps = pick(direct, (b) => b.rps);
+      const pRps = pick(prox, (b) => b.rps);
+      const ratio = pRps / dRps;
+      const target = col.pipeline === 1 ? TARGETS.ratioP1 : TARGETS.ratioP16;
+      summary.push({
+        test,
+        pipeline: col.pipeline,
+        dataSize: col.dataSize,
+        clients: 50,
+        requests: col.n,
+        rounds: direct.length,
+        directRps: round(dRps, 0),
+        proxyRps: round(pRps, 0),
+        directRpsAll: direct.map((r) => rowOf(r.rows, test)?.rps),
+        proxyRpsAll: prox.map((r) => rowOf(r.rows, test)?.rps),
+        ratio: round(ratio, 3),
+        target,
+        ok: Number.isFinite(ratio) ? ratio >= target : undefined,
+        latencyC50: {
+          directP50Ms: pick(direct, (b) => b.p50Ms),
+          proxyP50Ms: pick(prox, (b) => b.p50Ms),
+          directP99Ms: pick(direct, (b) => b.p99Ms),
+          proxyP99Ms: pick(prox, (b) => b.p99Ms),
+        },
+        // The CPU figures cover the SET and the GET test of the same redis-benchmark run.
+        proxyCpuSecondsPer100k: round(cpuPer100k, 4),
+        proxyCpuUtilisation: round(cpuUtil, 3),
+      });
+    }
+  }
+  return { columns, runs, summary };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Phase: one-connection latency
+
+async function latencyPhase(): Promise<Record<string, unknown>> {
+  const n = OPT.latencyRequests;
+  const tests = ['set', 'get'];
+  const per: Record<string, { direct: BenchRow[]; proxy: BenchRow[] }> = { SET: { direct: [], proxy: [] }, GET: { direct: [], proxy: [] } };
+  // Warm-up both paths.
+  await directRun({ pipeline: 1, dataSize: 3 }, Math.min(n, 5000), tests, 1);
+  await proxyRun({ pipeline: 1, dataSize: 3 }, Math.min(n, 5000), tests, 1);
+  for (let round = 1; round <= OPT.rounds; round++) {
+    note(`latency: round ${round}/${OPT.rounds}: redis-benchmark -c 1 -P 1 -d 3 -n ${n}, direct, then proxy`);
+    const d = await directRun({ pipeline: 1, dataSize: 3 }, n, tests, 1);
+    const p = await proxyRun({ pipeline: 1, dataSize: 3 }, n, tests, 1);
+    for (const t of ['SET', 'GET']) {
+      const dr = rowOf(d.rows, t);
+      const pr = rowOf(p.rows, t);
+      if (dr) per[t]!.direct.push(dr);
+      if (pr) per[t]!.proxy.push(pr);
+    }
+  }
+  const out: Record<string, unknown> = { clients: 1, pipeline: 1, dataSize: 3, requests: n, rounds: OPT.rounds };
+  for (const t of ['SET', 'GET']) {
+    const m = (rs: BenchRow[], f: (b: BenchRow) => number) => median(rs.map(f));
+    const x = per[t]!;
+    const dP50 = m(x.direct, (b) => b.p50Ms);
+    const pP50 = m(x.proxy, (b) => b.p50Ms);
+    const dP99 = m(x.direct, (b) => b.p99Ms);
+    const pP99 = m(x.proxy, (b) => b.p99Ms);
+    out[t] = {
+      directP50Ms: dP50,
+      proxyP50Ms: pP50,
+      addedP50Ms: round(pP50 - dP50, 3),
+      directP99Ms: dP99,
+      proxyP99Ms: pP99,
+      addedP99Ms: round(pP99 - dP99, 3),
+      directAvgMs: m(x.direct, (b) => b.avgMs),
+      proxyAvgMs: m(x.proxy, (b) => b.avgMs),
+      directRps: round(m(x.direct, (b) => b.rps), 0),
+      proxyRps: round(m(x.proxy, (b) => b.rps), 0),
+      target: TARGETS.addedP50Ms,
+      ok: pP50 - dP50 <= TARGETS.addedP50Ms,
+    };
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Phase: memory under a -P 16 flood of 1 KB SETs
+
+async function floodPhase(proxyRpsHint: number | undefined): Promise<Record<string, unknown>> {
+  const col = { pipeline: 16, dataSize: 1024 };
+  let rps = proxyRpsHint;
+  if (!rps || !Number.isFinite(rps)) {
+    note('flood: calibrating (proxy, n=200000)');
+    const c = await proxyRun(col, 200_000, ['set']);
+    rps = rowOf(c.rows, 'SET')?.rps ?? 100_000;
+  }
+  const n = Math.max(100_000, Math.round((rps * OPT.floodSeconds) / 1000) * 1000);
+  const p = await liveProxy();
+  note(`flood: redis-benchmark -c 50 -P 16 -t set -d 1024 -n ${fmtInt(n)} (~${OPT.floodSeconds} s), proxy RSS every 200 ms`);
+  const start = rssKb(p.pid);
+  const samples: { t: number; kb: number }[] = [{ t: 0, kb: start }];
+  const t0 = Date.now();
+  const timer = setInterval(() => {
+    try {
+      samples.push({ t: Date.now() - t0, kb: rssKb(p.pid) });
+    } catch {
+      /* the proxy is gone: the run fails below */
+    }
+  }, 200);
+  const c0 = cpuSeconds(p.pid);
+  let run;
+  try {
+    run = await runBenchmark({ port: p.port, clients: 50, pipeline: 16, tests: ['set'], dataSize: 1024, requests: n, timeoutMs: timeoutFor(n, 1) });
+  } finally {
+    clearInterval(timer);
+  }
+  const c1 = cpuSeconds(p.pid);
+  const endRun = samples[samples.length - 1]!.kb;
+  await sleep(2000);
+  const afterIdle = rssKb(p.pid);
+  const peak = Math.max(...samples.map((s) => s.kb));
+  // Trend over the second half of the run: a leak shows as steady growth, heap warm-up does not.
+  const half = samples.filter((s) => s.t >= samples[samples.length - 1]!.t / 2);
+  let slope = NaN;
+  if (half.length >= 3) {
+    const mt = half.reduce((a, s) => a + s.t, 0) / half.length;
+    const mk = half.reduce((a, s) => a + s.kb, 0) / half.length;
+    const num = half.reduce((a, s) => a + (s.t - mt) * (s.kb - mk), 0);
+    const den = half.reduce((a, s) => a + (s.t - mt) ** 2, 0);
+    slope = den > 0 ? (num / den) * 1000 : NaN; // kB per second
+  }
+  const boundKb = OPT.floodBoundMb * 1024;
+  const row = rowOf(run.rows, 'SET');
+  return {
+    requests: n,
+    seconds: round(run.wallS, 2),
+    rps: row?.rps,
+    proxyCpuSecondsPer100k: round(((c1 - c0) / n) * 1e5, 4),
+    rssKb: { start, peak, endOfRun: endRun, twoSecondsAfter: afterIdle },
+    growthSecondHalfKbPerS: round(slope, 1),
+    boundMb: OPT.floodBoundMb,
+    flat: peak - start <= boundKb,
+    samples: samples.map((s) => [s.t, s.kb]),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Phase: CPU profile during a -P 16 GET run
+
+async function profilePhase(rpsHint: number | undefined): Promise<ProfileSummary & { requests: number; rps?: number; copy: string }> {
+  const dir = path.join(os.tmpdir(), `rsp-bench-prof-${process.pid}-${Date.now()}`);
+  mkdirSync(dir, { recursive: true });
+  if (proxy && !proxy.exited) await proxy.stop(10_000);
+  proxy = undefined;
+  const p = await startProxyProcess({ sentinels: group.sentinelAddrs, masterName: group.masterName, nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${dir}`] });
+  proxy = p;
+  const col = { pipeline: 16, dataSize: 3 };
+  // Warm up (JIT), then the profiled run proper: the warm-up is in the profile too, but short.
+  await runBenchmark({ port: p.port, clients: 50, pipeline: 16, tests: ['get'], dataSize: 3, requests: 100_000 });
+  const n = Math.max(200_000, Math.round(((rpsHint && Number.isFinite(rpsHint) ? rpsHint : 150_000) * Math.max(3, OPT.seconds * 2)) / 1000) * 1000);
+  note(`profile: redis-benchmark -c 50 -P 16 -t get -d 3 -n ${fmtInt(n)} against node --cpu-prof (pid ${p.pid})`);
+  const fromUs = Number(process.hrtime.bigint() / 1000n);
+  const r = await runBenchmark({ port: p.port, clients: 50, pipeline: col.pipeline, tests: ['get'], dataSize: col.dataSize, requests: n, timeoutMs: timeoutFor(n, 1) });
+  const toUs = Number(process.hrtime.bigint() / 1000n);
+  await p.stop(15_000); // SIGTERM: the profile is written at exit
+  proxy = undefined;
+  const files = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile'));
+  if (files.length === 0) throw new Error(`no .cpuprofile written in ${dir} (proxy exit code ${String(p.proc.exitCode)}, signal ${String(p.proc.signalCode)})`);
+  const file = path.join(dir, files[0]!);
+  mkdirSync(RESULTS, { recursive: true });
+  const copy = path.join(RESULTS, `${timestamp}-get-p16.cpuprofile`);
+  copyFileSync(file, copy);
+  const s = summariseProfile(file, ROOT, 25, { fromUs, toUs });
+  if (!s.window) warn('profile: could not restrict the profile to the measured run (clock mismatch); it includes start-up and warm-up');
+  return { ...s, file, copy: path.relative(ROOT, copy), requests: n, rps: rowOf(r.rows, 'GET')?.rps };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Report
+
+function printThroughput(summary: Record<string, unknown>[]): void {
+  const rows: string[][] = [['column', 'direct ops/s', 'proxy ops/s', 'ratio', 'target', '', 'p50 c50 d/p ms', 'p99 c50 d/p ms', 'proxy CPU s/100k', 'proxy CPU %']];
+  for (const s of summary as Array<Record<string, any>>) {
+    rows.push([
+      `${s.test} P${s.pipeline} ${s.dataSize === 3 ? '3B' : '1KB'}`,
+      fmtInt(s.directRps),
+      fmtInt(s.proxyRps),
+      fmt(s.ratio, 3),
+      `>= ${fmt(s.target, 2)}`,
+      verdict(s.ok),
+      `${fmt(s.latencyC50.directP50Ms, 3)} / ${fmt(s.latencyC50.proxyP50Ms, 3)}`,
+      `${fmt(s.latencyC50.directP99Ms, 3)} / ${fmt(s.latencyC50.proxyP99Ms, 3)}`,
+      fmt(s.proxyCpuSecondsPer100k, 3),
+      `${fmt(100 * s.proxyCpuUtilisation, 0)} %`,
+    ]);
+  }
+  log(table(rows));
+  log('(CPU s/100k and CPU % cover the SET and GET tests of one redis-benchmark run, so they repeat on both lines)');
+  log(REFERENCE);
+}
+
+async function main(): Promise<void> {
+  installCleanup();
+  onInterrupt(() => {
+    try {
+      const f = writeResults();
+      process.stderr.write(`partial results written to ${path.relative(ROOT, f)}\n`);
+    } catch {
+      /* best effort */
+    }
+  });
+  if (process.platform !== 'linux') {
+    console.error('bench: needs Linux (/proc for the proxy CPU and RSS)');
+    process.exit(2);
+  }
+  if (!result.env || !(result.env as Record<string, unknown>).redisBenchmark) {
+    console.error('bench: redis-benchmark not found on PATH (run `bash scripts/ensure-deps.sh`)');
+    process.exit(2);
+  }
+  const env = result.env as Record<string, any>;
+  if (OPT.waitQuietS > 0) {
+    const until = Date.now() + OPT.waitQuietS * 1000;
+    let busy = await machineBusy(3000);
+    while (busy >= 0.25 && Date.now() < until) {
+      note(`waiting for a quiet machine: ${fmt(100 * busy, 0)} % CPU busy`);
+      busy = await machineBusy(5000);
+    }
+    if (busy >= 0.25) warn(`the machine is still ${fmt(100 * busy, 0)} % busy after waiting ${OPT.waitQuietS} s; running anyway`);
+  }
+  env.machineBusyAtStart = round(await machineBusy(2000), 3);
+  log(`redis-sentinel-proxy benchmark  ${new Date().toISOString()}  commit ${env.gitCommit ?? '?'}${env.gitDirtySrc ? ' (src/ has uncommitted changes)' : ''}`);
+  log(`node ${env.node}, ${env.cpus} CPUs (${env.cpuModel ?? '?'}), ${env.redisBenchmark}; load average ${env.loadAvgStart.join(' ')}, CPU busy before start ${fmt(100 * env.machineBusyAtStart, 0)} %`);
+  log(`options: rounds ${OPT.rounds}, ~${OPT.seconds} s per direct test, ${OPT.sessions} idle sessions, ${OPT.floodSeconds} s flood${OPT.quick ? ' (--quick)' : ''}`);
+  if (env.cpus <= 2) log(`note: ${env.cpus} cores shared by redis-benchmark, redis-server and the proxy: the proxy competes with the load generator for CPU.`);
+  if (env.machineBusyAtStart > 0.25) warn(`the machine was ${fmt(100 * env.machineBusyAtStart, 0)} % CPU busy before the start (load average ${env.loadAvgStart[0]} on ${env.cpus} CPUs): other work will make the figures noisy`);
+  log();
+
+  note('starting the sandbox group (1 master, 1 replica, 3 sentinels)');
+  group = await startGroup({ replicas: 1 });
+  masterPort = group.nodes[0]!.port;
+  const master = await group.waitForMaster();
+  if (master !== group.nodes[0]!.addr) throw new Error(`unexpected master ${master}`);
+  result.group = { master, replicas: group.nodes.slice(1).map((n) => n.addr), sentinels: group.sentinelAddrs };
+
+  // 4. RSS per idle session (first, on a fresh proxy process).
+  if (!OPT.skip.has('idle')) {
+    try {
+      result.idle = await idlePhase();
+    } catch (e) {
+      warn(`idle sessions: ${errMsg(e)}`);
+      result.idle = { error: errMsg(e) };
+    }
+  }
+
+  // 1 + 3. Throughput and CPU.
+  let p16SetRps: number | undefined;
+  let p16GetRps: number | undefined;
+  if (!OPT.skip.has('throughput')) {
+    try {
+      const t = await throughputPhase();
+      result.throughput = {
+        command: `redis-benchmark -h 127.0.0.1 -p <master|proxy> -c 50 -P <1|16> -t set,get -d <3|1024> -n <N> --csv`,
+        columns: t.columns.map((c) => ({ label: c.label, pipeline: c.pipeline, dataSize: c.dataSize, requests: c.n })),
+        summary: t.summary,
+        runs: Object.fromEntries(t.runs),
+        proxyArgv: proxy?.argv.map((a) => (a.startsWith(ROOT) ? path.relative(ROOT, a) : a)).join(' '),
+      };
+      const s = t.summary as Array<Record<string, any>>;
+      p16SetRps = s.find((x) => x.test === 'SET' && x.pipeline === 16 && x.dataSize === 1024)?.proxyRps;
+      p16GetRps = s.find((x) => x.test === 'GET' && x.pipeline === 16 && x.dataSize === 3)?.proxyRps;
+    } catch (e) {
+      warn(`throughput: ${errMsg(e)}`);
+      result.throughput = { error: errMsg(e) };
+    }
+  }
+
+  // 2. Latency.
+  if (!OPT.skip.has('latency')) {
+    try {
+      result.latency = await latencyPhase();
+    } catch (e) {
+      warn(`latency: ${errMsg(e)}`);
+      result.latency = { error: errMsg(e) };
+    }
+  }
+
+  // 5. Flood.
+  if (!OPT.skip.has('flood')) {
+    try {
+      result.flood = await floodPhase(p16SetRps);
+    } catch (e) {
+      warn(`flood: ${errMsg(e)}`);
+      result.flood = { error: errMsg(e) };
+    }
+  }
+
+  // 6. Profile.
+  if (OPT.profile) {
+    try {
+      result.profile = await profilePhase(p16GetRps);
+    } catch (e) {
+      warn(`profile: ${errMsg(e)}`);
+      result.profile = { error: errMsg(e) };
+    }
+  }
+
+  if (proxy && !proxy.exited) await proxy.stop(10_000);
+  await group.stop();
+
+  // ------------------------------------------------------------------ report
+  log();
+  log('=== Throughput: redis-benchmark -c 50 -t set,get --csv, medians of ' + OPT.rounds + ' interleaved round(s) ===');
+  const thr = result.throughput as Record<string, any> | undefined;
+  if (thr?.summary) printThroughput(thr.summary);
+  else if (thr?.error) log(`failed: ${thr.error}`);
+  else log('skipped');
+
+  log();
+  log('=== Added latency at -P 1, one connection: redis-benchmark -c 1 -P 1 -d 3 (ms) ===');
+  const lat = result.latency as Record<string, any> | undefined;
+  if (lat && !lat.error) {
+    const rows = [['test', 'direct p50', 'proxy p50', 'added p50', 'target', '', 'direct p99', 'proxy p99', 'added p99', 'direct ops/s', 'proxy ops/s']];
+    for (const t of ['SET', 'GET']) {
+      const x = lat[t];
+      rows.push([t, fmt(x.directP50Ms, 3), fmt(x.proxyP50Ms, 3), fmt(x.addedP50Ms, 3), `<= ${TARGETS.addedP50Ms}`, verdict(x.ok), fmt(x.directP99Ms, 3), fmt(x.proxyP99Ms, 3), fmt(x.addedP99Ms, 3), fmtInt(x.directRps), fmtInt(x.proxyRps)]);
+    }
+    log(table(rows));
+    log('(redis-benchmark reports latency with 1 µs resolution; the -c 50 p50/p99 are in the throughput table)');
+  } else log(lat?.error ? `failed: ${lat.error}` : 'skipped');
+
+  log();
+  log('=== RSS per idle client session ===');
+  const idle = result.idle as Record<string, any> | undefined;
+  if (idle && !idle.error) {
+    log(
+      table([
+        ['state', 'proxy RSS', 'KB per session', 'target', ''],
+        ['fresh proxy', `${fmtInt(idle.rssKb.baseline)} kB`, '', '', ''],
+        [`${idle.sessions} connected, silent`, `${fmtInt(idle.rssKb.silent)} kB`, fmt(idle.kbPerSessionSilent, 1), '', ''],
+        [`after one PING each`, `${fmtInt(idle.rssKb.afterPing)} kB`, fmt(idle.kbPerSessionAfterPing, 1), `<= ${TARGETS.idleKbPerSession}`, verdict(idle.ok)],
+        [`all closed`, `${fmtInt(idle.rssKb.afterClose)} kB`, '', '', ''],
+      ]),
+    );
+    log(`(connect ${idle.connectMs} ms, PINGs ${idle.pingMs} ms; master connected_clients with the sessions open: ${idle.masterConnectedClients ?? '?'})`);
+  } else log(idle?.error ? `failed: ${idle.error}` : 'skipped');
+
+  log();
+  log(`=== Proxy RSS under a -P 16 flood of 1 KB SETs (redis-benchmark -c 50 -P 16 -t set -d 1024, ~${OPT.floodSeconds} s) ===`);
+  const fl = result.flood as Record<string, any> | undefined;
+  if (fl && !fl.error) {
+    log(
+      `start ${fmtInt(fl.rssKb.start)} kB, peak ${fmtInt(fl.rssKb.peak)} kB (+${fmt((fl.rssKb.peak - fl.rssKb.start) / 1024, 1)} MB), end of run ${fmtInt(fl.rssKb.endOfRun)} kB, 2 s later ${fmtInt(fl.rssKb.twoSecondsAfter)} kB; ` +
+        `growth over the 2nd half ${fmt(fl.growthSecondHalfKbPerS, 0)} kB/s; ${fmtInt(fl.rps)} SET/s, ${fl.requests.toLocaleString('en-US')} in ${fl.seconds} s`,
+    );
+    log(`flat (peak within start + ${fl.boundMb} MB): ${fl.flat ? 'yes' : 'NO'}; proxy CPU ${fmt(fl.proxyCpuSecondsPer100k, 3)} s/100k SETs`);
+  } else log(fl?.error ? `failed: ${fl.error}` : 'skipped');
+
+  const prof = result.profile as Record<string, any> | undefined;
+  if (prof) {
+    log();
+    log('=== CPU profile of the proxy: -c 50 -P 16 -t get -d 3, top self time ===');
+    if (prof.error) log(`failed: ${prof.error}`);
+    else {
+      log(`${fmtInt(prof.rps)} GET/s while profiled; busy ${fmt(prof.busyMs, 0)} ms of ${fmt(prof.totalMs, 0)} ms sampled; profile: ${prof.copy}`);
+      log(table([['self %', 'self ms', 'function', 'where'], ...(prof.top as Array<Record<string, any>>).slice(0, 20).map((e) => [`${fmt(e.pct, 1)} %`, fmt(e.selfMs, 0), e.function, e.where])]));
+      log('by category: ' + Object.entries(prof.byCategory as Record<string, { pct: number }>).sort((a, b) => b[1].pct - a[1].pct).map(([k, v]) => `${k} ${fmt(v.pct, 1)} %`).join(', '));
+    }
+  }
+
+  const file = writeResults();
+  log();
+  if (warnings.length) log(`${warnings.length} warning(s), see above and in the JSON`);
+  log(`results: ${path.relative(ROOT, file)} (and bench/results/latest.json)`);
+}
+
+main()
+  .then(() => process.exit(0))
+  .catch((e: unknown) => {
+    console.error(`bench failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+    if (proxy) console.error(`proxy output:\n${proxy.tail()}`);
+    try {
+      result.error = errMsg(e);
+      writeResults();
+    } catch {
+      /* best effort */
+    }
+    process.exit(1);
+  });
