@@ -850,6 +850,12 @@ export class Session {
   /** The verified master changed, or the fence lifted. */
   onTopologyChange(): void {
     if (this.closed) return;
+    if (this.relinkTimer) {
+      // A new master (or a lifted fence) is worth trying at once, whatever the backoff said.
+      clearTimeout(this.relinkTimer);
+      this.relinkTimer = undefined;
+      this.relinkDelay = 0;
+    }
     const link = this.link;
     if (link && link.masterEpoch !== this.group.masterEpoch && this.queue.length === 0) {
       if (this.monitor || this.tracking) {
@@ -922,8 +928,27 @@ export class Session {
   }
 
   /** For /topology and tests. */
-  describe(): { id: number; node: string | undefined; inFlight: number; held: number; subscribed: boolean } {
-    return { id: this.id, node: this.link?.addr, inFlight: this.queue.length, held: this.held.length, subscribed: this.state.subscribed };
+  describe(): {
+    id: number;
+    node: string | undefined;
+    inFlight: number;
+    held: number;
+    subscribed: boolean;
+    /** Bytes waiting in the proxy: to the client, to the node, framed-but-incomplete from the client. */
+    clientBuffered: number;
+    backendBuffered: number;
+    queryBuffered: number;
+  } {
+    return {
+      id: this.id,
+      node: this.link?.addr,
+      inFlight: this.queue.length,
+      held: this.held.length,
+      subscribed: this.state.subscribed,
+      clientBuffered: this.client.writableLength,
+      backendBuffered: this.link?.writableLength ?? 0,
+      queryBuffered: this.framer.bufferedBytes + this.heldBytes,
+    };
   }
 }
 
