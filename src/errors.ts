@@ -58,6 +58,12 @@ export const ProxyErrors = Object.freeze({
     'MASTERDOWN fewer than a majority of sentinels are reachable; the command was not executed',
     true,
   ),
+  /** A write on the read-only listener: the replica's own wording, answered by the proxy. */
+  READONLY: def('RSP_READONLY', "READONLY You can't write against a read only replica.", false),
+  /** The read-only listener has no healthy replica and `reads.fallback` is `error`. */
+  NO_HEALTHY_REPLICA: def('RSP_NO_HEALTHY_REPLICA', 'TRYAGAIN no healthy replica is available for reads; the command was not executed', true),
+  /** EXEC of a transaction in which the proxy refused a command (a write on the read-only listener). */
+  EXEC_ABORTED: def('RSP_EXEC_ABORTED', 'EXECABORT Transaction discarded because of previous errors.', true),
   /** A protocol error in the client's request (the text after it comes from the framer). */
   PROTOCOL: def('RSP_PROTOCOL', 'ERR Protocol error', false),
 });

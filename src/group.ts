@@ -11,6 +11,7 @@ import type { GroupConfig } from './config/types.js';
 import type { Logger } from './logger.js';
 import type { TopologyEvent, TopologySnapshot, TopologySource } from './topology/types.js';
 import type { Session } from './session/session.js';
+import { ReplicaBalancer } from './reads.js';
 
 /** A counter cheap enough for the per-command path; the metrics registry reads it. */
 export class Count {
@@ -36,12 +37,17 @@ export class GroupStats {
   readonly bytesOut = new Count();
   /** Durations (ms) of finished fences, for the histogram. */
   readonly fenceDurations: number[] = [];
+  /** Called with each fence duration (ms) as it ends; the metrics registry observes its histogram
+   * here (src/admin/metrics.ts), so nothing is read twice or lost to the cap above. */
+  onFenceDuration: ((ms: number) => void) | undefined;
 }
 
 export class GroupRuntime {
   readonly name: string;
   readonly sessions = new Set<Session>();
   readonly metrics = new GroupStats();
+  /** Healthy replicas and how many read sessions use each. */
+  readonly replicas = new ReplicaBalancer();
   /** The verified master sessions send to, and its epoch. */
   master: string | undefined;
   masterEpoch = 0;
@@ -63,6 +69,25 @@ export class GroupRuntime {
     this.sync(topology.snapshot());
   }
 
+  /**
+   * SIGHUP reload: take this group's new config (src/proxy.ts `reload`). Sessions read
+   * `config.limits` / `config.failover` on each use, so those apply at once (idle timeout and the
+   * framer's bulk limits to new sessions). The topology source must already have its new config
+   * (requireSentinelMajority changes its `ready`). Admin links made with old credentials are dropped.
+   */
+  reconfigure(config: GroupConfig): void {
+    const old = this.config;
+    this.config = config;
+    if (JSON.stringify([old.auth, old.tls.backend]) !== JSON.stringify([config.auth, config.tls.backend])) {
+      for (const c of this.admin.values()) c.disconnect();
+      this.admin.clear();
+    }
+    const wasBlocked = this.blocked;
+    this.sync(this.topology.snapshot());
+    // e.g. requireSentinelMajority turned off: release what the sessions hold.
+    if (wasBlocked && !this.blocked) for (const s of this.sessions) s.onTopologyChange();
+  }
+
   addSession(s: Session): void {
     this.sessions.add(s);
     this.metrics.sessionsTotal.inc();
@@ -77,6 +102,7 @@ export class GroupRuntime {
     const changed = snap.masterEpoch !== this.masterEpoch || snap.master !== this.master;
     this.master = snap.master;
     this.masterEpoch = snap.masterEpoch;
+    this.replicas.update(snap.replicas);
     const majorityLacking = this.config.topology.requireSentinelMajority && snap.reachableSentinels * 2 <= snap.knownSentinels;
     const reason = snap.master === undefined ? 'no-master' : snap.fenced ? 'fence' : majorityLacking ? 'majority' : undefined;
     const wasBlocked = this.blocked;
@@ -87,6 +113,7 @@ export class GroupRuntime {
       const ms = Date.now() - this.fencedAt;
       this.metrics.fenceDurations.push(ms);
       if (this.metrics.fenceDurations.length > 1000) this.metrics.fenceDurations.shift();
+      this.metrics.onFenceDuration?.(ms);
       this.fencedAt = undefined;
     }
     return changed;
@@ -98,11 +125,11 @@ export class GroupRuntime {
       case 'fence':
         this.metrics.fences.inc();
         this.log.info({ reason: ev.reason, master: this.master }, 'fence: holding new commands');
-        for (const s of this.sessions) s.onFence();
+        for (const s of this.sessions) if (s.kind === 'master') s.onFence();
         break;
       case 'promoted':
         this.log.info('a replica was promoted: cutting links to the old master that have commands in flight');
-        for (const s of this.sessions) s.onPromoted();
+        for (const s of this.sessions) if (s.kind === 'master') s.onPromoted();
         break;
       case 'master':
         this.metrics.masterChanges.inc();
@@ -113,6 +140,10 @@ export class GroupRuntime {
       case 'unfence':
         this.log.info({ reason: ev.reason, master: this.master }, 'fence lifted: releasing held commands');
         for (const s of this.sessions) s.onTopologyChange();
+        break;
+      case 'replicas':
+        // Read sessions on a replica that is no longer healthy move at their next boundary.
+        for (const s of this.sessions) if (s.kind === 'read' || !this.blocked) s.onTopologyChange();
         break;
       default:
         if (!this.blocked) for (const s of this.sessions) s.onTopologyChange();

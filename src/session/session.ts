@@ -14,7 +14,7 @@ import { type Command, RequestFramer, commandArgs } from '../resp/request.js';
 import { ReplyProtocolError, type ReplyInfo } from '../resp/reply.js';
 import { NULL_ARRAY_RESP2, NULL_RESP3, OK, QUEUED } from '../resp/encode.js';
 import { ErrorReplies, errorReply } from '../errors.js';
-import { type CommandSpec, type CommandTable, isBlockingCall } from '../commands/table.js';
+import { type CommandSpec, type CommandTable, isBlockingCall, isWrite } from '../commands/table.js';
 import { BackendLink } from './backend-link.js';
 import { Deque } from './deque.js';
 import { ReplayState } from './state.js';
@@ -108,13 +108,20 @@ export class Session {
   private relinkDelay = 0;
   private cutTimer: NodeJS.Timeout | undefined;
 
+  /** The replica a read session uses (counted in the group's balancer). */
+  private replica: string | undefined;
+  /** A command of the open transaction was refused by the proxy: its EXEC must fail. */
+  private txDirty = false;
+
   constructor(
     readonly client: net.Socket,
     readonly group: GroupRuntime,
     private readonly table: CommandTable,
     parentLog: Logger,
+    /** `read`: the read-only listener: a healthy replica, writes refused. */
+    readonly kind: 'master' | 'read' = 'master',
   ) {
-    this.log = parentLog.child({ session: this.id });
+    this.log = parentLog.child({ session: this.id, ...(kind === 'read' ? { listener: 'read' } : {}) });
     const lim = group.config.limits;
     this.framer = new RequestFramer<CommandSpec>(
       table,
@@ -167,25 +174,56 @@ export class Session {
   private onCommand(cmd: Cmd): void {
     if (this.closeWhenDrained) return;
     this.group.metrics.commands.inc();
-    if (this.held.length > 0 || !this.canSend()) {
+    if (this.held.length > 0) {
       this.hold(cmd);
       return;
     }
     this.dispatch(cmd);
   }
 
+  /** Where this session's commands go now; undefined: hold them. */
+  private target(): { addr: string; epoch: number } | undefined {
+    const g = this.group;
+    if (this.kind === 'read') {
+      const r = g.replicas.choose(this.replica);
+      if (r !== undefined) {
+        if (r !== this.replica) {
+          if (this.replica !== undefined) g.replicas.release(this.replica);
+          g.replicas.take(r);
+          this.replica = r;
+        }
+        return { addr: r, epoch: -1 };
+      }
+      if (g.config.reads.fallback !== 'master') return undefined;
+    }
+    if (g.blocked || g.master === undefined) return undefined;
+    return { addr: g.master, epoch: g.masterEpoch };
+  }
+
+  private onTarget(link: BackendLink, tgt: { addr: string; epoch: number }): boolean {
+    return link.addr === tgt.addr && link.masterEpoch === tgt.epoch;
+  }
+
+  /** The link goes somewhere the session should no longer send to. */
+  private linkStale(): boolean {
+    const link = this.link;
+    if (link === undefined) return false;
+    const tgt = this.target();
+    return tgt !== undefined && !this.onTarget(link, tgt);
+  }
+
   /** Can a command be written to the session's link right now? Opens or replaces the link when
    * the session is at a command boundary. */
   private canSend(): boolean {
-    const g = this.group;
-    if (g.blocked || g.master === undefined) return false;
+    const tgt = this.target();
+    if (tgt === undefined) return false;
     const link = this.link;
-    if (link !== undefined && !link.closed && link.masterEpoch === g.masterEpoch) return true;
+    if (link !== undefined && !link.closed && this.onTarget(link, tgt)) return true;
     if (this.queue.length > 0) return false; // not at a boundary: wait for the replies in flight
     if (this.relinkTimer) return false; // backing off after a failed connection
     if (link !== undefined) this.leaveLink('re-home');
     if (this.closed) return false;
-    this.openLink(g.master, g.masterEpoch);
+    this.openLink(tgt.addr, tgt.epoch);
     return true;
   }
 
@@ -221,7 +259,12 @@ export class Session {
         this.maybeFinish();
         return;
     }
+    if (this.kind === 'read' && this.readOnlyAnswer(cmd, kind, spec)) return;
     if (!this.canSend()) {
+      if (this.kind === 'read' && this.group.config.reads.fallback === 'error' && this.group.replicas.healthyCount === 0) {
+        this.enqueueLocal(ErrorReplies.NO_HEALTHY_REPLICA, cmd);
+        return;
+      }
       this.hold(cmd);
       return;
     }
@@ -235,6 +278,33 @@ export class Session {
       return;
     }
     this.pushEntry(e);
+  }
+
+  /**
+   * The read-only listener answers writes itself, as a replica would, so they never reach a node.
+   * A transaction with a refused write fails at EXEC (Redis: EXECABORT). Returns true when the
+   * command was answered here.
+   */
+  private readOnlyAnswer(cmd: Cmd, kind: string, spec: CommandSpec | undefined): boolean {
+    if (kind === 'exec' && this.txDirty) {
+      this.txDirty = false;
+      this.inMulti = false;
+      this.watching = false;
+      const link = this.link;
+      if (link && !link.closed) {
+        // Close the node's side of the transaction without running it.
+        const e = this.entry(Kind.Internal, undefined, link);
+        link.write(DISCARD);
+        this.pushEntry(e);
+      }
+      this.enqueueLocal(ErrorReplies.EXEC_ABORTED, cmd);
+      return true;
+    }
+    if (kind === 'discard') this.txDirty = false;
+    if (!isWrite(spec)) return false;
+    if (this.inMulti) this.txDirty = true;
+    this.enqueueLocal(ErrorReplies.READONLY, cmd);
+    return true;
   }
 
   /** Sets reply expectations and the state a command changes. */
@@ -547,6 +617,23 @@ export class Session {
         this.heldBytes += back[i].cmd.size;
       }
       if (this.held.length > 0 && !this.holdTimer) this.armHoldTimer();
+    } else if (!link.framer.atBoundary && this.streaming) {
+      // Part of a reply was already passed on: the client's stream cannot be completed.
+      this.log.warn({ node: link.addr }, 'link lost in the middle of a reply; closing the session');
+      this.teardown('link lost mid-reply');
+      return;
+    } else if (this.kind === 'read' && !this.inMulti && !this.watching && !this.txBroken) {
+      // The read listener sends only commands without side effects: they can simply run again on
+      // another replica.
+      const back: Held[] = [];
+      for (const e of this.queue) if (e.kind !== Kind.Internal && e.cmd) back.push({ cmd: e.cmd, at: e.at });
+      this.queue.clear();
+      for (let i = back.length - 1; i >= 0; i--) {
+        this.held.unshift(back[i]);
+        this.heldBytes += back[i].cmd.size;
+      }
+      if (back.length > 0) this.group.metrics.reissued.inc(back.length);
+      if (this.held.length > 0 && !this.holdTimer) this.armHoldTimer();
     } else {
       // Replies owed for commands that reached the node are lost: say so, never re-send.
       if (this.inMulti || this.watching) this.txBroken = true;
@@ -695,7 +782,7 @@ export class Session {
     this.updateMode();
     if (this.queue.length === 0) {
       this.maybeFinish();
-      if (this.held.length > 0 || this.group.masterEpoch !== this.link?.masterEpoch) queueMicrotask(() => this.pump());
+      if (this.held.length > 0 || this.linkStale()) queueMicrotask(() => this.pump());
     }
   }
 
@@ -775,8 +862,8 @@ export class Session {
       clearTimeout(this.holdTimer);
       this.holdTimer = undefined;
     }
-    // A subscribed session needs a link even with nothing to send.
-    if (this.link === undefined && this.state.subscribed && this.queue.length === 0) this.canSend();
+    // A subscribed session needs a (current) link even with nothing to send.
+    if (this.state.subscribed && this.queue.length === 0 && (this.link === undefined || this.linkStale())) this.canSend();
   }
 
   private armHoldTimer(): void {
@@ -857,7 +944,8 @@ export class Session {
       this.relinkDelay = 0;
     }
     const link = this.link;
-    if (link && link.masterEpoch !== this.group.masterEpoch && this.queue.length === 0) {
+    const tgt = this.target();
+    if (link && tgt && !this.onTarget(link, tgt) && this.queue.length === 0) {
       if (this.monitor || this.tracking) {
         // Cannot be moved faithfully (DESIGN.md): close at this reply boundary.
         this.log.info('session cannot move to the new master (MONITOR or CLIENT TRACKING); closing');
@@ -922,6 +1010,10 @@ export class Session {
     this.queue.clear();
     this.link?.end();
     this.link = undefined;
+    if (this.replica !== undefined) {
+      this.group.replicas.release(this.replica);
+      this.replica = undefined;
+    }
     if (!this.client.destroyed) this.client.destroy();
     this.group.removeSession(this);
     this.log.debug({ why }, 'session closed');
@@ -952,4 +1044,5 @@ export class Session {
   }
 }
 
+const DISCARD = Buffer.from('*1\r\n$7\r\nDISCARD\r\n', 'latin1');
 const CLIENT_ID = Buffer.from('*2\r\n$6\r\nCLIENT\r\n$2\r\nID\r\n', 'latin1');
