@@ -12,6 +12,7 @@ import type { Logger } from './logger.js';
 import type { TopologyEvent, TopologySnapshot, TopologySource } from './topology/types.js';
 import type { Session } from './session/session.js';
 import { ReplicaBalancer } from './reads.js';
+import { CommandTable } from './commands/table.js';
 
 /** A counter cheap enough for the per-command path; the metrics registry reads it. */
 export class Count {
@@ -48,6 +49,14 @@ export class GroupRuntime {
   readonly metrics = new GroupStats();
   /** Healthy replicas and how many read sessions use each. */
   readonly replicas = new ReplicaBalancer();
+  /** Command flags: the packaged table until the master's own `COMMAND` reply is read (module
+   * commands and renamed commands are then known too). Sessions look names up here. */
+  commands: CommandTable = CommandTable.packaged();
+  /** Keeps the sessions' name lookup pointing at the current table without a per-session hook. */
+  readonly lookup = {
+    lookup: (buf: Buffer, start: number, end: number) => this.commands.lookup(buf, start, end),
+  };
+  private commandsFrom: string | undefined;
   /** The verified master sessions send to, and its epoch. */
   master: string | undefined;
   masterEpoch = 0;
@@ -67,6 +76,7 @@ export class GroupRuntime {
     this.name = config.name;
     topology.on('event', this.onEvent);
     this.sync(topology.snapshot());
+    this.loadCommands();
   }
 
   /**
@@ -135,6 +145,7 @@ export class GroupRuntime {
         this.metrics.masterChanges.inc();
         this.log.info({ master: this.master, previous: ev.previous, epoch: this.masterEpoch }, 'master verified');
         this.dropAdmin(ev.previous);
+        this.loadCommands();
         for (const s of this.sessions) s.onTopologyChange();
         break;
       case 'unfence':
@@ -148,6 +159,24 @@ export class GroupRuntime {
       default:
         if (!this.blocked) for (const s of this.sessions) s.onTopologyChange();
     }
+  }
+
+  /** Reads the master's `COMMAND` reply into the command table (once per master). */
+  private loadCommands(): void {
+    const addr = this.master;
+    if (addr === undefined || addr === this.commandsFrom || this.closing) return;
+    this.commandsFrom = addr;
+    this.adminConn(addr)
+      .call('COMMAND')
+      .then((reply) => {
+        if (!Array.isArray(reply)) return;
+        this.commands = CommandTable.fromCommandReply(reply, CommandTable.packaged());
+        this.log.debug({ node: addr, commands: this.commands.size }, 'command table read from the master');
+      })
+      .catch((err: Error) => {
+        this.commandsFrom = undefined;
+        this.log.warn({ node: addr, err: err.message }, 'COMMAND failed; keeping the packaged command table');
+      });
   }
 
   /** A session's link to a node died: the topology may know more soon; look now. */

@@ -123,8 +123,9 @@ export class Session {
   ) {
     this.log = parentLog.child({ session: this.id, ...(kind === 'read' ? { listener: 'read' } : {}) });
     const lim = group.config.limits;
+    void table; // names are looked up in the group's table, which follows the master's COMMAND
     this.framer = new RequestFramer<CommandSpec>(
-      table,
+      group.lookup,
       { maxBulkBytes: lim.maxBulkBytes, maxMultibulkLength: lim.maxMultibulkLength },
       (spec) => spec.subcommands !== undefined,
     );

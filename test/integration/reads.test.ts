@@ -6,6 +6,7 @@ import { withGroup, waitFor } from '../helpers/group.js';
 import { withProxy } from '../helpers/proxy.js';
 import { rawClient } from '../helpers/raw.js';
 import type { SandboxGroup } from '../../src/sandbox/types.js';
+import { CommandTable } from '../../src/commands/table.js';
 
 async function calls(addr: string): Promise<Record<string, number>> {
   const [host, port] = addr.split(':');
@@ -125,4 +126,18 @@ t.test('no healthy replica: fallback to the master, or an error', async (t) => {
   t.equal(await r2.cmd('GET', 'fb'), '$1\r\n1\r\n', 'served by the master');
   t.match(await r2.cmd('SET', 'fb', '2'), /^-READONLY/, 'still no writes');
   r2.close();
+});
+
+t.test("command flags come from the master's own COMMAND reply", async (t) => {
+  const group = await withGroup(t, { replicas: 1 });
+  const p = await withProxy(t, group);
+  // The packaged table is replaced by one built from the live reply (module commands included
+  // when the server has modules; tested with synthetic replies in test/unit/commands.test.ts).
+  await waitFor(() => p.proxy.groups[0].commands !== CommandTable.packaged(), { what: "the master's COMMAND reply read" });
+  t.ok(p.proxy.groups[0].commands.lookupName('get'));
+  const old = p.proxy.groups[0].commands;
+  await group.failover();
+  await waitFor(() => p.proxy.groups[0].commands !== old, { timeoutMs: 15_000, what: 'read again from the new master' });
+  const c = p.client();
+  t.equal(await c.set('k', 'v'), 'OK');
 });
