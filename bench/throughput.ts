@@ -25,7 +25,7 @@ import type { SandboxGroup } from '../src/sandbox/types.js';
 import { installCleanup, onInterrupt } from './lib/cleanup.js';
 import { summariseProfile, type ProfileSummary } from './lib/cpuprofile.js';
 import { closeAll, openIdle, pingAll, settledRss } from './lib/idle-sessions.js';
-import { cpuSeconds, loadAvg, machineBusy, openFileLimits, rssKb } from './lib/procfs.js';
+import { cpuSeconds, cpuSnapshot, loadAvg, machineBusy, openFileLimits, otherCpu, rssKb } from './lib/procfs.js';
 import { startProxyProcess, type ProxyProcess } from './lib/proxy-process.js';
 import { runBenchmark, type BenchRow } from './lib/redis-benchmark.js';
 import { fmt, fmtInt, median, round, table, verdict } from './lib/stats.js';
@@ -51,7 +51,11 @@ const HELP = `Usage: npm run bench [-- options]   (or: node dist/bench/throughpu
   --flood-bound-mb M   "flat" when the flood's peak RSS stays within start + M MB (default 64)
   --latency-requests N requests per test of the one-connection latency runs (default 40000)
   --profile            also run a CPU profile of the proxy during a -P 16 GET run (--cpu-prof)
+  --profile-pipeline N the profiled run's -P (default 16)
   --skip LIST          comma-separated phases to skip: idle,throughput,latency,flood
+  --max-interference C repeat a direct/proxy pair when other processes used more than C cores
+                       during it (default 0.25)
+  --retries N          at most N repeats per pair (default 2; 0 disables)
   --wait-quiet S       first wait up to S seconds for the machine to be quiet (< 25 % CPU busy)
   -h, --help`;
 
@@ -65,8 +69,11 @@ const { values: args } = parseArgs({
     'flood-bound-mb': { type: 'string' },
     'latency-requests': { type: 'string' },
     profile: { type: 'boolean', default: false },
+    'profile-pipeline': { type: 'string' },
     skip: { type: 'string' },
     'wait-quiet': { type: 'string' },
+    'max-interference': { type: 'string' },
+    retries: { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
   },
   strict: true,
@@ -96,7 +103,10 @@ const OPT = {
   floodSeconds: numOpt('flood-seconds', args['flood-seconds'], quick ? 4 : 20, 1),
   floodBoundMb: numOpt('flood-bound-mb', args['flood-bound-mb'], 64, 1),
   latencyRequests: Math.floor(numOpt('latency-requests', args['latency-requests'], quick ? 10_000 : 40_000, 100)),
-  profile: args.profile === true,
+  profile: args.profile === true || args['profile-pipeline'] !== undefined,
+  profilePipeline: Math.floor(numOpt('profile-pipeline', args['profile-pipeline'], 16, 1)),
+  maxInterference: numOpt('max-interference', args['max-interference'], 0.25, 0),
+  retries: Math.floor(numOpt('retries', args.retries, 2, 0)),
   waitQuietS: numOpt('wait-quiet', args['wait-quiet'], 0, 0),
   skip: new Set((args.skip ?? '').split(',').map((s) => s.trim()).filter(Boolean)),
 };
@@ -265,20 +275,43 @@ interface RunRecord {
   wallS: number;
   proxyCpuS?: number;
   commands: number;
+  /** CPU used meanwhile by processes other than ours, in cores. */
+  otherCores?: number;
+  /** Repeated because other processes used too much CPU meanwhile; left out of the medians. */
+  discarded?: boolean;
   error?: string;
 }
 
-async function proxyRun(col: { pipeline: number; dataSize: number }, n: number, tests: string[], clients = 50): Promise<{ rows: BenchRow[]; wallS: number; cpuS: number }> {
-  const p = await liveProxy();
-  const c0 = cpuSeconds(p.pid);
-  const r = await runBenchmark({ port: p.port, clients, pipeline: col.pipeline, tests, dataSize: col.dataSize, requests: n, timeoutMs: timeoutFor(n, tests.length) });
-  const c1 = cpuSeconds(p.pid);
-  return { rows: r.rows, wallS: r.wallS, cpuS: c1 - c0 };
+interface RunResult {
+  rows: BenchRow[];
+  wallS: number;
+  cpuS: number;
+  otherCores: number;
 }
 
-async function directRun(col: { pipeline: number; dataSize: number }, n: number, tests: string[], clients = 50): Promise<{ rows: BenchRow[]; wallS: number }> {
-  const r = await runBenchmark({ port: masterPort, clients, pipeline: col.pipeline, tests, dataSize: col.dataSize, requests: n, timeoutMs: timeoutFor(n, tests.length) });
-  return { rows: r.rows, wallS: r.wallS };
+/** Our long-lived processes besides this one: the proxy and every Redis node of the group. */
+function ourPids(): number[] {
+  const pids = [...group.nodes, ...group.sentinels].map((n) => n.pid).filter((p): p is number => p !== undefined);
+  if (proxy && !proxy.exited) pids.push(proxy.pid);
+  return pids;
+}
+
+async function measured(port: number, col: { pipeline: number; dataSize: number }, n: number, tests: string[], clients: number, cpuPid?: number): Promise<RunResult> {
+  const s0 = cpuSnapshot(ourPids());
+  const c0 = cpuPid !== undefined ? cpuSeconds(cpuPid) : 0;
+  const r = await runBenchmark({ port, clients, pipeline: col.pipeline, tests, dataSize: col.dataSize, requests: n, timeoutMs: timeoutFor(n, tests.length) });
+  const c1 = cpuPid !== undefined ? cpuSeconds(cpuPid) : 0;
+  const s1 = cpuSnapshot(ourPids());
+  return { rows: r.rows, wallS: r.wallS, cpuS: c1 - c0, otherCores: otherCpu(s0, s1) };
+}
+
+async function proxyRun(col: { pipeline: number; dataSize: number }, n: number, tests: string[], clients = 50): Promise<RunResult> {
+  const p = await liveProxy();
+  return measured(p.port, col, n, tests, clients, p.pid);
+}
+
+function directRun(col: { pipeline: number; dataSize: number }, n: number, tests: string[], clients = 50): Promise<RunResult> {
+  return measured(masterPort, col, n, tests, clients);
 }
 
 /** Generous: 20 s per test at 5,000 commands/s plus a minute. */
@@ -287,6 +320,45 @@ function timeoutFor(n: number, tests: number): number {
 }
 
 const rowOf = (rows: BenchRow[], test: string) => rows.find((r) => r.test.toUpperCase() === test);
+
+/**
+ * One direct run then one proxy run. When other processes used more than --max-interference cores
+ * during either, the pair is recorded as discarded and repeated (at most --retries times).
+ */
+async function pair(
+  label: string,
+  round: number,
+  run: (target: 'direct' | 'proxy') => Promise<RunResult>,
+  commands: number,
+  list: RunRecord[],
+): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    const got: RunRecord[] = [];
+    for (const target of ['direct', 'proxy'] as const) {
+      try {
+        const r = await run(target);
+        got.push({ round, target, rows: r.rows, wallS: r.wallS, commands, otherCores: round3(r.otherCores), ...(target === 'proxy' ? { proxyCpuS: r.cpuS } : {}) });
+      } catch (e) {
+        warn(`${target} ${label} round ${round}: ${errMsg(e)}`);
+        got.push({ round, target, rows: [], wallS: NaN, commands: 0, error: errMsg(e) });
+      }
+    }
+    const worst = Math.max(...got.map((g) => g.otherCores ?? 0));
+    if (worst > OPT.maxInterference && attempt < OPT.retries) {
+      note(`${label} round ${round}: other processes used ${fmt(worst, 2)} cores meanwhile; repeating the pair`);
+      for (const g of got) list.push({ ...g, discarded: true });
+      interference.repeated++;
+      continue;
+    }
+    if (worst > OPT.maxInterference) interference.kept++;
+    list.push(...got);
+    return;
+  }
+}
+
+const round3 = (x: number) => round(x, 3);
+/** Pairs repeated, and pairs kept although noisy (retries exhausted). */
+const interference = { repeated: 0, kept: 0 };
 
 async function throughputPhase(): Promise<{ columns: Column[]; runs: Map<string, RunRecord[]>; summary: Record<string, unknown>[] }> {
   const tests = ['set', 'get'];
@@ -311,28 +383,14 @@ async function throughputPhase(): Promise<{ columns: Column[]; runs: Map<string,
   for (let round = 1; round <= OPT.rounds; round++) {
     for (const col of columns) {
       note(`throughput: round ${round}/${OPT.rounds} ${col.label} n=${fmtInt(col.n)} direct, then proxy`);
-      const list = runs.get(col.label)!;
-      try {
-        const d = await directRun(col, col.n, tests);
-        list.push({ round, target: 'direct', rows: d.rows, wallS: d.wallS, commands: col.n * tests.length });
-      } catch (e) {
-        warn(`direct ${col.label} round ${round}: ${errMsg(e)}`);
-        list.push({ round, target: 'direct', rows: [], wallS: NaN, commands: 0, error: errMsg(e) });
-      }
-      try {
-        const p = await proxyRun(col, col.n, tests);
-        list.push({ round, target: 'proxy', rows: p.rows, wallS: p.wallS, proxyCpuS: p.cpuS, commands: col.n * tests.length });
-      } catch (e) {
-        warn(`proxy ${col.label} round ${round}: ${errMsg(e)}`);
-        list.push({ round, target: 'proxy', rows: [], wallS: NaN, commands: 0, error: errMsg(e) });
-      }
+      await pair(col.label, round, (t) => (t === 'direct' ? directRun(col, col.n, tests) : proxyRun(col, col.n, tests)), col.n * tests.length, runs.get(col.label)!);
     }
   }
   const summary: Record<string, unknown>[] = [];
   for (const col of columns) {
     const list = runs.get(col.label)!;
-    const direct = list.filter((r) => r.target === 'direct' && !r.error);
-    const prox = list.filter((r) => r.target === 'proxy' && !r.error);
+    const direct = list.filter((r) => r.target === 'direct' && !r.error && !r.discarded);
+    const prox = list.filter((r) => r.target === 'proxy' && !r.error && !r.discarded);
     const cpuPer100k = median(prox.map((r) => ((r.proxyCpuS ?? NaN) / r.commands) * 1e5));
     const cpuUtil = median(prox.map((r) => (r.proxyCpuS ?? NaN) / r.wallS));
     for (const test of ['SET', 'GET']) {
@@ -364,6 +422,7 @@ async function throughputPhase(): Promise<{ columns: Column[]; runs: Map<string,
         // The CPU figures cover the SET and the GET test of the same redis-benchmark run.
         proxyCpuSecondsPer100k: round(cpuPer100k, 4),
         proxyCpuUtilisation: round(cpuUtil, 3),
+        otherCoresMax: round(Math.max(0, ...[...direct, ...prox].map((r) => r.otherCores ?? 0)), 3),
       });
     }
   }
@@ -372,6 +431,8 @@ async function throughputPhase(): Promise<{ columns: Column[]; runs: Map<string,
 
 // ---------------------------------------------------------------------------------------------
 // Phase: one-connection latency
+
+const latencyRuns: RunRecord[] = [];
 
 async function latencyPhase(): Promise<Record<string, unknown>> {
   const n = OPT.latencyRequests;
@@ -382,16 +443,18 @@ async function latencyPhase(): Promise<Record<string, unknown>> {
   await proxyRun({ pipeline: 1, dataSize: 3 }, Math.min(n, 5000), tests, 1);
   for (let round = 1; round <= OPT.rounds; round++) {
     note(`latency: round ${round}/${OPT.rounds}: redis-benchmark -c 1 -P 1 -d 3 -n ${n}, direct, then proxy`);
-    const d = await directRun({ pipeline: 1, dataSize: 3 }, n, tests, 1);
-    const p = await proxyRun({ pipeline: 1, dataSize: 3 }, n, tests, 1);
-    for (const t of ['SET', 'GET']) {
-      const dr = rowOf(d.rows, t);
-      const pr = rowOf(p.rows, t);
-      if (dr) per[t]!.direct.push(dr);
-      if (pr) per[t]!.proxy.push(pr);
+    const list: RunRecord[] = [];
+    await pair('latency', round, (t) => (t === 'direct' ? directRun({ pipeline: 1, dataSize: 3 }, n, tests, 1) : proxyRun({ pipeline: 1, dataSize: 3 }, n, tests, 1)), n * tests.length, list);
+    latencyRuns.push(...list);
+    for (const r of list) {
+      if (r.discarded || r.error) continue;
+      for (const t of ['SET', 'GET']) {
+        const row = rowOf(r.rows, t);
+        if (row) per[t]![r.target].push(row);
+      }
     }
   }
-  const out: Record<string, unknown> = { clients: 1, pipeline: 1, dataSize: 3, requests: n, rounds: OPT.rounds };
+  const out: Record<string, unknown> = { clients: 1, pipeline: 1, dataSize: 3, requests: n, rounds: OPT.rounds, runs: latencyRuns };
   for (const t of ['SET', 'GET']) {
     const m = (rs: BenchRow[], f: (b: BenchRow) => number) => median(rs.map(f));
     const x = per[t]!;
@@ -442,6 +505,7 @@ async function floodPhase(proxyRpsHint: number | undefined): Promise<Record<stri
     }
   }, 200);
   const c0 = cpuSeconds(p.pid);
+  const s0 = cpuSnapshot(ourPids());
   let run;
   try {
     run = await runBenchmark({ port: p.port, clients: 50, pipeline: 16, tests: ['set'], dataSize: 1024, requests: n, timeoutMs: timeoutFor(n, 1) });
@@ -449,6 +513,7 @@ async function floodPhase(proxyRpsHint: number | undefined): Promise<Record<stri
     clearInterval(timer);
   }
   const c1 = cpuSeconds(p.pid);
+  const others = otherCpu(s0, cpuSnapshot(ourPids()));
   const endRun = samples[samples.length - 1]!.kb;
   await sleep(2000);
   const afterIdle = rssKb(p.pid);
@@ -470,6 +535,7 @@ async function floodPhase(proxyRpsHint: number | undefined): Promise<Record<stri
     seconds: round(run.wallS, 2),
     rps: row?.rps,
     proxyCpuSecondsPer100k: round(((c1 - c0) / n) * 1e5, 4),
+    otherCores: round(others, 3),
     rssKb: { start, peak, endOfRun: endRun, twoSecondsAfter: afterIdle },
     growthSecondHalfKbPerS: round(slope, 1),
     boundMb: OPT.floodBoundMb,
@@ -481,39 +547,42 @@ async function floodPhase(proxyRpsHint: number | undefined): Promise<Record<stri
 // ---------------------------------------------------------------------------------------------
 // Phase: CPU profile during a -P 16 GET run
 
-async function profilePhase(rpsHint: number | undefined): Promise<ProfileSummary & { requests: number; rps?: number; copy: string }> {
+async function profilePhase(rpsHint: number | undefined): Promise<ProfileSummary & { pipeline: number; requests: number; rps?: number; copy: string; proxyCpuSecondsPer100k: number }> {
   const dir = path.join(os.tmpdir(), `rsp-bench-prof-${process.pid}-${Date.now()}`);
   mkdirSync(dir, { recursive: true });
   if (proxy && !proxy.exited) await proxy.stop(10_000);
   proxy = undefined;
   const p = await startProxyProcess({ sentinels: group.sentinelAddrs, masterName: group.masterName, nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${dir}`] });
   proxy = p;
-  const col = { pipeline: 16, dataSize: 3 };
-  // Warm up (JIT), then the profiled run proper: the warm-up is in the profile too, but short.
-  await runBenchmark({ port: p.port, clients: 50, pipeline: 16, tests: ['get'], dataSize: 3, requests: 100_000 });
-  const n = Math.max(200_000, Math.round(((rpsHint && Number.isFinite(rpsHint) ? rpsHint : 150_000) * Math.max(3, OPT.seconds * 2)) / 1000) * 1000);
-  note(`profile: redis-benchmark -c 50 -P 16 -t get -d 3 -n ${fmtInt(n)} against node --cpu-prof (pid ${p.pid})`);
+  const col = { pipeline: OPT.profilePipeline, dataSize: 3 };
+  // Warm up (JIT), then the profiled run proper (only its samples are counted).
+  await runBenchmark({ port: p.port, clients: 50, pipeline: col.pipeline, tests: ['get'], dataSize: 3, requests: col.pipeline > 1 ? 100_000 : 20_000 });
+  const hint = rpsHint && Number.isFinite(rpsHint) && col.pipeline === 16 ? rpsHint : col.pipeline === 16 ? 150_000 : 15_000;
+  const n = Math.max(col.pipeline > 1 ? 200_000 : 20_000, Math.round((hint * Math.max(3, OPT.seconds * 2)) / 1000) * 1000);
+  note(`profile: redis-benchmark -c 50 -P ${col.pipeline} -t get -d 3 -n ${fmtInt(n)} against node --cpu-prof (pid ${p.pid})`);
+  const cpu0 = cpuSeconds(p.pid);
   const fromUs = Number(process.hrtime.bigint() / 1000n);
   const r = await runBenchmark({ port: p.port, clients: 50, pipeline: col.pipeline, tests: ['get'], dataSize: col.dataSize, requests: n, timeoutMs: timeoutFor(n, 1) });
   const toUs = Number(process.hrtime.bigint() / 1000n);
+  const cpuS = cpuSeconds(p.pid) - cpu0;
   await p.stop(15_000); // SIGTERM: the profile is written at exit
   proxy = undefined;
   const files = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile'));
   if (files.length === 0) throw new Error(`no .cpuprofile written in ${dir} (proxy exit code ${String(p.proc.exitCode)}, signal ${String(p.proc.signalCode)})`);
   const file = path.join(dir, files[0]!);
   mkdirSync(RESULTS, { recursive: true });
-  const copy = path.join(RESULTS, `${timestamp}-get-p16.cpuprofile`);
+  const copy = path.join(RESULTS, `${timestamp}-get-p${col.pipeline}.cpuprofile`);
   copyFileSync(file, copy);
   const s = summariseProfile(file, ROOT, 25, { fromUs, toUs });
   if (!s.window) warn('profile: could not restrict the profile to the measured run (clock mismatch); it includes start-up and warm-up');
-  return { ...s, file, copy: path.relative(ROOT, copy), requests: n, rps: rowOf(r.rows, 'GET')?.rps };
+  return { ...s, file, copy: path.relative(ROOT, copy), pipeline: col.pipeline, requests: n, rps: rowOf(r.rows, 'GET')?.rps, proxyCpuSecondsPer100k: round((cpuS / n) * 1e5, 4) };
 }
 
 // ---------------------------------------------------------------------------------------------
 // Report
 
 function printThroughput(summary: Record<string, unknown>[]): void {
-  const rows: string[][] = [['column', 'direct ops/s', 'proxy ops/s', 'ratio', 'target', '', 'p50 c50 d/p ms', 'p99 c50 d/p ms', 'proxy CPU s/100k', 'proxy CPU %']];
+  const rows: string[][] = [['column', 'direct ops/s', 'proxy ops/s', 'ratio', 'target', '', 'p50 c50 d/p ms', 'p99 c50 d/p ms', 'proxy CPU s/100k', 'proxy CPU %', 'others (cores)']];
   for (const s of summary as Array<Record<string, any>>) {
     rows.push([
       `${s.test} P${s.pipeline} ${s.dataSize === 3 ? '3B' : '1KB'}`,
@@ -526,10 +595,12 @@ function printThroughput(summary: Record<string, unknown>[]): void {
       `${fmt(s.latencyC50.directP99Ms, 3)} / ${fmt(s.latencyC50.proxyP99Ms, 3)}`,
       fmt(s.proxyCpuSecondsPer100k, 3),
       `${fmt(100 * s.proxyCpuUtilisation, 0)} %`,
+      fmt(s.otherCoresMax, 2),
     ]);
   }
   log(table(rows));
-  log('(CPU s/100k and CPU % cover the SET and GET tests of one redis-benchmark run, so they repeat on both lines)');
+  log('(CPU s/100k and CPU % cover the SET and GET tests of one redis-benchmark run, so they repeat on both lines;');
+  log(' "others": the most CPU that processes other than the benchmark, Redis and the proxy used during a kept run)');
   log(REFERENCE);
 }
 
@@ -692,17 +763,22 @@ async function main(): Promise<void> {
   const prof = result.profile as Record<string, any> | undefined;
   if (prof) {
     log();
-    log('=== CPU profile of the proxy: -c 50 -P 16 -t get -d 3, top self time ===');
+    log(`=== CPU profile of the proxy: -c 50 -P ${OPT.profilePipeline} -t get -d 3, top self time ===`);
     if (prof.error) log(`failed: ${prof.error}`);
     else {
-      log(`${fmtInt(prof.rps)} GET/s while profiled; busy ${fmt(prof.busyMs, 0)} ms of ${fmt(prof.totalMs, 0)} ms sampled; profile: ${prof.copy}`);
+      log(`${fmtInt(prof.rps)} GET/s while profiled, proxy CPU ${fmt(prof.proxyCpuSecondsPer100k, 3)} s/100k; busy ${fmt(prof.busyMs, 0)} ms of ${fmt(prof.totalMs, 0)} ms sampled; profile: ${prof.copy}`);
       log(table([['self %', 'self ms', 'function', 'where'], ...(prof.top as Array<Record<string, any>>).slice(0, 20).map((e) => [`${fmt(e.pct, 1)} %`, fmt(e.selfMs, 0), e.function, e.where])]));
       log('by category: ' + Object.entries(prof.byCategory as Record<string, { pct: number }>).sort((a, b) => b[1].pct - a[1].pct).map(([k, v]) => `${k} ${fmt(v.pct, 1)} %`).join(', '));
     }
   }
 
-  const file = writeResults();
+  result.interference = { maxCores: OPT.maxInterference, retries: OPT.retries, pairsRepeated: interference.repeated, noisyPairsKept: interference.kept };
   log();
+  log(
+    `interference: ${interference.repeated} direct/proxy pair(s) repeated because other processes used > ${OPT.maxInterference} cores meanwhile` +
+      (interference.kept ? `; ${interference.kept} noisy pair(s) kept after ${OPT.retries} repeats (figures less reliable)` : ''),
+  );
+  const file = writeResults();
   if (warnings.length) log(`${warnings.length} warning(s), see above and in the JSON`);
   log(`results: ${path.relative(ROOT, file)} (and bench/results/latest.json)`);
 }

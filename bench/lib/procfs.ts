@@ -84,3 +84,44 @@ export async function machineBusy(ms: number): Promise<number> {
   const total = b.total - a.total;
   return total > 0 ? (b.busy - a.busy) / total : 0;
 }
+
+/** Clock ticks of CPU time: the whole machine (busy, all CPUs) and a list of processes. */
+function statTicks(pid: number | 'self', withChildren: boolean): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // utime 14, stime 15, cutime 16, cstime 17 (rest[i] is field i + 3)
+  let t = Number(rest[11]) + Number(rest[12]);
+  if (withChildren) t += Number(rest[13]) + Number(rest[14]);
+  return t;
+}
+
+export interface CpuSnapshot {
+  at: number;
+  machineBusy: number;
+  ours: number;
+}
+
+/**
+ * What the machine and "our" processes used so far: this process with its reaped children
+ * (redis-benchmark, once it has exited) plus the given pids (the proxy, the Redis nodes).
+ * Two snapshots give the CPU used by everything else meanwhile: see `otherCpu`.
+ */
+export function cpuSnapshot(pids: number[]): CpuSnapshot {
+  let ours = statTicks('self', true);
+  for (const p of pids) {
+    try {
+      ours += statTicks(p, false);
+    } catch {
+      /* gone */
+    }
+  }
+  return { at: Date.now(), machineBusy: cpuTimes().busy, ours };
+}
+
+/** CPU used by other processes between two snapshots, in cores (0 = nothing else ran). */
+export function otherCpu(a: CpuSnapshot, b: CpuSnapshot): number {
+  const wallS = (b.at - a.at) / 1000;
+  if (wallS <= 0) return 0;
+  const other = (b.machineBusy - a.machineBusy - (b.ours - a.ours)) / clockTicks();
+  return Math.max(0, other / wallS);
+}
