@@ -64,6 +64,18 @@ export const ProxyErrors = Object.freeze({
   NO_HEALTHY_REPLICA: def('RSP_NO_HEALTHY_REPLICA', 'TRYAGAIN no healthy replica is available for reads; the command was not executed', true),
   /** EXEC of a transaction in which the proxy refused a command (a write on the read-only listener). */
   EXEC_ABORTED: def('RSP_EXEC_ABORTED', 'EXECABORT Transaction discarded because of previous errors.', true),
+  /** Client authentication by the proxy: a command before AUTH (Redis's wording). */
+  NOAUTH: def('RSP_NOAUTH', 'NOAUTH Authentication required.', false),
+  /** HELLO without AUTH before authentication (Redis's wording). */
+  NOAUTH_HELLO: def(
+    'RSP_NOAUTH_HELLO',
+    'NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time',
+    false,
+  ),
+  /** Wrong user or password (Redis's wording). */
+  WRONGPASS: def('RSP_WRONGPASS', 'WRONGPASS invalid username-password pair or user is disabled.', false),
+  /** A `read` user ran a write. */
+  NOPERM: def('RSP_NOPERM', 'NOPERM this user has no permissions to run this command (the proxy grants it read-only access)', false),
   /** A protocol error in the client's request (the text after it comes from the framer). */
   PROTOCOL: def('RSP_PROTOCOL', 'ERR Protocol error', false),
 });

@@ -101,6 +101,7 @@ export function defaultGroupConfig(partial: GroupConfigInput): GroupConfig {
     reads: { ...DEFAULT_READS, ...defined(partial.reads) },
     limits: { ...DEFAULT_LIMITS, ...defined(partial.limits) },
   };
+  if (partial.clientAuth !== undefined) g.clientAuth = partial.clientAuth;
   if (partial.readListen !== undefined) g.readListen = toHostPort(partial.readListen);
   return g;
 }

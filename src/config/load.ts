@@ -338,7 +338,7 @@ function readYaml(src: FileSource, problems: string[]): unknown {
 
 // ---------------------------------------------------------------------------------------------
 
-type InheritedFile = Pick<FileGroup, 'topology' | 'failover' | 'reads' | 'limits' | 'safety' | 'auth' | 'sentinelAuth' | 'tls'>;
+type InheritedFile = Pick<FileGroup, 'topology' | 'failover' | 'reads' | 'limits' | 'safety' | 'auth' | 'sentinelAuth' | 'tls' | 'clientAuth'>;
 
 /** topology with the `safety.requireSentinelMajority` alias folded in (one level: top or group). */
 function levelTopology(level: Partial<InheritedFile>, at: readonly PropertyKey[], problems: string[]) {
@@ -473,6 +473,8 @@ export function loadConfig(opts: LoadOptions): LoadResult {
       limits: { ...DEFAULT_LIMITS, ...defined(topData.limits), ...defined(g.limits) },
     };
     if (readListen !== undefined) group.readListen = readListen;
+    const clientAuth = g.clientAuth ?? topData.clientAuth;
+    if (clientAuth) group.clientAuth = clientAuth;
     groups.push(group);
     labels.push({ listen: fieldLabel('listen', 'listen'), readListen: fieldLabel('readListen', 'readListen') });
   }

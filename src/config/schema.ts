@@ -2,6 +2,7 @@
 // are caught), values are parsed into the resolved types (sizes in bytes, "host:port" into HostPort,
 // passwordFile/passwordEnv and TLS files read), and every problem carries its path in the file.
 // Nothing here ever puts a configured value (a password, a key) into a problem message.
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { isIPv4, isIPv6 } from 'node:net';
 import { resolve as resolvePath } from 'node:path';
@@ -9,6 +10,8 @@ import { createSecureContext } from 'node:tls';
 import { z } from 'zod';
 import { INT_MAX } from './defaults.js';
 import type {
+  ClientAuthConfig,
+  ClientUser,
   Credentials,
   FailoverConfig,
   HostPort,
@@ -186,7 +189,8 @@ const credentialsShape = {
 const tlsClientKeys = ['enabled', 'ca', 'cert', 'key', 'servername', 'servernameMap', 'rejectUnauthorized'];
 const tlsServerKeys = ['enabled', 'cert', 'key', 'ca', 'requestCert'];
 const groupKeys = ['name', 'listen', 'readListen', 'sentinels'];
-const inheritedKeys = ['topology', 'failover', 'reads', 'limits', 'safety', 'auth', 'sentinelAuth', 'tls'];
+const inheritedKeys = ['topology', 'failover', 'reads', 'limits', 'safety', 'auth', 'sentinelAuth', 'tls', 'clientAuth'];
+const clientUserKeys = ['name', 'password', 'passwordFile', 'passwordEnv', 'passwordSha256', 'access'];
 const topKeys = ['logLevel', 'logFormat', 'admin', 'shutdown', ...inheritedKeys, 'groups'];
 
 /** The keys allowed in each kind of object, by the name of the key holding it ('' = the top level). */
@@ -206,6 +210,8 @@ export const KNOWN_KEYS: Record<string, readonly string[]> = {
   sentinel: tlsClientKeys,
   admin: ['listen'],
   shutdown: ['timeoutMs'],
+  clientAuth: ['users'],
+  users: clientUserKeys,
 };
 
 function readTextFile(path: string, ctx: SchemaContext): Result<string> {
@@ -361,6 +367,55 @@ function credentialsSchema(ctx: SchemaContext) {
   });
 }
 
+/** Proxy-side client users: the password (from the file, a file or the environment) is kept only
+ * as its SHA-256, as Redis ACL keeps it. */
+function clientAuthSchema(ctx: SchemaContext) {
+  const user = z
+    .strictObject({
+      name: z.string().min(1).regex(/^[^\s]+$/, 'must not contain spaces'),
+      password: z.string().min(1).optional(),
+      passwordFile: z.string().min(1).optional(),
+      passwordEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an environment variable name').optional(),
+      passwordSha256: z.string().regex(/^[0-9a-fA-F]{64}$/, 'expected 64 hex digits (sha256)').optional(),
+      access: z.enum(['read', 'write']),
+    })
+    .transform((u, zctx): ClientUser => {
+      const sources = (['password', 'passwordFile', 'passwordEnv', 'passwordSha256'] as const).filter((k) => u[k] !== undefined);
+      if (sources.length !== 1) {
+        zctx.addIssue({ code: 'custom', message: `give exactly one of password, passwordFile, passwordEnv, passwordSha256 (found ${sources.length === 0 ? 'none' : sources.join(', ')})` });
+        return z.NEVER;
+      }
+      let pw: string | undefined = u.password;
+      if (u.passwordFile !== undefined) {
+        const r = readTextFile(u.passwordFile, ctx);
+        if (!r.ok) {
+          zctx.addIssue({ code: 'custom', message: r.message, path: ['passwordFile'] });
+          return z.NEVER;
+        }
+        pw = r.value.replace(/(\r?\n)+$/, '');
+      }
+      if (u.passwordEnv !== undefined) {
+        pw = ctx.env[u.passwordEnv];
+        if (pw === undefined || pw === '') {
+          zctx.addIssue({ code: 'custom', message: `environment variable ${u.passwordEnv} is ${pw === undefined ? 'not set' : 'empty'}`, path: ['passwordEnv'] });
+          return z.NEVER;
+        }
+      }
+      const hash = u.passwordSha256?.toLowerCase() ?? createHash('sha256').update(pw ?? '', 'utf8').digest('hex');
+      return { name: u.name, passwordSha256: hash, access: u.access };
+    });
+  return z
+    .strictObject({ users: z.array(user).min(1, 'list at least one user') })
+    .transform((c, zctx): ClientAuthConfig => {
+      const seen = new Set<string>();
+      for (const [i, u] of c.users.entries()) {
+        if (seen.has(u.name)) zctx.addIssue({ code: 'custom', message: `user ${JSON.stringify(u.name)} is listed twice`, path: ['users', i, 'name'] });
+        seen.add(u.name);
+      }
+      return { users: c.users };
+    });
+}
+
 const groupName = custom((v): Result<string> => {
   if (typeof v !== 'string') return { ok: false, message: 'expected a string (the master name Sentinel knows the group by)' };
   if (v === '') return { ok: false, message: 'must not be empty' };
@@ -378,6 +433,7 @@ function inheritedShape(ctx: SchemaContext) {
     safety: z.strictObject(safetyShape).optional(),
     auth: credentialsSchema(ctx).optional(),
     sentinelAuth: credentialsSchema(ctx).optional(),
+    clientAuth: clientAuthSchema(ctx).optional(),
     tls: z
       .strictObject({
         listener: tlsServerSchema(ctx).optional(),

@@ -73,6 +73,19 @@ export interface ReadsConfig {
   readYourWritesMs: number;
 }
 
+/** A user the proxy itself authenticates (client authentication by the proxy). */
+export interface ClientUser {
+  name: string;
+  /** SHA-256 of the password, lowercase hex (Redis ACL's `#<hash>` form); never the password. */
+  passwordSha256: string;
+  /** `read`: only what the read-only listener allows; `write`: everything. */
+  access: 'read' | 'write';
+}
+
+export interface ClientAuthConfig {
+  users: ClientUser[];
+}
+
 export interface GroupConfig {
   /** The master name Sentinel knows the group by. */
   name: string;
@@ -91,6 +104,9 @@ export interface GroupConfig {
   failover: FailoverConfig;
   reads: ReadsConfig;
   limits: LimitsConfig;
+  /** When set, clients must AUTH (or HELLO AUTH) as one of these users before anything but
+   * AUTH/HELLO/PING/QUIT; their AUTH is answered by the proxy and never reaches Redis. */
+  clientAuth?: ClientAuthConfig;
 }
 
 export interface AdminConfig {

@@ -19,6 +19,9 @@ import { BackendLink } from './backend-link.js';
 import { Deque } from './deque.js';
 import { ReplayState } from './state.js';
 import type { GroupRuntime } from '../group.js';
+import type { ClientUser } from '../config/types.js';
+import { encodeCommand } from '../resp/encode.js';
+import { createHash, timingSafeEqual } from 'node:crypto';
 
 const enum Kind {
   /** Sent to the node; its replies go to the client. */
@@ -112,6 +115,8 @@ export class Session {
   private replica: string | undefined;
   /** A command of the open transaction was refused by the proxy: its EXEC must fail. */
   private txDirty = false;
+  /** With client authentication by the proxy: the user this client authenticated as. */
+  private user: ClientUser | undefined;
 
   constructor(
     readonly client: net.Socket,
@@ -129,6 +134,8 @@ export class Session {
       { maxBulkBytes: lim.maxBulkBytes, maxMultibulkLength: lim.maxMultibulkLength },
       (spec) => spec.subcommands !== undefined,
     );
+    // Redis's stricter request limits apply until the client authenticates.
+    if (group.config.clientAuth) this.framer.unauthenticated = true;
     client.setNoDelay(true);
     client.on('data', (chunk: Buffer) => this.onClientData(chunk));
     client.on('drain', () => this.onClientDrain());
@@ -241,6 +248,11 @@ export class Session {
   private dispatch(cmd: Cmd): void {
     const spec = cmd.spec;
     const kind = spec?.kind ?? 'other';
+    if (this.group.config.clientAuth) {
+      const passed = this.clientAuthGate(cmd, kind);
+      if (passed === undefined) return;
+      cmd = passed;
+    }
 
     if (this.txBroken) {
       if (this.answerBrokenTransaction(cmd, kind)) return;
@@ -260,7 +272,7 @@ export class Session {
         this.maybeFinish();
         return;
     }
-    if (this.kind === 'read' && this.readOnlyAnswer(cmd, kind, spec)) return;
+    if ((this.kind === 'read' || this.user?.access === 'read') && this.readOnlyAnswer(cmd, kind, spec)) return;
     if (!this.canSend()) {
       if (this.kind === 'read' && this.group.config.reads.fallback === 'error' && this.group.replicas.healthyCount === 0) {
         this.enqueueLocal(ErrorReplies.NO_HEALTHY_REPLICA, cmd);
@@ -274,6 +286,15 @@ export class Session {
     this.prepare(e, cmd, kind, spec);
     if (e.blocking && link.clientId === undefined && !link.clientIdRequested) this.requestClientId(link);
     if (!link.write(cmd.data)) this.pauseReading(PAUSE_BACKEND);
+    if (kind === 'reset' && this.group.config.auth.password !== undefined) {
+      // RESET deauthenticated the link: authenticate it again with the backend credentials,
+      // after RESET's own reply.
+      const auth = this.entry(Kind.Internal, undefined, link);
+      link.write(encodeCommand(this.group.config.auth.username !== undefined ? ['AUTH', this.group.config.auth.username, this.group.config.auth.password] : ['AUTH', this.group.config.auth.password]));
+      this.pushEntry(e);
+      this.pushEntry(auth);
+      return;
+    }
     if (e.expect === 0) {
       // CLIENT REPLY OFF/SKIP: nothing comes back for this one.
       return;
@@ -304,8 +325,85 @@ export class Session {
     if (kind === 'discard') this.txDirty = false;
     if (!isWrite(spec)) return false;
     if (this.inMulti) this.txDirty = true;
-    this.enqueueLocal(ErrorReplies.READONLY, cmd);
+    this.enqueueLocal(this.kind === 'read' ? ErrorReplies.READONLY : ErrorReplies.NOPERM, cmd);
     return true;
+  }
+
+  /**
+   * Client authentication by the proxy (group.config.clientAuth): AUTH and HELLO's AUTH are
+   * answered here against the configured users and never reach Redis (the session's links
+   * authenticate with the backend credentials); before that only AUTH, HELLO, PING and QUIT are
+   * accepted. Returns the command to go on with (HELLO without its AUTH part), or undefined when
+   * it was answered here.
+   */
+  private clientAuthGate(cmd: Cmd, kind: string): Cmd | undefined {
+    if (kind === 'auth') {
+      const a = commandArgs(cmd);
+      if (a.length < 2 || a.length > 3) {
+        this.enqueueLocal(errorReply("ERR wrong number of arguments for 'auth' command"), cmd);
+        return undefined;
+      }
+      const user = this.checkUser(a.length === 3 ? a[1] : undefined, a[a.length - 1]);
+      this.enqueueLocal(user ? OK : ErrorReplies.WRONGPASS, cmd);
+      if (user) this.authenticate(user);
+      return undefined;
+    }
+    if (kind === 'hello') {
+      const a = commandArgs(cmd);
+      const rest: Buffer[] = [];
+      let auth: [Buffer, Buffer] | undefined;
+      for (let i = 2; i < a.length; i++) {
+        if (a[i].toString('latin1').toLowerCase() === 'auth' && i + 2 < a.length) {
+          auth = [a[i + 1], a[i + 2]];
+          i += 2;
+        } else rest.push(a[i]);
+      }
+      if (auth) {
+        const user = this.checkUser(auth[0], auth[1]);
+        if (!user) {
+          this.enqueueLocal(ErrorReplies.WRONGPASS, cmd);
+          return undefined;
+        }
+        this.authenticate(user);
+      }
+      if (!this.user) {
+        this.enqueueLocal(ErrorReplies.NOAUTH_HELLO, cmd);
+        return undefined;
+      }
+      if (!auth) return cmd;
+      const bytes = encodeCommand(a.length >= 2 ? [a[0], a[1], ...rest] : [a[0]]);
+      return { data: bytes, size: bytes.length, argc: a.length >= 2 ? 2 + rest.length : 1, spec: cmd.spec, arg1: cmd.arg1, inline: false };
+    }
+    if (this.user) {
+      if (kind === 'reset') this.user = undefined; // RESET deauthenticates, as in Redis
+      return cmd;
+    }
+    if (kind === 'ping') {
+      this.enqueueLocal(PONG, cmd);
+      return undefined;
+    }
+    if (kind === 'quit') return cmd;
+    this.enqueueLocal(ErrorReplies.NOAUTH, cmd);
+    return undefined;
+  }
+
+  private checkUser(name: Buffer | undefined, password: Buffer): ClientUser | undefined {
+    const users = this.group.config.clientAuth?.users ?? [];
+    const wanted = name === undefined ? 'default' : name.toString('utf8');
+    const hash = createHash('sha256').update(password).digest();
+    let found: ClientUser | undefined;
+    for (const u of users) {
+      // Compare every user's hash in constant time, whichever name matches.
+      const ok = timingSafeEqual(hash, Buffer.from(u.passwordSha256, 'hex'));
+      if (ok && u.name === wanted) found = u;
+    }
+    return found;
+  }
+
+  private authenticate(user: ClientUser): void {
+    this.user = user;
+    this.framer.unauthenticated = false;
+    this.log.info({ user: user.name, access: user.access }, 'client authenticated');
   }
 
   /** Sets reply expectations and the state a command changes. */
@@ -1045,5 +1143,6 @@ export class Session {
   }
 }
 
+const PONG = Buffer.from('+PONG\r\n', 'latin1');
 const DISCARD = Buffer.from('*1\r\n$7\r\nDISCARD\r\n', 'latin1');
 const CLIENT_ID = Buffer.from('*2\r\n$6\r\nCLIENT\r\n$2\r\nID\r\n', 'latin1');
