@@ -1,0 +1,64 @@
+// The clientAuth section: passwords are kept only as SHA-256, every problem is listed.
+import t from 'tap';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadConfig } from '../../src/config/load.js';
+
+const sha = (s: string) => createHash('sha256').update(s).digest('hex');
+
+function load(yaml: string, env: NodeJS.ProcessEnv = {}) {
+  const dir = mkdtempSync(join(tmpdir(), 'rsp-ca-'));
+  writeFileSync(join(dir, 'pw.txt'), 'from-file\n');
+  writeFileSync(join(dir, 'proxy.yaml'), yaml);
+  return loadConfig({ file: join(dir, 'proxy.yaml'), argv: {}, env });
+}
+
+const base = `
+groups:
+  - name: mymaster
+    listen: 127.0.0.1:6380
+    sentinels: [127.0.0.1:26379]
+`;
+
+t.test('users from password, passwordFile, passwordEnv and passwordSha256', async (t) => {
+  const r = load(
+    `clientAuth:
+  users:
+    - { name: a, password: plain, access: write }
+    - { name: b, passwordFile: pw.txt, access: read }
+    - { name: c, passwordEnv: C_PW, access: read }
+    - { name: d, passwordSha256: ${sha('x').toUpperCase()}, access: write }
+${base}`,
+    { C_PW: 'from-env' },
+  );
+  t.ok(r.ok, JSON.stringify(!r.ok && r.problems));
+  if (!r.ok) return;
+  const users = r.config.groups[0].clientAuth!.users;
+  t.same(users, [
+    { name: 'a', passwordSha256: sha('plain'), access: 'write' },
+    { name: 'b', passwordSha256: sha('from-file'), access: 'read' },
+    { name: 'c', passwordSha256: sha('from-env'), access: 'read' },
+    { name: 'd', passwordSha256: sha('x'), access: 'write' },
+  ]);
+  t.notMatch(JSON.stringify(r.config), /plain|from-file|from-env/, 'no password kept in the config');
+});
+
+t.test('every problem at once, no secret in them', async (t) => {
+  const r = load(`clientAuth:
+  users:
+    - { name: a, password: sekrit, passwordSha256: ${sha('y')}, access: write }
+    - { name: a, password: other, access: admin }
+    - { name: b, access: read }
+    - { name: c, passwordSha256: nothex, access: read }
+${base}`);
+  t.notOk(r.ok);
+  if (r.ok) return;
+  const text = r.problems.join('\n');
+  t.match(text, /clientAuth\.users\[0\].*exactly one of/);
+  t.match(text, /clientAuth\.users\[1\]\.access/);
+  t.match(text, /clientAuth\.users\[2\].*exactly one of.*none/);
+  t.match(text, /clientAuth\.users\[3\]\.passwordSha256/);
+  t.notMatch(text, /sekrit|other/);
+});
