@@ -117,9 +117,10 @@ const HISTORY_MAX_AGE_MS = 5 * 60_000;
 
 export class TopologyWatcher extends EventEmitter implements TopologySource {
   readonly group: string;
-  private readonly cfg: GroupConfig;
+  // Not readonly: `updateConfig` (SIGHUP reload) replaces them.
+  private cfg: GroupConfig;
   private readonly log: Logger;
-  private readonly requestTimeoutMs: number;
+  private requestTimeoutMs: number;
   private readonly links = new Map<Addr, SentinelLink>();
   private readonly admins = new Map<Addr, AdminLink>();
 
@@ -145,6 +146,8 @@ export class TopologyWatcher extends EventEmitter implements TopologySource {
   private stopped = false;
   private lastSentinelsKey = '';
   private lastReplicasKey = '';
+  /** Called with the duration (ms) of every refresh; the metrics registry's histogram (admin/metrics.ts). */
+  onRefreshDuration: ((ms: number) => void) | undefined;
 
   constructor(group: GroupConfig, logger: Logger) {
     super();
@@ -176,6 +179,48 @@ export class TopologyWatcher extends EventEmitter implements TopologySource {
     this.admins.clear();
     await Promise.all([...links.map((l) => l.stop()), ...admins.map((a) => a.close())]);
     await this.running?.catch(() => undefined);
+  }
+
+  /**
+   * SIGHUP reload (src/proxy.ts): a new config for this group, same name. Poll interval and
+   * timeouts apply from the next poll. Sentinels added to the list are connected; ones removed
+   * are dropped unless another sentinel still announces them. New sentinel credentials/TLS or
+   * connect timeout: every sentinel link is replaced. New node credentials/TLS: admin links are
+   * dropped and made again by the next refresh. The master in use is kept throughout.
+   */
+  updateConfig(group: GroupConfig): void {
+    if (group.name !== this.group) throw new Error(`updateConfig: group ${group.name} is not ${this.group}`);
+    const old = this.cfg;
+    this.cfg = group;
+    this.requestTimeoutMs = Math.max(200, Math.min(group.topology.connectTimeoutMs, 2000));
+    if (!this.started || this.stopped) return;
+    const key = (g: GroupConfig) => JSON.stringify([g.sentinelAuth, g.tls.sentinel, g.topology.connectTimeoutMs]);
+    if (key(old) !== key(group)) {
+      const links = [...this.links.values()];
+      this.links.clear();
+      for (const l of links) void l.stop();
+      for (const l of links) this.addSentinel(l.addr, l.source, l.runId);
+    }
+    const want = new Set(group.sentinels.map((hp) => `${hp.host}:${hp.port}`));
+    const announced = new Set<Addr>();
+    for (const l of this.links.values()) {
+      if (l.source === 'config' && !want.has(l.addr)) continue;
+      for (const s of l.lastPoll?.sentinels ?? []) if (s['ip'] && s['port']) announced.add(`${s['ip']}:${s['port']}`);
+    }
+    for (const [addr, l] of [...this.links]) {
+      if (l.source === 'config' && !want.has(addr) && !announced.has(addr)) {
+        this.links.delete(addr);
+        void l.stop();
+        this.log.info({ sentinel: addr }, 'sentinel removed from the configuration');
+      }
+    }
+    for (const addr of want) this.addSentinel(addr, 'config');
+    if (JSON.stringify([old.auth, old.tls.backend]) !== JSON.stringify([group.auth, group.tls.backend])) {
+      for (const a of this.admins.values()) void a.close();
+      this.admins.clear();
+    }
+    this.emitSentinelsIfChanged();
+    this.refresh('configuration reloaded');
   }
 
   refresh(reason: string): void {
@@ -401,8 +446,10 @@ export class TopologyWatcher extends EventEmitter implements TopologySource {
       let next: string | undefined = reason;
       while (next !== undefined && !this.stopped) {
         this.pendingReason = undefined;
+        const t0 = performance.now();
         try {
           await this.refreshOnce(next);
+          this.onRefreshDuration?.(performance.now() - t0);
         } catch (err) {
           this.log.error({ err: err instanceof Error ? err.message : String(err) }, 'topology refresh failed');
         }
