@@ -13,6 +13,7 @@ import type { TopologyEvent, TopologySnapshot, TopologySource } from './topology
 import type { Session } from './session/session.js';
 import { ReplicaBalancer } from './reads.js';
 import { CommandTable } from './commands/table.js';
+import { clientTlsOptions } from './security.js';
 
 /** A counter cheap enough for the per-command path; the metrics registry reads it. */
 export class Count {
@@ -28,6 +29,8 @@ export class GroupStats {
   readonly holdTimeouts = new Count();
   readonly linkLost = new Count();
   readonly reissued = new Count();
+  /** Read-only commands the master listener sent to a replica (reads.routeReads: replica). */
+  readonly splitReads = new Count();
   readonly rehomed = new Count();
   readonly backendConnects = new Count();
   readonly protocolErrors = new Count();
@@ -214,7 +217,7 @@ export class GroupRuntime {
         enableOfflineQueue: true,
         retryStrategy: () => null,
         lazyConnect: false,
-        tls: tlsOpts ? { ca: tlsOpts.ca, cert: tlsOpts.cert, key: tlsOpts.key, servername: tlsOpts.servername, rejectUnauthorized: tlsOpts.rejectUnauthorized } : undefined,
+        tls: tlsOpts ? clientTlsOptions(tlsOpts, addr.slice(0, sep), Number(addr.slice(sep + 1))) : undefined,
       });
       c.on('error', () => {});
       c.on('end', () => {

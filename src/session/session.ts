@@ -14,7 +14,7 @@ import { type Command, RequestFramer, commandArgs } from '../resp/request.js';
 import { ReplyProtocolError, type ReplyInfo } from '../resp/reply.js';
 import { NULL_ARRAY_RESP2, NULL_RESP3, OK, QUEUED } from '../resp/encode.js';
 import { ErrorReplies, errorReply } from '../errors.js';
-import { type CommandSpec, type CommandTable, isBlockingCall, isWrite } from '../commands/table.js';
+import { CmdFlag, type CommandSpec, type CommandTable, isBlockingCall, isReadOnly, isWrite } from '../commands/table.js';
 import { BackendLink } from './backend-link.js';
 import { Deque } from './deque.js';
 import { ReplayState } from './state.js';
@@ -117,6 +117,13 @@ export class Session {
   private txDirty = false;
   /** With client authentication by the proxy: the user this client authenticated as. */
   private user: ClientUser | undefined;
+  /** Per-command read split (reads.routeReads = replica): the link not in use right now (the
+   * master's while reads go to a replica, or the other way round), kept open for the next switch.
+   * Only one link has commands in flight at any time, so replies stay in request order. */
+  private spare: BackendLink | undefined;
+  private readonly splitReads: boolean;
+  /** When this session last sent a write (read-your-writes window). */
+  private lastWriteAt = 0;
 
   constructor(
     readonly client: net.Socket,
@@ -136,6 +143,7 @@ export class Session {
     );
     // Redis's stricter request limits apply until the client authenticates.
     if (group.config.clientAuth) this.framer.unauthenticated = true;
+    this.splitReads = kind === 'master' && group.config.reads.routeReads === 'replica';
     client.setNoDelay(true);
     client.on('data', (chunk: Buffer) => this.onClientData(chunk));
     client.on('drain', () => this.onClientDrain());
@@ -208,31 +216,101 @@ export class Session {
     return { addr: g.master, epoch: g.masterEpoch };
   }
 
+  /**
+   * Where one command goes. With the per-command read split, a read-only command outside
+   * transactions, subscriptions and the read-your-writes window goes to a replica — when the
+   * session is at a boundary or already reading from that replica; otherwise to the master, which
+   * keeps every reply in order on one link.
+   */
+  private targetFor(spec: CommandSpec | undefined): { addr: string; epoch: number } | undefined {
+    if (
+      this.splitReads &&
+      isReadOnly(spec) &&
+      (spec!.flags & CmdFlag.Blocking) === 0 &&
+      !this.inMulti &&
+      !this.watching &&
+      !this.txBroken &&
+      !this.state.subscribed &&
+      this.now - this.lastWriteAt >= this.group.config.reads.readYourWritesMs
+    ) {
+      const g = this.group;
+      const r = g.replicas.choose(this.replica);
+      const link = this.link;
+      if (r !== undefined && (this.queue.length === 0 || (link !== undefined && link.addr === r && link.masterEpoch === -1))) {
+        if (r !== this.replica) {
+          if (this.replica !== undefined) g.replicas.release(this.replica);
+          g.replicas.take(r);
+          this.replica = r;
+        }
+        this.group.metrics.splitReads.inc();
+        return { addr: r, epoch: -1 };
+      }
+    }
+    return this.target();
+  }
+
   private onTarget(link: BackendLink, tgt: { addr: string; epoch: number }): boolean {
     return link.addr === tgt.addr && link.masterEpoch === tgt.epoch;
+  }
+
+  /** Does a link still go somewhere this session may send to? A replica link while its replica is
+   * healthy; a master link while its master (and epoch) is current. */
+  private stillValid(link: BackendLink): boolean {
+    const g = this.group;
+    if (link.masterEpoch === -1) return g.replicas.isHealthy(link.addr);
+    return link.addr === g.master && link.masterEpoch === g.masterEpoch;
   }
 
   /** The link goes somewhere the session should no longer send to. */
   private linkStale(): boolean {
     const link = this.link;
-    if (link === undefined) return false;
-    const tgt = this.target();
-    return tgt !== undefined && !this.onTarget(link, tgt);
+    return link !== undefined && !this.stillValid(link);
   }
 
-  /** Can a command be written to the session's link right now? Opens or replaces the link when
-   * the session is at a command boundary. */
   private canSend(): boolean {
-    const tgt = this.target();
+    return this.canSendTo(this.target());
+  }
+
+  /** Can a command for `tgt` be written to the session's link right now? Switches, opens or
+   * replaces the link when the session is at a command boundary. */
+  private canSendTo(tgt: { addr: string; epoch: number } | undefined): boolean {
     if (tgt === undefined) return false;
     const link = this.link;
     if (link !== undefined && !link.closed && this.onTarget(link, tgt)) return true;
     if (this.queue.length > 0) return false; // not at a boundary: wait for the replies in flight
     if (this.relinkTimer) return false; // backing off after a failed connection
-    if (link !== undefined) this.leaveLink('re-home');
     if (this.closed) return false;
+    const spare = this.spare;
+    if (spare !== undefined && !spare.closed && this.onTarget(spare, tgt)) {
+      // Switch between the master and the replica link.
+      this.spare = link !== undefined && !link.closed && this.stillValid(link) ? link : undefined;
+      if (link !== undefined && this.spare === undefined) link.end();
+      this.link = spare;
+      this.streaming = true;
+      this.pend = [];
+      this.updateInspect();
+      return true;
+    }
+    if (link !== undefined) {
+      if (this.splitReads && !link.closed && this.stillValid(link)) {
+        // Keep it for the next switch back.
+        this.spare?.end();
+        this.spare = link;
+        this.link = undefined;
+        this.streaming = true;
+        this.pend = [];
+      } else {
+        this.leaveLink('re-home');
+      }
+    }
     this.openLink(tgt.addr, tgt.epoch);
     return true;
+  }
+
+  /** Drops the spare link (its replayed state is out of date, or its node is no longer usable). */
+  private dropSpare(): void {
+    this.spare?.end();
+    this.spare = undefined;
   }
 
   private hold(cmd: Cmd): void {
@@ -273,7 +351,7 @@ export class Session {
         return;
     }
     if ((this.kind === 'read' || this.user?.access === 'read') && this.readOnlyAnswer(cmd, kind, spec)) return;
-    if (!this.canSend()) {
+    if (!this.canSendTo(this.targetFor(spec))) {
       if (this.kind === 'read' && this.group.config.reads.fallback === 'error' && this.group.replicas.healthyCount === 0) {
         this.enqueueLocal(ErrorReplies.NO_HEALTHY_REPLICA, cmd);
         return;
@@ -284,6 +362,7 @@ export class Session {
     const link = this.link!;
     const e = this.entry(Kind.Forward, cmd, link);
     this.prepare(e, cmd, kind, spec);
+    if (this.splitReads && link.masterEpoch !== -1 && isWrite(spec)) this.lastWriteAt = this.now;
     if (e.blocking && link.clientId === undefined && !link.clientIdRequested) this.requestClientId(link);
     if (!link.write(cmd.data)) this.pauseReading(PAUSE_BACKEND);
     if (kind === 'reset' && this.group.config.auth.password !== undefined) {
@@ -436,7 +515,10 @@ export class Session {
       case 'select': {
         const db = Number(commandArgs(cmd)[1]?.toString('latin1'));
         e.done = (ok) => {
-          if (ok && Number.isInteger(db)) st.db = db;
+          if (ok && Number.isInteger(db)) {
+            st.db = db;
+            this.dropSpare();
+          }
         };
         return;
       }
@@ -449,6 +531,7 @@ export class Session {
           st.authed = true;
           st.username = user;
           st.password = pass;
+          this.dropSpare();
         };
         return;
       }
@@ -478,6 +561,7 @@ export class Session {
             st.password = pass;
           }
           if (name !== undefined) st.name = name;
+          this.dropSpare();
           this.updateInspect();
         };
         return;
@@ -507,6 +591,7 @@ export class Session {
         e.expect = 1;
         e.done = () => {
           st.reset();
+          this.dropSpare();
           this.monitor = false;
           this.tracking = false;
           this.updateInspect();
@@ -526,7 +611,10 @@ export class Session {
     if (sub === 'setname') {
       const name = commandArgs(cmd)[2]?.toString('utf8');
       e.done = (ok) => {
-        if (ok && name !== undefined) this.state.name = name === '' ? undefined : name;
+        if (ok && name !== undefined) {
+          this.state.name = name === '' ? undefined : name;
+          this.dropSpare();
+        }
       };
     } else if (sub === 'reply') {
       const mode = commandArgs(cmd)[2]?.toString('latin1').toLowerCase();
@@ -698,6 +786,10 @@ export class Session {
   }
 
   private onLinkClose(link: BackendLink, err: Error | undefined): void {
+    if (link === this.spare) {
+      this.spare = undefined;
+      return;
+    }
     if (link !== this.link) return; // a link we left on purpose
     this.link = undefined;
     this.pend = [];
@@ -947,7 +1039,7 @@ export class Session {
   pump(): void {
     if (this.closed) return;
     while (this.held.length > 0) {
-      if (!this.canSend()) return;
+      if (!this.canSendTo(this.targetFor(this.held.peek()!.cmd.spec))) return;
       const h = this.held.shift()!;
       this.heldBytes -= h.cmd.size;
       const now = this.now;
@@ -1042,9 +1134,9 @@ export class Session {
       this.relinkTimer = undefined;
       this.relinkDelay = 0;
     }
+    if (this.spare && !this.stillValid(this.spare)) this.dropSpare();
     const link = this.link;
-    const tgt = this.target();
-    if (link && tgt && !this.onTarget(link, tgt) && this.queue.length === 0) {
+    if (link && !this.stillValid(link) && this.queue.length === 0) {
       if (this.monitor || this.tracking) {
         // Cannot be moved faithfully (DESIGN.md): close at this reply boundary.
         this.log.info('session cannot move to the new master (MONITOR or CLIENT TRACKING); closing');
@@ -1088,6 +1180,7 @@ export class Session {
       this.client.end();
       this.link?.end();
       this.link = undefined;
+      this.dropSpare();
     }
   }
 
@@ -1109,6 +1202,7 @@ export class Session {
     this.queue.clear();
     this.link?.end();
     this.link = undefined;
+    this.dropSpare();
     if (this.replica !== undefined) {
       this.group.replicas.release(this.replica);
       this.replica = undefined;

@@ -50,6 +50,10 @@ class AdminLink {
   /** ROLE and INFO replication, bounded; one request at a time per node. */
   async probe(timeoutMs: number): Promise<{ role: unknown[]; info?: Record<string, string> }> {
     if (this.inflight) throw new Error('previous request still unanswered');
+    // A node whose last connection attempt failed (refused: a killed master) answers nothing: fail
+    // now rather than wait out the connect timeout, which would hold up the refresh that a
+    // +switch-master asks for (measured: the switch landed ~750 ms after Sentinel's).
+    if (this.conn.status !== 'ready' && this.lastError !== undefined) throw new Error(`not connected: ${this.lastError}`);
     this.inflight = true;
     const work = (async () => {
       await waitReady(this.conn, timeoutMs);
@@ -498,14 +502,17 @@ export class TopologyWatcher extends EventEmitter implements TopologySource {
       }),
       this.master,
     );
+    // Failover flags (`o_down`, `failover_in_progress`) that trusted sentinels have on the master in
+    // use (flags on another address are about a master already left).
     const trusted = voters.filter((l) => l.reachable && !l.tilt && l.master !== undefined);
-    const failoverFlags = [...new Set(trusted.flatMap((l) => l.masterFlags.filter((f) => FAILOVER_FLAGS.includes(f))))];
+    const failoverFlags = [
+      ...new Set(trusted.filter((l) => l.flagsAddr === this.master).flatMap((l) => l.masterFlags.filter((f) => FAILOVER_FLAGS.includes(f)))),
+    ];
     this.decisionProblem = decisionText(decision);
 
     // Failover signs seen by polling (events may have been lost).
     if (this.master !== undefined) {
-      const onCurrent = trusted.filter((l) => l.master === this.master && l.masterFlags.some((f) => FAILOVER_FLAGS.includes(f)));
-      if (onCurrent.length > 0) this.fence(`poll: ${failoverFlags.join(',')}`);
+      if (failoverFlags.length > 0) this.fence(`poll: ${failoverFlags.join(',')}`);
       if (decision.master !== undefined && decision.master !== this.master) {
         this.fence('poll: sentinels name another master');
         this.setPromoted();
@@ -605,7 +612,7 @@ export class TopologyWatcher extends EventEmitter implements TopologySource {
 
     // The replica list of the best sentinel: one naming the current master, newest epoch first.
     const best = [...this.links.values()]
-      .filter((l) => l.reachable && !l.tilt && l.lastPoll && l.master === this.master && this.master !== undefined)
+      .filter((l) => l.reachable && !l.tilt && l.lastPoll && l.flagsAddr === this.master && this.master !== undefined)
       .sort((a, b) => (b.configEpoch ?? -1) - (a.configEpoch ?? -1))[0];
     if (best?.lastPoll) {
       const maxLag = this.cfg.reads.maxLagMs;

@@ -36,7 +36,7 @@ async function readyReplicas(p: { proxy: { groups: { replicas: { healthyCount: n
 
 t.test('read-only listener: balanced over replicas, master untouched, writes refused', async (t) => {
   const group = await withGroup(t, { replicas: 2 });
-  const p = await withProxy(t, group, { readListen: { host: '127.0.0.1', port: 0 } });
+  const p = await withProxy(t, group, { readListen: { host: '127.0.0.1', port: 0 }, reads: { routeReads: 'master', maxLagMs: 30_000, fallback: 'master', readYourWritesMs: 0 } });
   t.ok(p.readPort, 'read listener bound');
   const w = p.client();
   await w.set('rk', 'v');
@@ -82,7 +82,7 @@ t.test('read-only listener: balanced over replicas, master untouched, writes ref
 
 t.test('a replica killed under 20 readers: reads continue on the other, no errors', async (t) => {
   const group = await withGroup(t, { replicas: 2 });
-  const p = await withProxy(t, group, { readListen: { host: '127.0.0.1', port: 0 } });
+  const p = await withProxy(t, group, { readListen: { host: '127.0.0.1', port: 0 }, reads: { routeReads: 'master', maxLagMs: 30_000, fallback: 'master', readYourWritesMs: 0 } });
   await p.client().set('rk', 'v');
   await group.waitForReplicasInSync();
   await readyReplicas(p, 2);
