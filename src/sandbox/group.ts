@@ -8,15 +8,16 @@
 //  - a tiny detached watchdog (`sh`) per process notices when this process is gone for any reason
 //    (SIGKILL from a test runner's timeout included) and kills the pids listed in a registry file.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, constants as fsConstants, rmSync, writeFileSync } from 'node:fs';
+import { accessSync, constants as fsConstants, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import type { ConnectionOptions } from 'node:tls';
 import { Redis } from 'ioredis';
 import { freePort } from './ports.js';
-import type { SandboxGroup, SandboxGroupOptions, SandboxNode } from './types.js';
+import type { SandboxGroup, SandboxGroupOptions, SandboxNode, SandboxTlsOptions } from './types.js';
 
-export type { SandboxGroup, SandboxGroupOptions, SandboxNode } from './types.js';
+export type { SandboxGroup, SandboxGroupOptions, SandboxNode, SandboxTlsOptions } from './types.js';
 
 const HOST = '127.0.0.1';
 const DEFAULT_WAIT_MS = 30_000;
@@ -105,7 +106,7 @@ function confQuote(s: string): string {
 export async function redisCall(
   port: number,
   args: (string | number)[],
-  opts: { password?: string; timeoutMs?: number; host?: string } = {},
+  opts: { password?: string; timeoutMs?: number; host?: string; tls?: ConnectionOptions } = {},
 ): Promise<unknown> {
   if (args.length === 0) throw new Error('redisCall: no command');
   const timeoutMs = opts.timeoutMs ?? 5000;
@@ -123,6 +124,7 @@ export async function redisCall(
     enableOfflineQueue: true,
     autoResubscribe: false,
     disableClientInfo: true,
+    tls: opts.tls,
   });
   client.on('error', () => {
     /* reported through the command's promise */
@@ -533,6 +535,7 @@ class Node implements SandboxNode {
     return redisCall(this.port, args, {
       password: this.kind === 'redis' ? this.group.opts.password : undefined,
       timeoutMs,
+      tls: this.group.tlsClient,
     });
   }
 }
@@ -547,12 +550,15 @@ class Group implements SandboxGroup {
   readonly dir: string;
   readonly opts: SandboxGroupOptions;
   stopped = false;
+  /** TLS options of the group's own client connections (call(), checks) in a TLS-only group. */
+  readonly tlsClient?: ConnectionOptions;
   private stopping?: Promise<void>;
 
   constructor(dir: string, opts: SandboxGroupOptions) {
     this.dir = dir;
     this.opts = opts;
     this.masterName = opts.masterName ?? 'mymaster';
+    if (opts.tls) this.tlsClient = tlsClientOptions(opts.tls);
   }
 
   get sentinelAddrs(): string[] {
@@ -590,7 +596,7 @@ class Group implements SandboxGroup {
   private async roleOf(addr: string): Promise<string | undefined> {
     const port = Number(addr.slice(addr.lastIndexOf(':') + 1));
     try {
-      const role = await redisCall(port, ['ROLE'], { password: this.opts.password, timeoutMs: 1000 });
+      const role = await redisCall(port, ['ROLE'], { password: this.opts.password, timeoutMs: 1000, tls: this.tlsClient });
       return Array.isArray(role) ? String(role[0]) : undefined;
     } catch {
       return undefined;
@@ -728,9 +734,34 @@ class Group implements SandboxGroup {
 
 // ---------------------------------------------------------------------------------------------
 
+/** Client side of a TLS-only sandbox group: its own certificate as client certificate, the chain
+ * verified, the host name not (the node certificate need not name 127.0.0.1). */
+function tlsClientOptions(t: SandboxTlsOptions): ConnectionOptions {
+  return {
+    ca: readFileSync(t.caFile, 'utf8'),
+    cert: readFileSync(t.certFile, 'utf8'),
+    key: readFileSync(t.keyFile, 'utf8'),
+    checkServerIdentity: () => undefined,
+  };
+}
+
+/** `port` lines: plain, or TLS only (`port 0`, `tls-port`, certificates, TLS replication). */
+function portLines(g: Group, port: number): string[] {
+  const t = g.opts.tls;
+  if (!t) return [`port ${port}`];
+  return [
+    'port 0',
+    `tls-port ${port}`,
+    `tls-cert-file ${confQuote(t.certFile)}`,
+    `tls-key-file ${confQuote(t.keyFile)}`,
+    `tls-ca-cert-file ${confQuote(t.caFile)}`,
+    'tls-replication yes',
+  ];
+}
+
 function redisConfig(g: Group, port: number, dir: string, masterPort?: number): string {
   const lines = [
-    `port ${port}`,
+    ...portLines(g, port),
     `bind ${HOST}`,
     'protected-mode no',
     'daemonize no',
@@ -754,7 +785,7 @@ function sentinelConfig(g: Group, port: number, dir: string, masterPort: number)
   const sentinels = g.opts.sentinels ?? 3;
   const quorum = Math.max(1, Math.min(g.opts.quorum ?? 2, sentinels));
   const lines = [
-    `port ${port}`,
+    ...portLines(g, port),
     `bind ${HOST}`,
     'protected-mode no',
     'daemonize no',

@@ -36,6 +36,18 @@ export interface SandboxGroupOptions {
   baseDir?: string;
   /** Print each process's output (for the interactive sandbox). */
   verbose?: boolean;
+  /** TLS-only group: every redis node and sentinel runs with `port 0` and `tls-port` (the node's
+   * `port` is then its TLS port), `tls-replication yes`, and these PEM files; clients must present
+   * a certificate signed by the CA (`tls-auth-clients yes`, Redis's default). `call()` and the
+   * group's own checks connect with TLS, using this certificate as client certificate and
+   * verifying the chain but not the host name. */
+  tls?: SandboxTlsOptions;
+}
+
+export interface SandboxTlsOptions {
+  certFile: string;
+  keyFile: string;
+  caFile: string;
 }
 
 export interface SandboxGroup {

@@ -5,6 +5,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import type { TlsClientOptions } from '../config/types.js';
 import { ReplyFramer } from '../resp/reply.js';
+import { clientTlsOptions } from '../security.js';
 
 export interface LinkHandlers {
   onData(link: BackendLink, chunk: Buffer): void;
@@ -42,18 +43,8 @@ export class BackendLink {
     const host = opts.addr.slice(0, sep);
     const port = Number(opts.addr.slice(sep + 1));
     if (opts.tls) {
-      const servername = opts.tls.servernameMap?.[opts.addr] ?? opts.tls.servernameMap?.[host] ?? opts.tls.servername;
-      this.socket = tls.connect({
-        host,
-        port,
-        ca: opts.tls.ca,
-        cert: opts.tls.cert,
-        key: opts.tls.key,
-        servername: servername ?? (net.isIP(host) ? undefined : host),
-        rejectUnauthorized: opts.tls.rejectUnauthorized,
-        // Sentinel announces IP addresses; when a name is configured for it, verify that name.
-        checkServerIdentity: servername ? (_h, cert) => tls.checkServerIdentity(servername, cert) : undefined,
-      });
+      // Sentinel announces IP addresses: the name verified comes from servernameMap/servername.
+      this.socket = tls.connect({ host, port, ...clientTlsOptions(opts.tls, host, port) });
       this.socket.once('secureConnect', () => this.onConnect());
     } else {
       this.socket = net.connect({ host, port });
