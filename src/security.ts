@@ -35,19 +35,17 @@ function isIpv6Loopback(h: string): boolean {
   return groups.every((g, i) => parseInt(g || '0', 16) === (i === 7 ? 1 : 0));
 }
 
-/** What a listener lacks. Client authentication is read from the group's optional `clientAuth`
- * block (issue 6 item 3): a group config without that field counts as "no client authentication". */
+/** What protects a group's listeners: TLS (`tls.listener`) and proxy-side client authentication
+ * (`clientAuth` with at least one user). Both apply to the master and the read-only listener. */
 interface GroupProtection {
   tls: boolean;
   clientAuth: boolean;
 }
 
 function protectionOf(g: GroupConfig): GroupProtection {
-  // Read loosely: `clientAuth` is optional in the config type and may be absent from older shapes.
-  const clientAuth = (g as GroupConfig & { clientAuth?: { users?: unknown[] } }).clientAuth;
   return {
     tls: g.tls.listener !== undefined,
-    clientAuth: clientAuth !== undefined && (!Array.isArray(clientAuth.users) || clientAuth.users.length > 0),
+    clientAuth: (g.clientAuth?.users.length ?? 0) > 0,
   };
 }
 
