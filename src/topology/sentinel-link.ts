@@ -131,6 +131,8 @@ export function parseInfo(text: string): Record<string, string> {
 export interface SentinelPoll {
   /** `SENTINEL MASTER <name>`; undefined when this sentinel does not monitor the group. */
   master?: Record<string, string>;
+  /** `SENTINEL GET-MASTER-ADDR-BY-NAME <name>`. */
+  masterAddr?: Addr;
   /** `SENTINEL REPLICAS <name>`. */
   replicas: Record<string, string>[];
   /** `SENTINEL SENTINELS <name>` (the other sentinels it knows). */
@@ -171,9 +173,13 @@ export class SentinelLink {
   reachable = false;
   tilt = false;
   lastError?: string;
-  /** What it last named as master, its config epoch and flags for the group. */
+  /** What it last named as master (`SENTINEL GET-MASTER-ADDR-BY-NAME`: during the last phase of a
+   * failover its leader already names the promoted replica there), and its config epoch. */
   master?: Addr;
   configEpoch?: number;
+  /** The address `SENTINEL MASTER` reports and the flags it has for it (`o_down`,
+   * `failover_in_progress`, ...): during a failover, still the old master's. */
+  flagsAddr?: Addr;
   masterFlags: string[] = [];
   lastPoll?: SentinelPoll;
 
@@ -187,6 +193,7 @@ export class SentinelLink {
   private inflightSince = 0;
   private cmdWasReady = false;
   private subWasReady = false;
+  private subscribing = false;
   private stopped = false;
 
   constructor(opts: SentinelLinkOptions, handlers: SentinelLinkHandlers) {
@@ -199,21 +206,16 @@ export class SentinelLink {
     const { host, port } = splitAddr(opts.addr);
     const base = { host, port, auth: opts.auth, tls: opts.tls, connectTimeoutMs: opts.connectTimeoutMs };
     this.cmd = new Redis(linkOptions({ ...base, connectionName: 'sentinel-proxy-poll' }));
-    this.sub = new Redis({
-      ...linkOptions({ ...base, connectionName: 'sentinel-proxy-events' }),
-      // The subscription is queued until the first connection, then re-made by ioredis on every
-      // reconnect.
-      enableOfflineQueue: true,
-      maxRetriesPerRequest: null,
-      autoResubscribe: true,
-    });
+    // The subscription is made by us on every (re)connection rather than by ioredis's
+    // autoResubscribe, which loses it when a connection drops between PSUBSCRIBE and its reply.
+    this.sub = new Redis({ ...linkOptions({ ...base, connectionName: 'sentinel-proxy-events' }), autoResubscribe: false });
     for (const [conn, kind] of [
       [this.cmd, 'cmd'],
       [this.sub, 'sub'],
     ] as const) {
       conn.on('error', (err: Error) => {
         this.lastError = err.message;
-        this.log.debug({ group: opts.group, conn: kind, err: err.message }, 'sentinel connection error');
+        this.log.debug({ conn: kind, err: err.message }, 'sentinel connection error');
       });
     }
     this.cmd.on('ready', () => {
@@ -224,6 +226,7 @@ export class SentinelLink {
       if (!this.stopped) this.setReachable(false, this.lastError ?? 'connection closed');
     });
     this.sub.on('ready', () => {
+      this.ensureSubscribed();
       if (this.subWasReady && !this.stopped) this.handlers.onReconnect(this);
       this.subWasReady = true;
     });
@@ -235,19 +238,33 @@ export class SentinelLink {
   start(): void {
     this.cmd.connect().catch(() => undefined);
     this.sub.connect().catch(() => undefined);
-    this.sub.psubscribe('*').catch((err: Error) => {
-      if (!this.stopped) this.log.warn({ group: this.opts.group, err: err.message }, 'sentinel PSUBSCRIBE failed');
-    });
+  }
+
+  /** PSUBSCRIBE * on the event connection when it is up and not subscribed (yet). */
+  private ensureSubscribed(): void {
+    if (this.stopped || this.subscribing || this.sub.status !== 'ready' || this.sub.mode === 'subscriber') return;
+    this.subscribing = true;
+    this.sub.psubscribe('*').then(
+      () => {
+        this.subscribing = false;
+      },
+      (err: Error) => {
+        this.subscribing = false;
+        // A dropped connection re-subscribes on its next 'ready'; anything else is worth a warning.
+        if (!this.stopped && this.sub.status === 'ready') this.log.warn({ err: err.message }, 'sentinel PSUBSCRIBE failed');
+      },
+    );
   }
 
   /** One poll, bounded by `requestTimeoutMs`; never rejects. Updates reachable/tilt/master. */
   async poll(masterName: string): Promise<SentinelPoll | undefined> {
     if (this.stopped) return undefined;
+    this.ensureSubscribed();
     if (this.inflight) {
       // The previous poll is still unanswered (a hung sentinel): don't wait for it again, and
       // don't pile more commands onto its connection.
       if (Date.now() - this.inflightSince > STUCK_RESET_MS) {
-        this.log.debug({ group: this.opts.group }, 'resetting unresponsive sentinel connection');
+        this.log.debug('resetting unresponsive sentinel connection');
         this.cmd.disconnect(true);
       }
       this.setReachable(false, 'unresponsive');
@@ -262,15 +279,26 @@ export class SentinelLink {
         throw e;
       };
       const needId = this.runId === undefined;
-      const [master, replicas, sentinels, info, myid] = await Promise.all([
+      const [master, addr, replicas, sentinels, info, myid] = await Promise.all([
         this.cmd.call('SENTINEL', 'MASTER', masterName).then(toRecord, noSuchMaster),
+        this.cmd.call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', masterName).then(
+          (r) => (Array.isArray(r) && r.length === 2 && r[0] != null ? `${String(r[0])}:${String(r[1])}` : undefined),
+          noSuchMaster,
+        ),
         this.cmd.call('SENTINEL', 'REPLICAS', masterName).then((r) => (Array.isArray(r) ? r.map(toRecord) : []), (e: unknown) => noSuchMaster(e) ?? []),
-        this.cmd.call('SENTINEL', 'SENTINELS', masterName).then((r) => (Array.isArray(r) ? r.map(toRecord) : []), (e: unknown) => noSuchMaster(e) ?? []),
-        this.cmd.call('INFO', 'sentinel').then((r) => parseInfo(String(r))),
+        // Discovery and TILT are extras: a sentinel refusing them (ACL) still answers for the master.
+        this.cmd.call('SENTINEL', 'SENTINELS', masterName).then(
+          (r) => (Array.isArray(r) ? r.map(toRecord) : []),
+          () => [],
+        ),
+        this.cmd.call('INFO', 'sentinel').then(
+          (r) => parseInfo(String(r)),
+          () => ({}) as Record<string, string>,
+        ),
         needId ? this.cmd.call('SENTINEL', 'MYID').then((r) => String(r), () => undefined) : Promise.resolve(undefined),
       ]);
       if (myid) this.runId = myid;
-      return { master, replicas, sentinels, tilt: info['sentinel_tilt'] === '1' };
+      return { master, masterAddr: addr, replicas, sentinels, tilt: info['sentinel_tilt'] === '1' };
     })();
     this.inflight = work;
     this.inflightSince = started;
@@ -288,12 +316,14 @@ export class SentinelLink {
       this.lastPoll = res;
       const m = res.master;
       if (m && m['ip'] && m['port']) {
-        this.master = `${m['ip']}:${m['port']}`;
+        this.flagsAddr = `${m['ip']}:${m['port']}`;
+        this.master = res.masterAddr ?? this.flagsAddr;
         const epoch = Number(m['config-epoch']);
         this.configEpoch = Number.isFinite(epoch) ? epoch : undefined;
         this.masterFlags = (m['flags'] ?? '').split(',').filter(Boolean);
       } else {
         this.master = undefined;
+        this.flagsAddr = undefined;
         this.configEpoch = undefined;
         this.masterFlags = [];
       }
@@ -314,7 +344,7 @@ export class SentinelLink {
   setTilt(tilt: boolean): void {
     if (this.tilt === tilt) return;
     this.tilt = tilt;
-    this.log.warn({ group: this.opts.group, tilt }, tilt ? 'sentinel entered TILT mode: ignoring its answers' : 'sentinel left TILT mode');
+    this.log.warn({ tilt }, tilt ? 'sentinel entered TILT mode: ignoring its answers' : 'sentinel left TILT mode');
     this.handlers.onStateChange(this);
   }
 
@@ -326,10 +356,10 @@ export class SentinelLink {
     this.state = next;
     this.reachable = reachable;
     if (reachable) {
-      if (prev === 'down') this.log.warn({ group: this.opts.group }, 'sentinel reachable again');
-      else this.log.info({ group: this.opts.group, source: this.source }, 'sentinel connected');
+      if (prev === 'down') this.log.warn('sentinel reachable again');
+      else this.log.info({ source: this.source }, 'sentinel connected');
     } else {
-      this.log.warn({ group: this.opts.group, err: this.lastError }, 'sentinel unreachable');
+      this.log.warn({ err: this.lastError }, 'sentinel unreachable');
     }
     this.handlers.onStateChange(this);
   }
