@@ -82,7 +82,13 @@ export function listenerWarnings(config: ProxyConfig, opts: ListenerWarningOptio
       if (missing.length === 0) continue;
       const risks: string[] = [];
       if (!p.tls) risks.push('traffic, AUTH passwords included, crosses the network in clear text');
-      if (checkClientAuth && !p.clientAuth) risks.push('anyone who can reach the port can run commands, limited only by Redis\'s own AUTH');
+      if (checkClientAuth && !p.clientAuth) {
+        risks.push(
+          g.auth.password !== undefined
+            ? `anyone who can reach the port runs commands as the proxy's backend user${g.auth.username ? ` "${g.auth.username}"` : ''} (auth), without a password`
+            : "anyone who can reach the port can run commands, limited only by Redis's own AUTH",
+        );
+      }
       out.push(`group ${g.name}: ${kind} ${fmt(at)} is reachable beyond loopback without ${missing.join(' and without ')}: ${risks.join('; ')}`);
     }
   }

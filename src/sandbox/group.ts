@@ -533,7 +533,7 @@ class Node implements SandboxNode {
 
   quickCall(args: (string | number)[], timeoutMs: number): Promise<unknown> {
     return redisCall(this.port, args, {
-      password: this.kind === 'redis' ? this.group.opts.password : undefined,
+      password: this.kind === 'redis' ? this.group.opts.password : this.group.opts.sentinelPassword,
       timeoutMs,
       tls: this.group.tlsClient,
     });
@@ -799,6 +799,9 @@ function sentinelConfig(g: Group, port: number, dir: string, masterPort: number)
     `sentinel parallel-syncs ${name} 1`,
   ];
   if (g.opts.password !== undefined) lines.push(`sentinel auth-pass ${name} ${confQuote(g.opts.password)}`);
+  if (g.opts.sentinelPassword !== undefined) {
+    lines.push(`requirepass ${confQuote(g.opts.sentinelPassword)}`, `sentinel sentinel-pass ${confQuote(g.opts.sentinelPassword)}`);
+  }
   return lines.join('\n') + '\n';
 }
 

@@ -30,6 +30,9 @@ export interface SandboxGroupOptions {
   failoverTimeoutMs?: number; // default 10000
   /** requirepass + masterauth on the redis nodes; sentinels get auth-pass. */
   password?: string;
+  /** requirepass on the sentinels (and `sentinel sentinel-pass` so they still talk to each other);
+   * the group's own calls to sentinels use it. */
+  sentinelPassword?: string;
   /** Extra `redis-server` arguments (e.g. ["--enable-debug-command", "local"]). */
   redisArgs?: string[];
   /** Where to put the temporary directories (default os.tmpdir()). */

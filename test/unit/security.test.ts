@@ -32,6 +32,10 @@ t.test('listenerWarnings', async (t) => {
   t.match(open[0], /clear text/);
   t.match(open[0], /anyone who can reach the port/);
 
+  const injected = listenerWarnings(config([{ listen: '0.0.0.0:6379', auth: { username: 'svc', password: 'pw' } }]));
+  t.match(injected[0], /runs commands as the proxy's backend user "svc" \(auth\), without a password/, 'backend credentials injected for everyone');
+  t.notMatch(injected[0], /pw/, 'never the password');
+
   const tlsOnly = listenerWarnings(config([{ listen: '10.0.0.5:6379', tls: { listener: { ...PEM, requestCert: false } } }]));
   t.equal(tlsOnly.length, 1);
   t.match(tlsOnly[0], /without client authentication \(clientAuth\)/);
