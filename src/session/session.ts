@@ -124,6 +124,13 @@ export class Session {
   private readonly splitReads: boolean;
   /** When this session last sent a write (read-your-writes window). */
   private lastWriteAt = 0;
+  /** The client chunk being framed, and the range of it due to `wLink` but not yet written:
+   * consecutive commands of one chunk go to the node in one write (a pipeline of 16 commands is
+   * one slice, not 16). */
+  private curIn: Buffer | undefined;
+  private wLink: BackendLink | undefined;
+  private wStart = 0;
+  private wEnd = 0;
 
   constructor(
     readonly client: net.Socket,
@@ -167,10 +174,10 @@ export class Session {
   private onClientData(chunk: Buffer): void {
     if (this.closed || this.closing) return;
     this.now = Date.now();
-    const link = this.link;
-    link?.socket.cork();
+    this.curIn = chunk;
     const err = this.framer.push(chunk, (cmd) => this.onCommand(cmd));
-    if (link && !link.closed) link.socket.uncork();
+    this.flushWrites();
+    this.curIn = undefined;
     if (err) {
       this.log.info({ reason: err.reply }, 'protocol error, closing');
       this.group.metrics.protocolErrors.inc();
@@ -364,11 +371,12 @@ export class Session {
     this.prepare(e, cmd, kind, spec);
     if (this.splitReads && link.masterEpoch !== -1 && isWrite(spec)) this.lastWriteAt = this.now;
     if (e.blocking && link.clientId === undefined && !link.clientIdRequested) this.requestClientId(link);
-    if (!link.write(cmd.data)) this.pauseReading(PAUSE_BACKEND);
+    this.send(link, cmd.data);
     if (kind === 'reset' && this.group.config.auth.password !== undefined) {
       // RESET deauthenticated the link: authenticate it again with the backend credentials,
       // after RESET's own reply.
       const auth = this.entry(Kind.Internal, undefined, link);
+      this.flushWrites();
       link.write(encodeCommand(this.group.config.auth.username !== undefined ? ['AUTH', this.group.config.auth.username, this.group.config.auth.password] : ['AUTH', this.group.config.auth.password]));
       this.pushEntry(e);
       this.pushEntry(auth);
@@ -395,6 +403,7 @@ export class Session {
       if (link && !link.closed) {
         // Close the node's side of the transaction without running it.
         const e = this.entry(Kind.Internal, undefined, link);
+        this.flushWrites();
         link.write(DISCARD);
         this.pushEntry(e);
       }
@@ -733,6 +742,7 @@ export class Session {
     link.clientIdRequested = true;
     const e = this.entry(Kind.Internal, undefined, link);
     e.clientIdProbe = true;
+    this.flushWrites();
     link.write(CLIENT_ID);
     this.pushEntry(e);
   }
@@ -741,6 +751,7 @@ export class Session {
   // Links
 
   private openLink(addr: string, masterEpoch: number): void {
+    this.flushWrites();
     const g = this.group;
     const link = new BackendLink(
       { addr, masterEpoch, tls: g.config.tls.backend, connectTimeoutMs: g.config.topology.connectTimeoutMs },
@@ -975,6 +986,36 @@ export class Session {
       this.maybeFinish();
       if (this.held.length > 0 || this.linkStale()) queueMicrotask(() => this.pump());
     }
+  }
+
+  /** Writes a command's bytes to a link, joining it to the previous one when both are adjacent
+   * slices of the chunk being framed. */
+  private send(link: BackendLink, data: Buffer | Buffer[]): void {
+    const cur = this.curIn;
+    if (cur !== undefined && !Array.isArray(data) && data.buffer === cur.buffer) {
+      const s = data.byteOffset - cur.byteOffset;
+      if (this.wLink === link && this.wEnd === s) {
+        this.wEnd = s + data.length;
+        return;
+      }
+      this.flushWrites();
+      this.wLink = link;
+      this.wStart = s;
+      this.wEnd = s + data.length;
+      return;
+    }
+    this.flushWrites();
+    if (!link.write(data)) this.pauseReading(PAUSE_BACKEND);
+  }
+
+  /** Writes what `send` joined so far. */
+  private flushWrites(): void {
+    const link = this.wLink;
+    if (link === undefined) return;
+    this.wLink = undefined;
+    const cur = this.curIn!;
+    const bytes = this.wStart === 0 && this.wEnd === cur.length ? cur : cur.subarray(this.wStart, this.wEnd);
+    if (!link.closed && !link.write(bytes)) this.pauseReading(PAUSE_BACKEND);
   }
 
   /** Appends an entry that awaits the node's replies. */
