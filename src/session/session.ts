@@ -803,6 +803,7 @@ export class Session {
     }
     if (link !== this.link) return; // a link we left on purpose
     this.link = undefined;
+    const wasStreaming = this.streaming;
     this.pend = [];
     this.streaming = true;
     if (this.closed) return;
@@ -811,15 +812,8 @@ export class Session {
     this.group.onLinkLost(link.addr);
     if (neverConnected) {
       // Nothing reached the node: every command on it can go again, in order.
-      const back: Held[] = [];
-      for (const e of this.queue) if (e.kind !== Kind.Internal && e.cmd) back.push({ cmd: e.cmd, at: e.at });
-      this.queue.clear();
-      for (let i = back.length - 1; i >= 0; i--) {
-        this.held.unshift(back[i]);
-        this.heldBytes += back[i].cmd.size;
-      }
-      if (this.held.length > 0 && !this.holdTimer) this.armHoldTimer();
-    } else if (!link.framer.atBoundary && this.streaming) {
+      this.requeueAll();
+    } else if (!link.framer.atBoundary && wasStreaming) {
       // Part of a reply was already passed on: the client's stream cannot be completed.
       this.log.warn({ node: link.addr }, 'link lost in the middle of a reply; closing the session');
       this.teardown('link lost mid-reply');
@@ -827,15 +821,7 @@ export class Session {
     } else if (this.kind === 'read' && !this.inMulti && !this.watching && !this.txBroken) {
       // The read listener sends only commands without side effects: they can simply run again on
       // another replica.
-      const back: Held[] = [];
-      for (const e of this.queue) if (e.kind !== Kind.Internal && e.cmd) back.push({ cmd: e.cmd, at: e.at });
-      this.queue.clear();
-      for (let i = back.length - 1; i >= 0; i--) {
-        this.held.unshift(back[i]);
-        this.heldBytes += back[i].cmd.size;
-      }
-      if (back.length > 0) this.group.metrics.reissued.inc(back.length);
-      if (this.held.length > 0 && !this.holdTimer) this.armHoldTimer();
+      this.group.metrics.reissued.inc(this.requeueAll());
     } else {
       // Replies owed for commands that reached the node are lost: say so, never re-send.
       if (this.inMulti || this.watching) this.txBroken = true;
@@ -857,6 +843,20 @@ export class Session {
     this.resumeReading(PAUSE_BACKEND);
     this.scheduleRelink();
     this.maybeFinish();
+  }
+
+  /** Puts every command owed a reply back in front of the held ones, in order, keeping its age
+   * (the proxy's own replay commands are dropped: a new link replays again). Returns how many. */
+  private requeueAll(): number {
+    const back: Held[] = [];
+    for (const e of this.queue) if (e.kind !== Kind.Internal && e.cmd) back.push({ cmd: e.cmd, at: e.at });
+    this.queue.clear();
+    for (let i = back.length - 1; i >= 0; i--) {
+      this.held.unshift(back[i]);
+      this.heldBytes += back[i].cmd.size;
+    }
+    if (this.held.length > 0 && !this.holdTimer) this.armHoldTimer();
+    return back.length;
   }
 
   /** After a lost link: try again soon, backing off while the node stays unreachable. */
