@@ -344,13 +344,20 @@ async function pair(
       }
     }
     const worst = Math.max(...got.map((g) => g.otherCores ?? 0));
-    if (worst > OPT.maxInterference && attempt < OPT.retries) {
+    if (worst > OPT.maxInterference && attempt < OPT.retries && !interference.gaveUp) {
       note(`${label} round ${round}: other processes used ${fmt(worst, 2)} cores meanwhile; repeating the pair`);
       for (const g of got) list.push({ ...g, discarded: true });
       interference.repeated++;
       continue;
     }
-    if (worst > OPT.maxInterference) interference.kept++;
+    if (worst > OPT.maxInterference) {
+      interference.kept++;
+      // The machine stays busy: repeating only makes the benchmark longer.
+      if (++interference.keptInARow >= 3 && !interference.gaveUp) {
+        interference.gaveUp = true;
+        warn(`other processes keep using more than ${OPT.maxInterference} cores: no more repeats; the figures are less reliable`);
+      }
+    } else interference.keptInARow = 0;
     list.push(...got);
     return;
   }
@@ -358,7 +365,7 @@ async function pair(
 
 const round3 = (x: number) => round(x, 3);
 /** Pairs repeated, and pairs kept although noisy (retries exhausted). */
-const interference = { repeated: 0, kept: 0 };
+const interference = { repeated: 0, kept: 0, keptInARow: 0, gaveUp: false };
 
 async function throughputPhase(): Promise<{ columns: Column[]; runs: Map<string, RunRecord[]>; summary: Record<string, unknown>[] }> {
   const tests = ['set', 'get'];
@@ -772,11 +779,11 @@ async function main(): Promise<void> {
     }
   }
 
-  result.interference = { maxCores: OPT.maxInterference, retries: OPT.retries, pairsRepeated: interference.repeated, noisyPairsKept: interference.kept };
+  result.interference = { maxCores: OPT.maxInterference, retries: OPT.retries, pairsRepeated: interference.repeated, noisyPairsKept: interference.kept, gaveUp: interference.gaveUp };
   log();
   log(
     `interference: ${interference.repeated} direct/proxy pair(s) repeated because other processes used > ${OPT.maxInterference} cores meanwhile` +
-      (interference.kept ? `; ${interference.kept} noisy pair(s) kept after ${OPT.retries} repeats (figures less reliable)` : ''),
+      (interference.kept ? `; ${interference.kept} noisy pair(s) kept (repeats used up${interference.gaveUp ? ' or given up on' : ''}): the figures are less reliable` : ''),
   );
   const file = writeResults();
   if (warnings.length) log(`${warnings.length} warning(s), see above and in the JSON`);
