@@ -33,6 +33,9 @@ export class GroupStats {
   readonly splitReads = new Count();
   readonly rehomed = new Count();
   readonly backendConnects = new Count();
+  /** Backend connections that failed before being established (Session.onLinkClose with
+   * neverConnected); exported as rsp_backend_connect_errors_total. */
+  readonly backendConnectErrors = new Count();
   readonly protocolErrors = new Count();
   readonly sessionsTotal = new Count();
   readonly fences = new Count();

@@ -285,7 +285,7 @@ export async function startProxy(initial: ProxyConfig, logger: Logger): Promise<
       try {
         let fresh: AdminServer | undefined;
         if (next.admin.listen) {
-          fresh = new AdminServer(() => [...units.values(), ...draining], metrics, logger);
+          fresh = new AdminServer(() => [...units.values(), ...draining], metrics, logger, () => closing !== undefined);
           await fresh.listen(next.admin.listen);
         }
         const old = admin;
@@ -337,7 +337,7 @@ export async function startProxy(initial: ProxyConfig, logger: Logger): Promise<
   try {
     for (const gc of config.groups) units.set(gc.name, await openGroup(gc));
     if (config.admin.listen) {
-      admin = new AdminServer(() => [...units.values(), ...draining], metrics, logger);
+      admin = new AdminServer(() => [...units.values(), ...draining], metrics, logger, () => closing !== undefined);
       await admin.listen(config.admin.listen);
     }
     // Every group's first refresh, in parallel: a group with unreachable sentinels delays no other.

@@ -55,6 +55,7 @@ export class ProxyMetrics {
     groupCounter('commands_reissued_total', 'Blocking commands unblocked on the demoted master and re-issued on the new one.', (s) => s.reissued.value);
     groupCounter('sessions_rehomed_total', 'Client sessions moved to a new master at a command boundary.', (s) => s.rehomed.value);
     groupCounter('backend_connects_total', 'Backend (client-side) connections opened to Redis nodes.', (s) => s.backendConnects.value);
+    groupCounter('backend_connect_errors_total', 'Backend connections to Redis nodes that failed before being established.', (s) => s.backendConnectErrors.value);
     groupCounter('protocol_errors_total', 'Client connections closed for a RESP protocol error.', (s) => s.protocolErrors.value);
     groupCounter('fences_total', 'Failovers observed: fences raised at the first sign of a failover.', (s) => s.fences.value);
     groupCounter('master_changes_total', 'Times a new master was verified (the first master at start included).', (s) => s.masterChanges.value);
@@ -193,6 +194,8 @@ export class ProxyMetrics {
   detach(group: GroupRuntime, watcher: { onRefreshDuration: ((ms: number) => void) | undefined }): void {
     group.metrics.onFenceDuration = undefined;
     watcher.onRefreshDuration = undefined;
+    // A group of the same name may be back already (removed, then added again by a later reload).
+    if ([...this.groups()].some((g) => g.runtime !== group && g.runtime.name === group.name)) return;
     this.fenceSeconds.remove({ group: group.name });
     this.refreshSeconds.remove({ group: group.name });
   }

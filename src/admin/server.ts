@@ -20,6 +20,8 @@ export class AdminServer {
     private readonly groups: () => Iterable<GroupView>,
     private readonly metrics: ProxyMetrics,
     private readonly log: Logger,
+    /** True once the proxy is shutting down: /readyz answers 503 so load balancers move away. */
+    private readonly closing: () => boolean = () => false,
   ) {
     this.server = http.createServer((req, res) => {
       this.handle(req, res).catch((err: unknown) => {
@@ -65,6 +67,10 @@ export class AdminServer {
         json(200, { status: 'ok' });
         return;
       case '/readyz': {
+        if (this.closing()) {
+          json(503, { status: 'not ready', problems: [{ group: null, reason: 'shutting down' }] });
+          return;
+        }
         const problems: { group: string; reason: string }[] = [];
         const warnings: { group: string; warning: string }[] = [];
         for (const g of this.groups()) {

@@ -13,8 +13,10 @@ import t from 'tap';
 import { withGroup, waitFor, freePorts } from '../helpers/group.js';
 import { rawClient } from '../helpers/raw.js';
 
-// Two npm installs and a TypeScript build: give it more than the suite's default timeout.
+// Two npm installs and a TypeScript build: give it more than the suite's default timeout (the
+// runner reads the `# timeout=` comment and extends its own timer for this file).
 t.setTimeout(480_000);
+t.comment('timeout=480000');
 
 const ROOT = path.join(import.meta.dirname, '..', '..');
 const CONFIG_PATH = '/etc/redis-sentinel-proxy/proxy.yaml';
