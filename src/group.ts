@@ -13,6 +13,7 @@ import type { TopologyEvent, TopologySnapshot, TopologySource } from './topology
 import type { Session } from './session/session.js';
 import { ReplicaBalancer } from './reads.js';
 import { CommandTable } from './commands/table.js';
+import { SharedLink } from './session/shared-link.js';
 import { clientTlsOptions } from './security.js';
 
 /** A counter cheap enough for the per-command path; the metrics registry reads it. */
@@ -63,6 +64,9 @@ export class GroupRuntime {
     lookup: (buf: Buffer, start: number, end: number) => this.commands.lookup(buf, start, end),
   };
   private commandsFrom: string | undefined;
+  /** The link stateless sessions share (config.links.shared), for the current master epoch. */
+  private shared: SharedLink | undefined;
+  private sharedFailedAt = 0;
   /** The verified master sessions send to, and its epoch. */
   master: string | undefined;
   masterEpoch = 0;
@@ -145,12 +149,15 @@ export class GroupRuntime {
         break;
       case 'promoted':
         this.log.info('a replica was promoted: cutting links to the old master that have commands in flight');
+        if (this.shared !== undefined && this.shared.inFlight > 0) this.shared.destroy();
         for (const s of this.sessions) if (s.kind === 'master') s.onPromoted();
         break;
       case 'master':
         this.metrics.masterChanges.inc();
         this.log.info({ master: this.master, previous: ev.previous, epoch: this.masterEpoch }, 'master verified');
         this.dropAdmin(ev.previous);
+        this.shared?.end();
+        this.shared = undefined;
         this.loadCommands();
         for (const s of this.sessions) s.onTopologyChange();
         break;
@@ -165,6 +172,34 @@ export class GroupRuntime {
       default:
         if (!this.blocked) for (const s of this.sessions) s.onTopologyChange();
     }
+  }
+
+  /** The shared link to the current master, opened on first use; undefined while commands must
+   * be held (fence, no master) or just after a connection attempt failed. */
+  sharedLink(): SharedLink | undefined {
+    const master = this.master;
+    if (this.blocked || master === undefined || this.closing) return undefined;
+    const cur = this.shared;
+    if (cur !== undefined && !cur.closed && cur.masterEpoch === this.masterEpoch && cur.addr === master) return cur;
+    cur?.end(); // an older epoch's: close once its replies are in
+    this.shared = undefined;
+    if (Date.now() - this.sharedFailedAt < 100) return undefined;
+    const link = new SharedLink(
+      master,
+      this.masterEpoch,
+      { tls: this.config.tls.backend, auth: this.config.auth, connectTimeoutMs: this.config.topology.connectTimeoutMs },
+      (l, err) => {
+        if (this.shared !== l) return;
+        this.shared = undefined;
+        if (!l.connected) this.sharedFailedAt = Date.now();
+        this.log.info({ node: l.addr, err: err?.message }, 'shared link closed');
+        this.onLinkLost(l.addr);
+      },
+      () => this.onReadonly(master),
+    );
+    this.metrics.backendConnects.inc();
+    this.shared = link;
+    return link;
   }
 
   /** Reads the master's `COMMAND` reply into the command table (once per master). */
@@ -251,6 +286,8 @@ export class GroupRuntime {
     this.closing = true;
     this.topology.off('event', this.onEvent);
     for (const s of this.sessions) s.teardown('proxy closing');
+    this.shared?.destroy();
+    this.shared = undefined;
     for (const c of this.admin.values()) c.disconnect();
     this.admin.clear();
     await this.topology.stop();

@@ -7,6 +7,7 @@ import type {
   GroupConfig,
   HostPort,
   LimitsConfig,
+  LinksConfig,
   LogLevel,
   ProxyConfig,
   ReadsConfig,
@@ -42,6 +43,8 @@ export const DEFAULT_READS: Readonly<ReadsConfig> = Object.freeze({
   fallback: 'master',
   readYourWritesMs: 0,
 });
+
+export const DEFAULT_LINKS: Readonly<LinksConfig> = Object.freeze({ shared: true });
 
 export const DEFAULT_LIMITS: Readonly<LimitsConfig> = Object.freeze({
   maxClients: 10_000, // Redis maxclients
@@ -100,6 +103,7 @@ export function defaultGroupConfig(partial: GroupConfigInput): GroupConfig {
     failover: { ...DEFAULT_FAILOVER, ...defined(partial.failover) },
     reads: { ...DEFAULT_READS, ...defined(partial.reads) },
     limits: { ...DEFAULT_LIMITS, ...defined(partial.limits) },
+    links: { ...DEFAULT_LINKS, ...defined(partial.links) },
   };
   if (partial.clientAuth !== undefined) g.clientAuth = partial.clientAuth;
   if (partial.readListen !== undefined) g.readListen = toHostPort(partial.readListen);

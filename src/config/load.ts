@@ -9,6 +9,7 @@ import {
   DEFAULT_ADMIN_LISTEN,
   DEFAULT_FAILOVER,
   DEFAULT_LIMITS,
+  DEFAULT_LINKS,
   DEFAULT_LOG_FORMAT,
   DEFAULT_LOG_LEVEL,
   DEFAULT_READS,
@@ -338,7 +339,7 @@ function readYaml(src: FileSource, problems: string[]): unknown {
 
 // ---------------------------------------------------------------------------------------------
 
-type InheritedFile = Pick<FileGroup, 'topology' | 'failover' | 'reads' | 'limits' | 'safety' | 'auth' | 'sentinelAuth' | 'tls' | 'clientAuth'>;
+type InheritedFile = Pick<FileGroup, 'topology' | 'failover' | 'reads' | 'limits' | 'links' | 'safety' | 'auth' | 'sentinelAuth' | 'tls' | 'clientAuth'>;
 
 /** topology with the `safety.requireSentinelMajority` alias folded in (one level: top or group). */
 function levelTopology(level: Partial<InheritedFile>, at: readonly PropertyKey[], problems: string[]) {
@@ -471,6 +472,7 @@ export function loadConfig(opts: LoadOptions): LoadResult {
       failover: { ...DEFAULT_FAILOVER, ...defined(topData.failover), ...defined(g.failover) },
       reads: { ...DEFAULT_READS, ...defined(topData.reads), ...defined(g.reads) },
       limits: { ...DEFAULT_LIMITS, ...defined(topData.limits), ...defined(g.limits) },
+      links: { ...DEFAULT_LINKS, ...defined(topData.links), ...defined(g.links) },
     };
     if (readListen !== undefined) group.readListen = readListen;
     const clientAuth = g.clientAuth ?? topData.clientAuth;

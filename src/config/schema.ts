@@ -177,6 +177,9 @@ const limitsShape = {
   outputBufferSoftBytes: size(1).optional(),
   outputBufferHardBytes: size(1).optional(),
 };
+const linksShape = {
+  shared: bool().optional(),
+};
 const safetyShape = {
   requireSentinelMajority: bool().optional(),
 };
@@ -189,7 +192,7 @@ const credentialsShape = {
 const tlsClientKeys = ['enabled', 'ca', 'cert', 'key', 'servername', 'servernameMap', 'rejectUnauthorized'];
 const tlsServerKeys = ['enabled', 'cert', 'key', 'ca', 'requestCert'];
 const groupKeys = ['name', 'listen', 'readListen', 'sentinels'];
-const inheritedKeys = ['topology', 'failover', 'reads', 'limits', 'safety', 'auth', 'sentinelAuth', 'tls', 'clientAuth'];
+const inheritedKeys = ['topology', 'failover', 'reads', 'limits', 'links', 'safety', 'auth', 'sentinelAuth', 'tls', 'clientAuth'];
 const clientUserKeys = ['name', 'password', 'passwordFile', 'passwordEnv', 'passwordSha256', 'access'];
 const topKeys = ['logLevel', 'logFormat', 'admin', 'shutdown', ...inheritedKeys, 'groups'];
 
@@ -201,6 +204,7 @@ export const KNOWN_KEYS: Record<string, readonly string[]> = {
   failover: Object.keys(failoverShape),
   reads: Object.keys(readsShape),
   limits: Object.keys(limitsShape),
+  links: Object.keys(linksShape),
   safety: Object.keys(safetyShape),
   auth: Object.keys(credentialsShape),
   sentinelAuth: Object.keys(credentialsShape),
@@ -430,6 +434,7 @@ function inheritedShape(ctx: SchemaContext) {
     failover: z.strictObject(failoverShape).optional(),
     reads: z.strictObject(readsShape).optional(),
     limits: z.strictObject(limitsShape).optional(),
+    links: z.strictObject(linksShape).optional(),
     safety: z.strictObject(safetyShape).optional(),
     auth: credentialsSchema(ctx).optional(),
     sentinelAuth: credentialsSchema(ctx).optional(),

@@ -86,6 +86,13 @@ export interface ClientAuthConfig {
   users: ClientUser[];
 }
 
+export interface LinksConfig {
+  /** Carry the commands of stateless sessions (db 0, RESP2, no name, no client AUTH, no
+   * subscription, transaction or blocking command yet) over one pipelined link per group; a session
+   * moves to a link of its own before its first command that gives it state. */
+  shared: boolean;
+}
+
 export interface GroupConfig {
   /** The master name Sentinel knows the group by. */
   name: string;
@@ -104,6 +111,8 @@ export interface GroupConfig {
   failover: FailoverConfig;
   reads: ReadsConfig;
   limits: LimitsConfig;
+  /** Absent: the defaults (DEFAULT_LINKS). */
+  links?: LinksConfig;
   /** When set, clients must AUTH (or HELLO AUTH) as one of these users before anything but
    * AUTH/HELLO/PING/QUIT; their AUTH is answered by the proxy and never reaches Redis. */
   clientAuth?: ClientAuthConfig;

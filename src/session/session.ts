@@ -16,6 +16,7 @@ import { NULL_ARRAY_RESP2, NULL_RESP3, OK, QUEUED } from '../resp/encode.js';
 import { ErrorReplies, errorReply } from '../errors.js';
 import { CmdFlag, type CommandSpec, type CommandTable, isBlockingCall, isReadOnly, isWrite } from '../commands/table.js';
 import { BackendLink } from './backend-link.js';
+import type { SharedWaiter } from './shared-link.js';
 import { Deque } from './deque.js';
 import { ReplayState } from './state.js';
 import type { GroupRuntime } from '../group.js';
@@ -52,6 +53,10 @@ interface Entry {
   at: number;
   /** The proxy's own CLIENT ID on a new link: its integer reply is kept on the link. */
   clientIdProbe: boolean;
+  /** Sent on the group's shared link. */
+  shared: boolean;
+  /** Put back to be sent again (its link never connected): replies or losses for it are ignored. */
+  cancelled: boolean;
   /** Runs when the last reply arrives; `ok` is false for an error reply. */
   done: ((ok: boolean, info: ReplyInfo) => void) | undefined;
 }
@@ -70,7 +75,7 @@ const SUB_MESSAGE = new Set(['message', 'pmessage', 'smessage']);
 
 let nextSessionId = 1;
 
-export class Session {
+export class Session implements SharedWaiter {
   readonly id = nextSessionId++;
   readonly log: Logger;
   readonly state = new ReplayState();
@@ -122,6 +127,9 @@ export class Session {
    * Only one link has commands in flight at any time, so replies stay in request order. */
   private spare: BackendLink | undefined;
   private readonly splitReads: boolean;
+  /** Still stateless: plain commands go over the group's shared link (config.links.shared). */
+  private shareable: boolean;
+  private sharedInFlight = 0;
   /** When this session last sent a write (read-your-writes window). */
   private lastWriteAt = 0;
   /** The client chunk being framed, and the range of it due to `wLink` but not yet written:
@@ -151,6 +159,7 @@ export class Session {
     // Redis's stricter request limits apply until the client authenticates.
     if (group.config.clientAuth) this.framer.unauthenticated = true;
     this.splitReads = kind === 'master' && group.config.reads.routeReads === 'replica';
+    this.shareable = kind === 'master' && !this.splitReads && (group.config.links?.shared ?? true);
     client.setNoDelay(true);
     client.on('data', (chunk: Buffer) => this.onClientData(chunk));
     client.on('drain', () => this.onClientDrain());
@@ -197,11 +206,7 @@ export class Session {
   private onCommand(cmd: Cmd): void {
     if (this.closeWhenDrained) return;
     this.group.metrics.commands.inc();
-    if (this.held.length > 0) {
-      this.hold(cmd);
-      return;
-    }
-    this.dispatch(cmd);
+    if (this.held.length > 0 || !this.dispatch(cmd)) this.hold(cmd);
   }
 
   /** Where this session's commands go now; undefined: hold them. */
@@ -328,19 +333,19 @@ export class Session {
     if (!this.holdTimer) this.armHoldTimer();
   }
 
-  /** Sends (or answers) one command. Precondition: nothing held before it, canSend() was true
-   * unless the command is answered locally. */
-  private dispatch(cmd: Cmd): void {
+  /** Sends (or answers) one command; false when it must wait (the caller holds it). Precondition:
+   * nothing held before it. */
+  private dispatch(cmd: Cmd): boolean {
     const spec = cmd.spec;
     const kind = spec?.kind ?? 'other';
     if (this.group.config.clientAuth) {
       const passed = this.clientAuthGate(cmd, kind);
-      if (passed === undefined) return;
+      if (passed === undefined) return true;
       cmd = passed;
     }
 
     if (this.txBroken) {
-      if (this.answerBrokenTransaction(cmd, kind)) return;
+      if (this.answerBrokenTransaction(cmd, kind)) return true;
     }
     switch (kind) {
       case 'sync':
@@ -349,22 +354,46 @@ export class Session {
       case 'slaveof':
       case 'failover':
         this.enqueueLocal(ErrorReplies.REFUSED_TOPOLOGY, cmd);
-        return;
+        return true;
       case 'quit':
         this.closeWhenDrained = true;
         this.pauseReading(PAUSE_CLOSING);
         this.enqueueLocal(OK, cmd);
         this.maybeFinish();
-        return;
+        return true;
     }
-    if ((this.kind === 'read' || this.user?.access === 'read') && this.readOnlyAnswer(cmd, kind, spec)) return;
+    if ((this.kind === 'read' || this.user?.access === 'read') && this.readOnlyAnswer(cmd, kind, spec)) return true;
+    if (this.sharedInFlight > 0) {
+      // A second command while one is in flight on the shared link: this client pipelines (or
+      // needs state). It gets a link of its own — where backpressure applies to it alone — once
+      // the shared link has answered.
+      this.shareable = false;
+      return false;
+    }
+    if (this.shareable) {
+      if (this.plain(kind, spec)) {
+        // Stateless: pipelined with other sessions' commands on the group's shared link.
+        const shared = this.group.sharedLink();
+        if (shared === undefined) {
+          if (!this.group.blocked) this.scheduleRelink();
+          return false;
+        }
+        const e = this.entry(Kind.Forward, cmd, undefined);
+        e.shared = true;
+        this.sharedInFlight++;
+        this.queue.push(e);
+        shared.send(this, e, cmd.data);
+        return true;
+      }
+      // This command gives the session state: it needs a link of its own.
+      this.shareable = false;
+    }
     if (!this.canSendTo(this.targetFor(spec))) {
       if (this.kind === 'read' && this.group.config.reads.fallback === 'error' && this.group.replicas.healthyCount === 0) {
         this.enqueueLocal(ErrorReplies.NO_HEALTHY_REPLICA, cmd);
-        return;
+        return true;
       }
-      this.hold(cmd);
-      return;
+      return false;
     }
     const link = this.link!;
     const e = this.entry(Kind.Forward, cmd, link);
@@ -380,13 +409,62 @@ export class Session {
       link.write(encodeCommand(this.group.config.auth.username !== undefined ? ['AUTH', this.group.config.auth.username, this.group.config.auth.password] : ['AUTH', this.group.config.auth.password]));
       this.pushEntry(e);
       this.pushEntry(auth);
-      return;
+      return true;
     }
     if (e.expect === 0) {
       // CLIENT REPLY OFF/SKIP: nothing comes back for this one.
-      return;
+      return true;
     }
     this.pushEntry(e);
+    return true;
+  }
+
+  /** A command that leaves Redis's per-connection state as it was and answers exactly once:
+   * safe to pipeline with other sessions' on a shared link. */
+  private plain(kind: string, spec: CommandSpec | undefined): boolean {
+    if (kind !== 'other' && kind !== 'ping' && kind !== 'eval' && kind !== 'evalsha' && kind !== 'eval_ro' && kind !== 'evalsha_ro' && kind !== 'fcall' && kind !== 'fcall_ro' && kind !== 'script' && kind !== 'function' && kind !== 'command') return false;
+    return spec !== undefined && (spec.flags & CmdFlag.Blocking) === 0;
+  }
+
+  // SharedWaiter: replies and losses from the group's shared link.
+
+  onSharedReply(token: unknown, bytes: Buffer[], info: ReplyInfo): void {
+    const e = token as Entry;
+    this.sharedInFlight--;
+    if (this.closed || e.cancelled) return;
+    if (this.queue.peek() !== e) {
+      // Cannot happen: a session's commands on the shared link are answered in order.
+      this.log.error('shared link reply out of order; closing the session');
+      this.teardown('shared reply out of order');
+      return;
+    }
+    this.queue.shift();
+    for (const b of bytes) this.rawWrite(b);
+    if (this.client.writableLength > this.group.config.limits.outputBufferHardBytes) {
+      this.log.warn({ bytes: this.client.writableLength }, 'client output buffer hard limit reached, closing');
+      this.teardown('output buffer limit');
+      return;
+    }
+    e.done?.(info.type !== 0x2d && info.type !== 0x21, info);
+    this.afterPop();
+  }
+
+  onSharedLost(token: unknown, sent: boolean): void {
+    const e = token as Entry;
+    this.sharedInFlight--;
+    if (this.closed || e.cancelled) return;
+    if (!sent) {
+      // Nothing reached the node: everything owed goes back in front of the held commands.
+      for (const q of this.queue) q.cancelled = true;
+      this.requeueAll();
+      this.scheduleRelink();
+      return;
+    }
+    // It reached the node and got no answer: say so (never re-send), in order.
+    this.group.metrics.linkLost.inc();
+    e.kind = Kind.Local;
+    e.local = ErrorReplies.LINK_LOST;
+    if (this.queue.peek() === e) this.afterPop();
   }
 
   /**
@@ -723,6 +801,8 @@ export class Session {
       link,
       at: this.now,
       clientIdProbe: false,
+      shared: false,
+      cancelled: false,
       done: undefined,
     };
   }
@@ -1080,14 +1160,14 @@ export class Session {
   pump(): void {
     if (this.closed) return;
     while (this.held.length > 0) {
-      if (!this.canSendTo(this.targetFor(this.held.peek()!.cmd.spec))) return;
-      const h = this.held.shift()!;
-      this.heldBytes -= h.cmd.size;
+      const h = this.held.peek()!;
       const now = this.now;
       this.now = h.at;
-      this.dispatch(h.cmd);
+      const done = this.dispatch(h.cmd);
       this.now = now;
-      if (this.closed) return;
+      if (this.closed || !done) return;
+      this.held.shift();
+      this.heldBytes -= h.cmd.size;
     }
     if (this.heldBytes <= this.group.config.failover.holdBytes) this.resumeReading(PAUSE_HOLD);
     if (this.holdTimer && this.held.length === 0) {
