@@ -632,10 +632,13 @@ async function main(): Promise<void> {
   const env = result.env as Record<string, any>;
   if (OPT.waitQuietS > 0) {
     const until = Date.now() + OPT.waitQuietS * 1000;
+    // Quiet = two 3-second samples in a row under 25 % busy.
     let busy = await machineBusy(3000);
-    while (busy >= 0.25 && Date.now() < until) {
-      note(`waiting for a quiet machine: ${fmt(100 * busy, 0)} % CPU busy`);
-      busy = await machineBusy(5000);
+    let quietInARow = busy < 0.25 ? 1 : 0;
+    while (quietInARow < 2 && Date.now() < until) {
+      if (busy >= 0.25) note(`waiting for a quiet machine: ${fmt(100 * busy, 0)} % CPU busy`);
+      busy = await machineBusy(3000);
+      quietInARow = busy < 0.25 ? quietInARow + 1 : 0;
     }
     if (busy >= 0.25) warn(`the machine is still ${fmt(100 * busy, 0)} % busy after waiting ${OPT.waitQuietS} s; running anyway`);
   }
