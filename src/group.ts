@@ -156,8 +156,12 @@ export class GroupRuntime {
         this.metrics.masterChanges.inc();
         this.log.info({ master: this.master, previous: ev.previous, epoch: this.masterEpoch }, 'master verified');
         this.dropAdmin(ev.previous);
-        this.shared?.end();
-        this.shared = undefined;
+        if (this.shared !== undefined) {
+          // Sessions on the shared link move with it: their next command goes to the new master.
+          for (const s of this.sessions) if (s.onSharedLink) this.metrics.rehomed.inc();
+          this.shared.end();
+          this.shared = undefined;
+        }
         this.loadCommands();
         for (const s of this.sessions) s.onTopologyChange();
         break;

@@ -242,6 +242,9 @@ export function readiness(g: GroupRuntime): Readiness {
           : 'no verified master';
     return { ready: false, reason };
   }
+  // DESIGN.md: with every sentinel unreachable the last verified master is still served, but the
+  // proxy reports not-ready (it could no longer follow a failover).
+  if (snap.reachableSentinels === 0) return { ready: false, reason: snap.notReadyReason ?? 'no sentinel reachable' };
   const majority = snap.reachableSentinels >= majorityOf(snap.knownSentinels);
   // With a sentinel majority, the snapshot's remaining reason is about the master itself.
   if (snap.notReadyReason !== undefined && majority) return { ready: false, reason: snap.notReadyReason };

@@ -64,6 +64,9 @@ interface Entry {
 interface Held {
   cmd: Cmd;
   at: number;
+  /** A reply of the proxy's own that must wait its turn behind held commands (a protocol error
+   * after them); `cmd` is then an empty placeholder. */
+  local?: Buffer;
 }
 
 const PAUSE_BACKEND = 1; // a link's write buffer is full
@@ -129,6 +132,11 @@ export class Session implements SharedWaiter {
   private readonly splitReads: boolean;
   /** Still stateless: plain commands go over the group's shared link (config.links.shared). */
   private shareable: boolean;
+
+  /** On the group's shared link (moves with it: its next command goes to the new master). */
+  get onSharedLink(): boolean {
+    return this.shareable && this.link === undefined;
+  }
   private sharedInFlight = 0;
   /** When this session last sent a write (read-your-writes window). */
   private lastWriteAt = 0;
@@ -192,7 +200,10 @@ export class Session implements SharedWaiter {
       this.group.metrics.protocolErrors.inc();
       this.pauseReading(PAUSE_CLOSING);
       this.closeWhenDrained = true;
-      this.enqueueLocal(errorReply(err.reply), undefined);
+      const reply = errorReply(err.reply);
+      // After every command before it, held ones included.
+      if (this.held.length > 0) this.held.push({ cmd: NO_CMD, at: this.now, local: reply });
+      else this.enqueueLocal(reply, undefined);
       this.maybeFinish();
       return;
     }
@@ -892,6 +903,7 @@ export class Session implements SharedWaiter {
     this.group.onLinkLost(link.addr);
     if (neverConnected) {
       // Nothing reached the node: every command on it can go again, in order.
+      this.group.metrics.backendConnectErrors.inc();
       this.requeueAll();
     } else if (!link.framer.atBoundary && wasStreaming) {
       // Part of a reply was already passed on: the client's stream cannot be completed.
@@ -1163,7 +1175,9 @@ export class Session implements SharedWaiter {
       const h = this.held.peek()!;
       const now = this.now;
       this.now = h.at;
-      const done = this.dispatch(h.cmd);
+      let done = true;
+      if (h.local !== undefined) this.enqueueLocal(h.local, undefined);
+      else done = this.dispatch(h.cmd);
       this.now = now;
       if (this.closed || !done) return;
       this.held.shift();
@@ -1196,7 +1210,7 @@ export class Session implements SharedWaiter {
     while ((h = this.held.peek()) !== undefined && h.at <= deadline) {
       this.held.shift();
       this.heldBytes -= h.cmd.size;
-      this.enqueueLocal(this.group.blockedReason === 'majority' ? ErrorReplies.NO_SENTINEL_MAJORITY : ErrorReplies.HOLD_TIMEOUT, h.cmd);
+      this.enqueueLocal(h.local ?? (this.group.blockedReason === 'majority' ? ErrorReplies.NO_SENTINEL_MAJORITY : ErrorReplies.HOLD_TIMEOUT), h.cmd);
       n++;
     }
     if (n > 0) {
@@ -1290,7 +1304,7 @@ export class Session implements SharedWaiter {
     this.pauseReading(PAUSE_CLOSING);
     this.closeWhenDrained = true;
     let h: Held | undefined;
-    while ((h = this.held.shift()) !== undefined) this.enqueueLocal(ErrorReplies.SHUTTING_DOWN, h.cmd);
+    while ((h = this.held.shift()) !== undefined) this.enqueueLocal(h.local ?? ErrorReplies.SHUTTING_DOWN, h.cmd);
     this.heldBytes = 0;
     this.maybeFinish();
   }
@@ -1358,6 +1372,7 @@ export class Session implements SharedWaiter {
   }
 }
 
+const NO_CMD: Cmd = { data: Buffer.alloc(0), size: 0, argc: 0, spec: undefined, arg1: undefined, inline: false };
 const PONG = Buffer.from('+PONG\r\n', 'latin1');
 const DISCARD = Buffer.from('*1\r\n$7\r\nDISCARD\r\n', 'latin1');
 const CLIENT_ID = Buffer.from('*2\r\n$6\r\nCLIENT\r\n$2\r\nID\r\n', 'latin1');
