@@ -1271,6 +1271,14 @@ export class Session implements SharedWaiter {
     }
     if (this.spare && !this.stillValid(this.spare)) this.dropSpare();
     const link = this.link;
+    if (this.kind === 'read' && link && !this.stillValid(link) && this.queue.length > 0 && !this.inMulti && !this.watching && !this.txBroken) {
+      // Reads waiting on a replica that is no longer healthy (frozen, fallen behind, promoted):
+      // they have no side effects, so cut the link and run them again on a healthy replica
+      // (onLinkClose puts them back in order) rather than wait for this one.
+      this.log.info({ node: link.addr }, 'replica no longer healthy: moving the in-flight reads');
+      link.destroy();
+      return;
+    }
     if (link && !this.stillValid(link) && this.queue.length === 0) {
       if (this.monitor || this.tracking) {
         // Cannot be moved faithfully (DESIGN.md): close at this reply boundary.

@@ -220,3 +220,21 @@ t.test('an aborted failover releases held commands to the old master', async (t)
   t.equal(p.proxy.groups[0].master, master.addr);
   c.close();
 });
+
+t.test('sessions that cannot move (MONITOR, CLIENT TRACKING) are closed at a reply boundary', async (t) => {
+  const group = await withGroup(t, { replicas: 1 });
+  const p = await withProxy(t, group);
+  const tracking = await rawClient(p.port);
+  t.match(await tracking.cmd('HELLO', '3'), /^%7/);
+  t.equal(await tracking.cmd('CLIENT', 'TRACKING', 'ON'), '+OK\r\n');
+  const monitor = await rawClient(p.port);
+  t.equal(await monitor.cmd('MONITOR'), '+OK\r\n');
+  const normal = await rawClient(p.port);
+  t.equal(await normal.cmd('SELECT', '1'), '+OK\r\n');
+  await group.failover();
+  await tracking.closed(20_000);
+  await monitor.closed(20_000);
+  t.pass('both closed after the switch');
+  t.equal(await normal.cmd('PING'), '+PONG\r\n', 'an ordinary session moved');
+  normal.close();
+});

@@ -141,3 +141,41 @@ t.test("command flags come from the master's own COMMAND reply", async (t) => {
   const c = p.client();
   t.equal(await c.set('k', 'v'), 'OK');
 });
+
+t.test('a frozen replica and a failover while 20 clients read: no errors, reads move', async (t) => {
+  const group = await withGroup(t, { replicas: 2 });
+  const p = await withProxy(t, group, { readListen: { host: '127.0.0.1', port: 0 }, reads: { routeReads: 'master', maxLagMs: 2000, fallback: 'master', readYourWritesMs: 0 } });
+  await p.client().set('rk', 'v');
+  await group.waitForReplicasInSync();
+  await readyReplicas(p, 2);
+  let ok = 0;
+  const errors: string[] = [];
+  let stop = false;
+  const clients = Array.from({ length: 20 }, () => p.client({ port: p.readPort, commandTimeout: 30_000 }));
+  const loops = clients.map(async (c) => {
+    while (!stop) {
+      try {
+        if ((await c.get('rk')) === 'v') ok++;
+      } catch (err) {
+        errors.push((err as Error).message);
+      }
+    }
+  });
+  await waitFor(() => ok > 2000, { what: 'reads flowing' });
+  // Freeze one replica: Sentinel and the lag estimate mark it unhealthy; its readers move.
+  const frozen = group.nodes[1];
+  frozen.sigstop();
+  t.teardown(() => frozen.sigcont());
+  await waitFor(() => !p.proxy.groups[0].replicas.isHealthy(frozen.addr), { timeoutMs: 15_000, what: 'the frozen replica marked unhealthy' });
+  let mark = ok;
+  await waitFor(() => ok > mark + 2000, { timeoutMs: 20_000, what: 'reads continuing on the other replica' });
+  frozen.sigcont();
+  // A planned failover promotes a replica: readers on it move to a replica.
+  await group.failover();
+  mark = ok;
+  await waitFor(() => ok > mark + 2000, { timeoutMs: 30_000, what: 'reads continuing after the failover' });
+  stop = true;
+  await Promise.all(loops);
+  t.same(errors, [], 'no reader saw an error');
+  t.equal(clients.filter((c) => c.status !== 'ready').length, 0, 'no reader was disconnected');
+});
