@@ -184,7 +184,7 @@ export class GroupRuntime {
     const master = this.master;
     if (this.blocked || master === undefined || this.closing) return undefined;
     const cur = this.shared;
-    if (cur !== undefined && !cur.closed && cur.masterEpoch === this.masterEpoch && cur.addr === master) return cur;
+    if (cur !== undefined && !cur.closed && !cur.socket.destroyed && cur.masterEpoch === this.masterEpoch && cur.addr === master) return cur;
     cur?.end(); // an older epoch's: close once its replies are in
     this.shared = undefined;
     if (Date.now() - this.sharedFailedAt < 100) return undefined;

@@ -96,6 +96,11 @@ export class SharedLink {
 
   /** Sends one command for `waiter`; the writes of one event-loop iteration leave together. */
   send(waiter: SharedWaiter, token: unknown, data: Buffer | Buffer[]): void {
+    if (this.closed || this.socket.destroyed) {
+      // Raced with the link's end: nothing was written.
+      waiter.onSharedLost(token, false);
+      return;
+    }
     if (!this.corked) {
       this.corked = true;
       this.socket.cork();
