@@ -7,6 +7,7 @@
 import type { GroupConfig, HostPort, ProxyConfig } from './config/types.js';
 import type { Logger } from './logger.js';
 import { CommandTable } from './commands/table.js';
+import { listenerWarnings } from './security.js';
 import { TopologyWatcher } from './topology/watcher.js';
 import { GroupRuntime } from './group.js';
 import { Listener, ListenerStats, type ListenerKind } from './listener.js';
@@ -95,6 +96,8 @@ export async function startProxy(initial: ProxyConfig, logger: Logger): Promise<
   const groups: GroupRuntime[] = [];
   let admin: AdminServer | undefined;
   let closing: Promise<void> | undefined;
+  // Exposed listeners without TLS or client authentication: say so once, loudly (issue 6).
+  for (const w of listenerWarnings(initial)) logger.warn(w);
 
   /** Keeps the public arrays (read by the CLI, the sandbox, tests) in step with `units`. */
   const publish = () => {

@@ -13,6 +13,7 @@ import type { Credentials, TlsClientOptions } from '../config/types.js';
 import { ReplyFramer, ReplyProtocolError, type ReplyInfo } from '../resp/reply.js';
 import { encodeCommand } from '../resp/encode.js';
 import { Deque } from './deque.js';
+import { clientTlsOptions } from '../security.js';
 
 /** What a session hands the shared link with each command: told about its reply, or its loss. */
 export interface SharedWaiter {
@@ -47,17 +48,7 @@ export class SharedLink {
     const port = Number(addr.slice(sep + 1));
     const t = opts.tls;
     if (t) {
-      const servername = t.servernameMap?.[addr] ?? t.servernameMap?.[host] ?? t.servername;
-      this.socket = tls.connect({
-        host,
-        port,
-        ca: t.ca,
-        cert: t.cert,
-        key: t.key,
-        servername: servername ?? (net.isIP(host) ? undefined : host),
-        rejectUnauthorized: t.rejectUnauthorized,
-        checkServerIdentity: servername ? (_h, cert) => tls.checkServerIdentity(servername, cert) : undefined,
-      });
+      this.socket = tls.connect({ host, port, ...clientTlsOptions(t, host, port) });
       this.socket.once('secureConnect', () => this.onConnect());
     } else {
       this.socket = net.connect({ host, port });
