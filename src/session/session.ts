@@ -1320,7 +1320,9 @@ export class Session implements SharedWaiter {
   private maybeFinish(): void {
     if (this.closeWhenDrained && this.queue.length === 0 && this.held.length === 0 && !this.closed) {
       this.closing = true;
-      this.client.end();
+      // As Redis: close once the last reply is written, whatever the client sends meanwhile (it is
+      // no longer read, so waiting for its FIN could keep the session forever).
+      this.client.end(() => this.teardown('closed after its last reply'));
       this.link?.end();
       this.link = undefined;
       this.dropSpare();
