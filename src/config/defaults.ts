@@ -44,7 +44,7 @@ export const DEFAULT_READS: Readonly<ReadsConfig> = Object.freeze({
   readYourWritesMs: 0,
 });
 
-export const DEFAULT_LINKS: Readonly<LinksConfig> = Object.freeze({ shared: false });
+export const DEFAULT_LINKS: Readonly<LinksConfig> = Object.freeze({ shared: true });
 
 export const DEFAULT_LIMITS: Readonly<LimitsConfig> = Object.freeze({
   maxClients: 10_000, // Redis maxclients
