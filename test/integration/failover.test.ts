@@ -98,7 +98,7 @@ t.test('kill -9 of the master: held commands complete on the new master', async 
   const before = await commandCalls(old.addr);
   const c2 = p.client();
   for (let i = 0; i < 100; i++) await c2.incr('after-restart');
-  await waitFor(async () => ((await old.call('ROLE')) as string[])[0] === 'slave', { timeoutMs: 30_000, what: 'Sentinel demotes the restarted old master' });
+  await waitFor(async () => ((await old.call('ROLE')) as string[])[0] === 'slave', { timeoutMs: 60_000, what: 'Sentinel demotes the restarted old master' });
   const after = await commandCalls(old.addr);
   t.equal(after.incr ?? 0, before.incr ?? 0, 'the restarted old master saw no INCR');
   t.equal(after.set ?? 0, before.set ?? 0, 'nor any SET');
