@@ -1,11 +1,10 @@
 // One connection from a session to a Redis node. It knows nothing of sessions: it frames replies
 // and reports bytes, drain and close to its owner, tagged with the master epoch it was opened for,
 // so callbacks from a link the session has since replaced are recognised and dropped.
-import net from 'node:net';
-import tls from 'node:tls';
+import type net from 'node:net';
 import type { TlsClientOptions } from '../config/types.js';
 import { ReplyFramer } from '../resp/reply.js';
-import { clientTlsOptions } from '../security.js';
+import { connectNode } from './connect.js';
 
 export interface LinkHandlers {
   onData(link: BackendLink, chunk: Buffer): void;
@@ -39,21 +38,7 @@ export class BackendLink {
   constructor(opts: LinkOptions, private readonly handlers: LinkHandlers) {
     this.addr = opts.addr;
     this.masterEpoch = opts.masterEpoch;
-    const sep = opts.addr.lastIndexOf(':');
-    const host = opts.addr.slice(0, sep);
-    const port = Number(opts.addr.slice(sep + 1));
-    if (opts.tls) {
-      // Sentinel announces IP addresses: the name verified comes from servernameMap/servername.
-      this.socket = tls.connect({ host, port, ...clientTlsOptions(opts.tls, host, port) });
-      this.socket.once('secureConnect', () => this.onConnect());
-    } else {
-      this.socket = net.connect({ host, port });
-      this.socket.once('connect', () => this.onConnect());
-    }
-    this.socket.setNoDelay(true);
-    this.socket.setTimeout(opts.connectTimeoutMs, () => {
-      if (!this.connected) this.socket.destroy(new Error(`connect timeout to ${opts.addr}`));
-    });
+    this.socket = connectNode(opts.addr, opts.tls, opts.connectTimeoutMs, () => (this.connected = true));
     this.socket.on('data', (chunk: Buffer) => this.handlers.onData(this, chunk));
     this.socket.on('drain', () => this.handlers.onDrain(this));
     this.socket.on('error', () => {
@@ -68,11 +53,6 @@ export class BackendLink {
     });
   }
 
-  private onConnect(): void {
-    this.connected = true;
-    this.socket.setTimeout(0);
-    this.socket.setKeepAlive(true, 15_000);
-  }
 
   write(data: Buffer | Buffer[]): boolean {
     if (Array.isArray(data)) {

@@ -7,13 +7,12 @@
 // Replies come back in the order the commands were written, so a FIFO tells whose each is. A
 // session leaves for a link of its own (at a command boundary) before its first command that would
 // give it state, and as soon as it pipelines (so backpressure applies to it alone).
-import net from 'node:net';
-import tls from 'node:tls';
+import type net from 'node:net';
 import type { Credentials, TlsClientOptions } from '../config/types.js';
 import { ReplyFramer, ReplyProtocolError, type ReplyInfo } from '../resp/reply.js';
 import { encodeCommand } from '../resp/encode.js';
 import { Deque } from './deque.js';
-import { clientTlsOptions } from '../security.js';
+import { connectNode } from './connect.js';
 
 /** What a session hands the shared link with each command: told about its reply, or its loss. */
 export interface SharedWaiter {
@@ -43,21 +42,7 @@ export class SharedLink {
     private readonly onGone: (link: SharedLink, err: Error | undefined) => void,
     private readonly onReadonly: () => void,
   ) {
-    const sep = addr.lastIndexOf(':');
-    const host = addr.slice(0, sep);
-    const port = Number(addr.slice(sep + 1));
-    const t = opts.tls;
-    if (t) {
-      this.socket = tls.connect({ host, port, ...clientTlsOptions(t, host, port) });
-      this.socket.once('secureConnect', () => this.onConnect());
-    } else {
-      this.socket = net.connect({ host, port });
-      this.socket.once('connect', () => this.onConnect());
-    }
-    this.socket.setNoDelay(true);
-    this.socket.setTimeout(opts.connectTimeoutMs, () => {
-      if (!this.connected) this.socket.destroy(new Error(`connect timeout to ${addr}`));
-    });
+    this.socket = connectNode(addr, opts.tls, opts.connectTimeoutMs, () => (this.connected = true));
     if (opts.auth.password !== undefined) {
       const a = opts.auth;
       this.socket.write(encodeCommand(a.username !== undefined ? ['AUTH', a.username, a.password!] : ['AUTH', a.password!]));
@@ -75,11 +60,6 @@ export class SharedLink {
     });
   }
 
-  private onConnect(): void {
-    this.connected = true;
-    this.socket.setTimeout(0);
-    this.socket.setKeepAlive(true, 15_000);
-  }
 
   get inFlight(): number {
     return this.pending.length;
