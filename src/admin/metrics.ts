@@ -1,5 +1,5 @@
 // Prometheus metrics on the proxy's own prom-client Registry (never the global one, so a library
-// user embedding the proxy keeps theirs clean). Every name is listed in docs/README-ops.md.
+// user embedding the proxy keeps theirs clean). Every name is listed in README.md ("Operations").
 //
 // The hot path only does `count.value++` on plain objects (GroupStats in src/group.ts,
 // ListenerStats in src/listener.ts); the metrics here read those in `collect()` when /metrics is
@@ -215,7 +215,7 @@ export interface Readiness {
   /** Why not ready. */
   reason?: string;
   /** Ready, but something an operator should see (e.g. no sentinel reachable: the last verified
-   * master is still served, as docs/README-topology.md describes). */
+   * master is still served, as README.md "Topology" describes). */
   warning?: string;
 }
 

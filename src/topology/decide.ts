@@ -67,7 +67,7 @@ export function majorityOf(known: number): number {
 }
 
 /**
- * Replica lag estimate (see docs/README-topology.md, "Replica lag").
+ * Replica lag estimate (see README.md, "Replicas and lag").
  *
  * `history` holds samples of the master's `master_repl_offset` with the time they were taken
  * (ascending time, ascending offset), the last one being "now". A replica that has acknowledged

@@ -99,10 +99,10 @@ t.test('endpoints follow traffic and a planned failover; /readyz is 503 while th
   t.ok(sample(m.text, 'nodejs_eventloop_lag_seconds') !== undefined, 'default node metrics');
   t.equal((await get(admin, '/topology')).json()[0].listeners[0].sessions, 2, 'sessions per listener in /topology');
   // Every metric of ours is documented.
-  const doc = fs.readFileSync(path.join(import.meta.dirname, '..', '..', 'docs', 'README-ops.md'), 'utf8');
+  const doc = fs.readFileSync(path.join(import.meta.dirname, '..', '..', 'README.md'), 'utf8');
   const names = [...m.text.matchAll(/^# HELP (rsp_\w+)/gm)].map((x) => x[1]);
   t.ok(names.length >= 25, `${names.length} rsp_ metrics`);
-  for (const n of names) t.ok(doc.includes(`\`${n}\``), `${n} documented in docs/README-ops.md`);
+  for (const n of names) t.ok(doc.includes(`\`${n}\``), `${n} documented in README.md`);
 
   // A planned failover under load: fence, re-home and failover counters move.
   const load = startIncrLoad(p.port, 4);
