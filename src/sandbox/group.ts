@@ -16,6 +16,7 @@ import type { ConnectionOptions } from 'node:tls';
 import { Redis } from 'ioredis';
 import { freePort } from './ports.js';
 import type { SandboxGroup, SandboxGroupOptions, SandboxNode, SandboxTlsOptions } from './types.js';
+import { withTimeout } from '../topology/sentinel-link.js';
 
 export type { SandboxGroup, SandboxGroupOptions, SandboxNode, SandboxTlsOptions } from './types.js';
 
@@ -78,21 +79,6 @@ function errMsg(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${what}: timed out after ${ms} ms`)), ms);
-    p.then(
-      (v) => {
-        clearTimeout(timer);
-        resolve(v);
-      },
-      (e: unknown) => {
-        clearTimeout(timer);
-        reject(e instanceof Error ? e : new Error(String(e)));
-      },
-    );
-  });
-}
 
 /** Quote a value for a redis.conf line. */
 function confQuote(s: string): string {
