@@ -82,7 +82,7 @@ export class Listener {
         this.server.off('error', onErr);
         const a = this.server.address() as net.AddressInfo;
         this.address = { host: a.address, port: a.port };
-        this.log.info({ group: this.group.name, kind: this.kind, listen: `${a.address}:${a.port}` }, 'listening');
+        this.log.info({ kind: this.kind, listen: `${a.address}:${a.port}` }, 'listening');
         resolve(this.address);
       });
     });

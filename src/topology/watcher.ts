@@ -157,7 +157,8 @@ export class TopologyWatcher extends EventEmitter implements TopologySource {
     super();
     this.group = group.name;
     this.cfg = group;
-    this.log = logger.child({ component: 'topology', group: group.name });
+    // The caller's logger already carries the group (src/proxy.ts).
+    this.log = logger.child({ component: 'topology' });
     const t = group.topology;
     this.requestTimeoutMs = Math.max(200, Math.min(t.connectTimeoutMs, 2000));
   }
