@@ -16,7 +16,7 @@ import type { ConnectionOptions } from 'node:tls';
 import { Redis } from 'ioredis';
 import { freePort } from './ports.js';
 import type { SandboxGroup, SandboxGroupOptions, SandboxNode, SandboxTlsOptions } from './types.js';
-import { withTimeout } from '../topology/sentinel-link.js';
+import { parseInfo, withTimeout } from '../topology/sentinel-link.js';
 
 export type { SandboxGroup, SandboxGroupOptions, SandboxNode, SandboxTlsOptions } from './types.js';
 
@@ -124,16 +124,8 @@ export async function redisCall(
   }
 }
 
-/** INFO output as a key → value map. */
-export function parseInfo(text: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const line of text.split(/\r?\n/)) {
-    if (!line || line.startsWith('#')) continue;
-    const i = line.indexOf(':');
-    if (i > 0) out[line.slice(0, i)] = line.slice(i + 1);
-  }
-  return out;
-}
+/** INFO output as a key → value map (the topology watcher's parser). */
+export { parseInfo };
 
 /** A flat [k, v, k, v] reply (SENTINEL MASTER / REPLICAS entries) as a map. */
 function flatToMap(reply: unknown): Record<string, string> {

@@ -34,6 +34,31 @@ async function readyReplicas(p: { proxy: { groups: { replicas: { healthyCount: n
   await waitFor(() => p.proxy.groups[0].replicas.healthyCount >= n, { timeoutMs: 15_000, what: `${n} healthy replicas known to the proxy` });
 }
 
+/** `n` clients on the read-only listener, each looping GET rk (expecting "v") until stopped. */
+function startReaders(p: Awaited<ReturnType<typeof withProxy>>, n: number, commandTimeout: number) {
+  const state = { ok: 0, errors: [] as string[], stop: false };
+  const clients = Array.from({ length: n }, () => p.client({ port: p.readPort, commandTimeout }));
+  const loops = clients.map(async (c) => {
+    while (!state.stop) {
+      try {
+        if ((await c.get('rk')) === 'v') state.ok++;
+      } catch (err) {
+        state.errors.push((err as Error).message);
+      }
+    }
+  });
+  return {
+    get ok() {
+      return state.ok;
+    },
+    async stop() {
+      state.stop = true;
+      await Promise.all(loops);
+      return { errors: state.errors, clients };
+    },
+  };
+}
+
 t.test('read-only listener: balanced over replicas, master untouched, writes refused', async (t) => {
   const group = await withGroup(t, { replicas: 2 });
   const p = await withProxy(t, group, { readListen: { host: '127.0.0.1', port: 0 }, reads: { routeReads: 'master', maxLagMs: 30_000, fallback: 'master', readYourWritesMs: 0 } });
@@ -86,25 +111,12 @@ t.test('a replica killed under 20 readers: reads continue on the other, no error
   await p.client().set('rk', 'v');
   await group.waitForReplicasInSync();
   await readyReplicas(p, 2);
-  let ok = 0;
-  const errors: string[] = [];
-  let stop = false;
-  const clients = Array.from({ length: 20 }, () => p.client({ port: p.readPort, commandTimeout: 20_000 }));
-  const loops = clients.map(async (c) => {
-    while (!stop) {
-      try {
-        if ((await c.get('rk')) === 'v') ok++;
-      } catch (err) {
-        errors.push((err as Error).message);
-      }
-    }
-  });
-  await waitFor(() => ok > 2000, { what: 'reads flowing' });
+  const readers = startReaders(p, 20, 20_000);
+  await waitFor(() => readers.ok > 2000, { what: 'reads flowing' });
   await group.nodes[1].kill('SIGKILL');
-  const killedAt = ok;
-  await waitFor(() => ok > killedAt + 4000, { timeoutMs: 30_000, what: 'reads continuing after the kill' });
-  stop = true;
-  await Promise.all(loops);
+  const killedAt = readers.ok;
+  await waitFor(() => readers.ok > killedAt + 4000, { timeoutMs: 30_000, what: 'reads continuing after the kill' });
+  const { errors, clients } = await readers.stop();
   t.same(errors, [], 'no client saw an error');
   const survivor = await calls(group.nodes[2].addr);
   t.ok((survivor.get ?? 0) > 2000, 'the other replica serves the reads');
@@ -148,34 +160,21 @@ t.test('a frozen replica and a failover while 20 clients read: no errors, reads 
   await p.client().set('rk', 'v');
   await group.waitForReplicasInSync();
   await readyReplicas(p, 2);
-  let ok = 0;
-  const errors: string[] = [];
-  let stop = false;
-  const clients = Array.from({ length: 20 }, () => p.client({ port: p.readPort, commandTimeout: 30_000 }));
-  const loops = clients.map(async (c) => {
-    while (!stop) {
-      try {
-        if ((await c.get('rk')) === 'v') ok++;
-      } catch (err) {
-        errors.push((err as Error).message);
-      }
-    }
-  });
-  await waitFor(() => ok > 2000, { what: 'reads flowing' });
+  const readers = startReaders(p, 20, 30_000);
+  await waitFor(() => readers.ok > 2000, { what: 'reads flowing' });
   // Freeze one replica: Sentinel and the lag estimate mark it unhealthy; its readers move.
   const frozen = group.nodes[1];
   frozen.sigstop();
   t.teardown(() => frozen.sigcont());
   await waitFor(() => !p.proxy.groups[0].replicas.isHealthy(frozen.addr), { timeoutMs: 15_000, what: 'the frozen replica marked unhealthy' });
-  let mark = ok;
-  await waitFor(() => ok > mark + 2000, { timeoutMs: 20_000, what: 'reads continuing on the other replica' });
+  let mark = readers.ok;
+  await waitFor(() => readers.ok > mark + 2000, { timeoutMs: 20_000, what: 'reads continuing on the other replica' });
   frozen.sigcont();
   // A planned failover promotes a replica: readers on it move to a replica.
   await group.failover();
-  mark = ok;
-  await waitFor(() => ok > mark + 2000, { timeoutMs: 30_000, what: 'reads continuing after the failover' });
-  stop = true;
-  await Promise.all(loops);
+  mark = readers.ok;
+  await waitFor(() => readers.ok > mark + 2000, { timeoutMs: 30_000, what: 'reads continuing after the failover' });
+  const { errors, clients } = await readers.stop();
   t.same(errors, [], 'no reader saw an error');
   t.equal(clients.filter((c) => c.status !== 'ready').length, 0, 'no reader was disconnected');
 });
