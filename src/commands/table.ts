@@ -75,6 +75,12 @@ export const SPECIAL_KINDS = [
   'wait', 'command', 'readonly', 'readwrite',
 ] as const;
 export type CmdKind = (typeof SPECIAL_KINDS)[number] | 'other';
+/** Kinds whose commands can be plain (see CommandSpec.plain): ordinary commands, and special ones
+ * that change no connection state (PING; scripts and functions run with the caller's state). */
+const PLAIN_KINDS: ReadonlySet<CmdKind> = new Set<CmdKind>(['other', 'ping', 'eval', 'evalsha', 'eval_ro', 'evalsha_ro', 'fcall', 'fcall_ro', 'script', 'function', 'command']);
+/** Ordinary commands that still are not plain: WAITAOF waits (7.2; no `blocking` flag), and the
+ * cluster connection flags READONLY, READWRITE and ASKING change the connection's state. */
+const NOT_PLAIN: ReadonlySet<string> = new Set(['waitaof', 'readonly', 'readwrite', 'asking']);
 const KIND_BY_NAME: ReadonlyMap<string, CmdKind> = new Map(SPECIAL_KINDS.map((k) => [k, k]));
 
 export interface CommandSpec {
@@ -92,6 +98,9 @@ export interface CommandSpec {
   readonly step: number;
   /** Special handling by name; a subcommand carries its parent's kind ("client|setname" → 'client'). */
   readonly kind: CmdKind;
+  /** Leaves Redis's per-connection state as it was, answers exactly once and never blocks: a
+   * stateless session may send it over a shared link (Session.dispatchShared). */
+  readonly plain: boolean;
   /** For a subcommand: its container. */
   readonly parent?: CommandSpec;
   /** For a container (CLIENT, CONFIG, ...): its subcommands by their own lowercase name ("setname").
@@ -322,6 +331,7 @@ export class CommandTable {
       lastKey: r.lastKey,
       step: r.step,
       kind,
+      plain: PLAIN_KINDS.has(kind) && (r.flags & CmdFlag.Blocking) === 0 && !NOT_PLAIN.has(r.name),
       ...(parent ? { parent } : {}),
     };
     this.specs.push(spec);

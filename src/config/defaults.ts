@@ -44,7 +44,7 @@ export const DEFAULT_READS: Readonly<ReadsConfig> = Object.freeze({
   readYourWritesMs: 0,
 });
 
-export const DEFAULT_LINKS: Readonly<LinksConfig> = Object.freeze({ shared: true });
+export const DEFAULT_LINKS: Readonly<LinksConfig> = Object.freeze({ shared: true, maxPipeline: 32 });
 
 export const DEFAULT_LIMITS: Readonly<LimitsConfig> = Object.freeze({
   maxClients: 10_000, // Redis maxclients
@@ -58,7 +58,7 @@ export const DEFAULT_LIMITS: Readonly<LimitsConfig> = Object.freeze({
 });
 
 /** Group input for code: `name`, `listen` and `sentinels` are required, every section may be partial. */
-export type GroupConfigInput = Omit<Partial<GroupConfig>, 'listen' | 'readListen' | 'sentinels' | 'topology' | 'failover' | 'reads' | 'limits'> & {
+export type GroupConfigInput = Omit<Partial<GroupConfig>, 'listen' | 'readListen' | 'sentinels' | 'topology' | 'failover' | 'reads' | 'limits' | 'links'> & {
   name: string;
   listen: HostPort | string;
   readListen?: HostPort | string;
@@ -67,6 +67,7 @@ export type GroupConfigInput = Omit<Partial<GroupConfig>, 'listen' | 'readListen
   failover?: Partial<FailoverConfig>;
   reads?: Partial<ReadsConfig>;
   limits?: Partial<LimitsConfig>;
+  links?: Partial<LinksConfig>;
 };
 
 function defined<T extends object>(o: T | undefined): Partial<T> {

@@ -179,6 +179,7 @@ const limitsShape = {
 };
 const linksShape = {
   shared: bool().optional(),
+  maxPipeline: count(1, 1_000_000).optional(),
 };
 const safetyShape = {
   requireSentinelMajority: bool().optional(),

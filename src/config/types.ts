@@ -87,11 +87,16 @@ export interface ClientAuthConfig {
 }
 
 export interface LinksConfig {
-  /** Carry the commands of stateless one-at-a-time sessions (db 0, RESP2, no name, no client
-   * AUTH, no subscription, transaction or blocking command yet) over one pipelined link per group;
-   * a session moves to a link of its own before its first command that gives it state, or as soon
-   * as it pipelines. On by default: half the system calls per command at -P 1. */
+  /** Carry the commands of stateless sessions (db 0, RESP2, no name, no client AUTH, no
+   * subscription, transaction or blocking command yet) over one pipelined link per group; a
+   * session moves to a link of its own before its first command that gives it state. On by
+   * default: far fewer system calls per command, on the proxy and on Redis. */
   shared: boolean;
+  /** Commands one session may have in flight on the shared link; a client pipelining deeper (a
+   * bulk loader), or not reading its replies as fast as they come, moves to a link of its own,
+   * where backpressure reaches the node. It also bounds what the proxy buffers for a client that
+   * stops reading: the replies of at most this many commands. Default 32. */
+  maxPipeline: number;
 }
 
 export interface GroupConfig {

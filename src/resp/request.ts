@@ -36,6 +36,10 @@ export interface Command<S> {
    * copied, so it stays valid. */
   arg1: Buffer | undefined;
   inline: boolean;
+  /** When `data` is one slice of a chunk: that chunk and the offset in it (lets a caller join
+   * adjacent commands without looking at buffers); otherwise undefined and -1. */
+  src: Buffer | undefined;
+  off: number;
 }
 
 const CR = 13;
@@ -133,6 +137,13 @@ export class RequestFramer<S> {
           const b = chunk[i];
           this.cmdStart = i;
           if (b === 0x2a /* * */) {
+            // Fast path: a well-formed command wholly in this chunk (the steady state).
+            const end = this.frameWhole(chunk, i, n);
+            if (end > 0) {
+              this.emit(chunk, end, onCommand, false);
+              i = end;
+              break;
+            }
             this.beginNumber();
             this.st = St.Count;
             i++;
@@ -248,6 +259,62 @@ export class RequestFramer<S> {
       this.partsBytes += tail.length;
     }
     return undefined;
+  }
+
+  /**
+   * Frames the multibulk command starting at `i` (its `*`) in one pass when it is complete in this
+   * chunk and unremarkable: counts and lengths of 1–9 plain digits, `\r\n` after each header, within
+   * every limit. Returns the offset after it (argc, spec and arg1 set), or -1 to leave the command
+   * to the byte-at-a-time state machine, which handles everything else (partial input, errors,
+   * Redis's quirks) — so both paths agree wherever this one answers.
+   */
+  private frameWhole(chunk: Buffer, i: number, n: number): number {
+    let j = i + 1;
+    // `*<count>\r\n`
+    let c = j < n ? chunk[j] : 0;
+    if (c < 0x31 || c > 0x39) return -1;
+    let count = 0;
+    let digits = 0;
+    while (j < n && (c = chunk[j]) >= 0x30 && c <= 0x39) {
+      count = count * 10 + (c - 0x30);
+      j++;
+      if (++digits > 9) return -1;
+    }
+    if (j + 1 >= n || c !== CR || chunk[j + 1] !== LF) return -1;
+    j += 2;
+    if (count > this.limits.maxMultibulkLength || (this.unauthenticated && count > UNAUTH_MAX_MULTIBULK)) return -1;
+    const maxBulk = this.unauthenticated ? Math.min(UNAUTH_MAX_BULK, this.limits.maxBulkBytes) : this.limits.maxBulkBytes;
+    let spec: S | undefined;
+    let arg1: Buffer | undefined;
+    for (let a = 0; a < count; a++) {
+      // `$<len>\r\n<payload>\r\n`
+      if (j + 1 >= n || chunk[j] !== 0x24 /* $ */) return -1;
+      j++;
+      c = chunk[j];
+      if (c < 0x30 || c > 0x39) return -1;
+      let len = 0;
+      digits = 0;
+      while (j < n && (c = chunk[j]) >= 0x30 && c <= 0x39) {
+        len = len * 10 + (c - 0x30);
+        j++;
+        if (++digits > 9) return -1;
+      }
+      if (digits > 1 && chunk[j - digits] === 0x30) return -1; // a leading zero
+      if (j + 1 >= n || c !== CR || chunk[j + 1] !== LF) return -1;
+      if (len > maxBulk) return -1;
+      const s = j + 2;
+      j = s + len + 2; // Redis skips the payload's CRLF unchecked, as the state machine does
+      if (j > n) return -1;
+      if (a === 0) {
+        if (len <= 64) spec = this.names.lookup(chunk, s, s + len);
+      } else if (a === 1 && len <= 64 && spec !== undefined && this.subLookup?.(spec)) {
+        arg1 = Buffer.from(chunk.subarray(s, s + len));
+      }
+    }
+    this.argc = count;
+    this.spec = spec;
+    this.arg1 = arg1;
+    return j;
   }
 
   private fail(msg: string): ProtocolError {
@@ -385,9 +452,13 @@ export class RequestFramer<S> {
   private emit(chunk: Buffer, end: number, onCommand: (cmd: Command<S>) => void, inline: boolean): void {
     let data: Buffer | Buffer[];
     let size: number;
+    let src: Buffer | undefined;
+    let off = -1;
     if (this.parts.length === 0) {
       data = chunk.subarray(this.cmdStart, end);
       size = end - this.cmdStart;
+      src = chunk;
+      off = this.cmdStart;
     } else {
       const last = chunk.subarray(0, end);
       data = [...this.parts, last];
@@ -395,7 +466,7 @@ export class RequestFramer<S> {
       this.parts = [];
       this.partsBytes = 0;
     }
-    const cmd: Command<S> = { data, size, argc: this.argc, spec: this.spec, arg1: this.arg1, inline };
+    const cmd: Command<S> = { data, size, argc: this.argc, spec: this.spec, arg1: this.arg1, inline, src, off };
     this.cmdStart = end;
     this.spec = undefined;
     this.arg1 = undefined;

@@ -31,6 +31,11 @@ export class Deque<T> {
     return this.len === 0 ? undefined : this.buf[this.head];
   }
 
+  /** The most recently pushed element. */
+  last(): T | undefined {
+    return this.len === 0 ? undefined : this.buf[(this.head + this.len - 1) & (this.buf.length - 1)];
+  }
+
   at(i: number): T | undefined {
     return i < 0 || i >= this.len ? undefined : this.buf[(this.head + i) & (this.buf.length - 1)];
   }
@@ -41,6 +46,16 @@ export class Deque<T> {
     this.buf[this.head] = undefined;
     this.head = (this.head + 1) & (this.buf.length - 1);
     this.len--;
+    return v;
+  }
+
+  /** Removes and returns the most recently pushed element. */
+  pop(): T | undefined {
+    if (this.len === 0) return undefined;
+    this.len--;
+    const i = (this.head + this.len) & (this.buf.length - 1);
+    const v = this.buf[i];
+    this.buf[i] = undefined;
     return v;
   }
 

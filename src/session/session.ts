@@ -16,12 +16,13 @@ import { NULL_ARRAY_RESP2, NULL_RESP3, OK, QUEUED } from '../resp/encode.js';
 import { ErrorReplies, errorReply } from '../errors.js';
 import { CmdFlag, type CommandSpec, type CommandTable, isBlockingCall, isReadOnly, isWrite } from '../commands/table.js';
 import { BackendLink } from './backend-link.js';
-import type { SharedWaiter } from './shared-link.js';
+import type { SharedLink, SharedWaiter } from './shared-link.js';
 import { Deque } from './deque.js';
 import { ReplayState } from './state.js';
 import type { GroupRuntime } from '../group.js';
 import type { ClientUser } from '../config/types.js';
 import { encodeCommand } from '../resp/encode.js';
+import { DEFAULT_LINKS } from '../config/defaults.js';
 import { createHash, timingSafeEqual } from 'node:crypto';
 
 const enum Kind {
@@ -53,8 +54,11 @@ interface Entry {
   at: number;
   /** The proxy's own CLIENT ID on a new link: its integer reply is kept on the link. */
   clientIdProbe: boolean;
-  /** Sent on the group's shared link. */
+  /** Sent on the group's shared link: a run of `expect` consecutive commands (`cmd`, then `more`). */
   shared: boolean;
+  /** A shared run's commands after the first, kept until answered (re-sent only if the link never
+   * connected). */
+  more: Cmd[] | undefined;
   /** Put back to be sent again (its link never connected): replies or losses for it are ignored. */
   cancelled: boolean;
   /** Runs when the last reply arrives; `ok` is false for an error reply. */
@@ -72,6 +76,9 @@ interface Held {
 const PAUSE_BACKEND = 1; // a link's write buffer is full
 const PAUSE_HOLD = 2; // too many bytes held during a fence
 const PAUSE_CLOSING = 4; // the session is closing: read nothing more
+/** Replies waiting for a client on the shared link beyond which it gets a link of its own. */
+const SHARED_BEHIND_BYTES = 256 * 1024;
+const PAUSE_OUTPUT = 8; // on the shared link, the client is not reading its replies fast enough
 
 const SUB_CONFIRM = new Set(['subscribe', 'psubscribe', 'ssubscribe', 'unsubscribe', 'punsubscribe', 'sunsubscribe']);
 const SUB_MESSAGE = new Set(['message', 'pmessage', 'smessage']);
@@ -138,15 +145,23 @@ export class Session implements SharedWaiter {
     return this.shareable && this.link === undefined;
   }
   private sharedInFlight = 0;
+  /** Commands a session may have in flight on the shared link (links.maxPipeline). */
+  private readonly maxPipeline: number;
+  /** The shared link this session's in-flight shared commands are on: a next one may follow them
+   * only on the same link (replies of two links could overtake each other). */
+  private sharedOn: SharedLink | undefined;
   /** When this session last sent a write (read-your-writes window). */
   private lastWriteAt = 0;
   /** The client chunk being framed, and the range of it due to `wLink` but not yet written:
    * consecutive commands of one chunk go to the node in one write (a pipeline of 16 commands is
    * one slice, not 16). */
   private curIn: Buffer | undefined;
-  private wLink: BackendLink | undefined;
+  private wLink: BackendLink | SharedLink | undefined;
   private wStart = 0;
   private wEnd = 0;
+  /** For the shared link: the run the joined commands belong to, and how many they are. */
+  private wToken: Entry | undefined;
+  private wCount = 0;
 
   constructor(
     readonly client: net.Socket,
@@ -168,6 +183,7 @@ export class Session implements SharedWaiter {
     if (group.config.clientAuth) this.framer.unauthenticated = true;
     this.splitReads = kind === 'master' && group.config.reads.routeReads === 'replica';
     this.shareable = kind === 'master' && !this.splitReads && (group.config.links?.shared ?? true);
+    this.maxPipeline = group.config.links?.maxPipeline ?? DEFAULT_LINKS.maxPipeline;
     client.setNoDelay(true);
     client.on('data', (chunk: Buffer) => this.onClientData(chunk));
     client.on('drain', () => this.onClientDrain());
@@ -348,6 +364,11 @@ export class Session implements SharedWaiter {
    * nothing held before it. */
   private dispatch(cmd: Cmd): boolean {
     const spec = cmd.spec;
+    // The steady state first: a plain command of a stateless session (without client
+    // authentication by the proxy, nothing below applies to it).
+    if (this.shareable && spec !== undefined && spec.plain && this.sharedInFlight < this.maxPipeline && this.group.config.clientAuth === undefined) {
+      return this.dispatchShared(cmd);
+    }
     const kind = spec?.kind ?? 'other';
     if (this.group.config.clientAuth) {
       const passed = this.clientAuthGate(cmd, kind);
@@ -374,31 +395,14 @@ export class Session implements SharedWaiter {
         return true;
     }
     if ((this.kind === 'read' || this.user?.access === 'read') && this.readOnlyAnswer(cmd, kind, spec)) return true;
-    if (this.sharedInFlight > 0) {
-      // A second command while one is in flight on the shared link: this client pipelines (or
-      // needs state). It gets a link of its own — where backpressure applies to it alone — once
-      // the shared link has answered.
-      this.shareable = false;
-      return false;
-    }
     if (this.shareable) {
-      if (this.plain(kind, spec)) {
-        // Stateless: pipelined with other sessions' commands on the group's shared link.
-        const shared = this.group.sharedLink();
-        if (shared === undefined) {
-          if (!this.group.blocked) this.scheduleRelink();
-          return false;
-        }
-        const e = this.entry(Kind.Forward, cmd, undefined);
-        e.shared = true;
-        this.sharedInFlight++;
-        this.queue.push(e);
-        shared.send(this, e, cmd.data);
-        return true;
-      }
-      // This command gives the session state: it needs a link of its own.
+      if (spec !== undefined && spec.plain && this.sharedInFlight < this.maxPipeline) return this.dispatchShared(cmd);
+      // This command gives the session state, or the client pipelines more than the shared link
+      // takes from one session: it gets a link of its own (where backpressure applies to it
+      // alone) once its commands on the shared link are answered.
       this.shareable = false;
     }
+    if (this.sharedInFlight > 0) return false;
     if (!this.canSendTo(this.targetFor(spec))) {
       if (this.kind === 'read' && this.group.config.reads.fallback === 'error' && this.group.replicas.healthyCount === 0) {
         this.enqueueLocal(ErrorReplies.NO_HEALTHY_REPLICA, cmd);
@@ -411,7 +415,7 @@ export class Session implements SharedWaiter {
     this.prepare(e, cmd, kind, spec);
     if (this.splitReads && link.masterEpoch !== -1 && isWrite(spec)) this.lastWriteAt = this.now;
     if (e.blocking && link.clientId === undefined && !link.clientIdRequested) this.requestClientId(link);
-    this.send(link, cmd.data);
+    this.send(link, cmd);
     if (kind === 'reset' && this.group.config.auth.password !== undefined) {
       // RESET deauthenticated the link: authenticate it again with the backend credentials,
       // after RESET's own reply.
@@ -430,18 +434,39 @@ export class Session implements SharedWaiter {
     return true;
   }
 
-  /** A command that leaves Redis's per-connection state as it was and answers exactly once:
-   * safe to pipeline with other sessions' on a shared link. */
-  private plain(kind: string, spec: CommandSpec | undefined): boolean {
-    if (kind !== 'other' && kind !== 'ping' && kind !== 'eval' && kind !== 'evalsha' && kind !== 'eval_ro' && kind !== 'evalsha_ro' && kind !== 'fcall' && kind !== 'fcall_ro' && kind !== 'script' && kind !== 'function' && kind !== 'command') return false;
-    return spec !== undefined && (spec.flags & CmdFlag.Blocking) === 0;
+  /** Stateless: the command is pipelined with other sessions' commands on the group's shared
+   * link (spec.plain: it leaves Redis's per-connection state as it was and answers once). */
+  private dispatchShared(cmd: Cmd): boolean {
+    const shared = this.group.sharedLink();
+    if (shared === undefined) {
+      if (!this.group.blocked) this.scheduleRelink();
+      return false;
+    }
+    if (this.sharedInFlight > 0 && shared !== this.sharedOn) return false; // after the old link's replies
+    this.sharedOn = shared;
+    const tail = this.queue.last();
+    let e: Entry;
+    if (tail !== undefined && tail.shared && tail.kind === Kind.Forward && !tail.cancelled && (this.wToken === tail || shared.isOpenRun(this, tail))) {
+      // Joins the run of commands before it (not yet written: an entry is one write's commands,
+      // so all of them reached the node, or none did).
+      e = tail;
+      e.expect++;
+      (e.more ??= []).push(cmd);
+    } else {
+      e = this.entry(Kind.Forward, cmd, undefined);
+      e.shared = true;
+      this.queue.push(e);
+    }
+    this.sharedInFlight++;
+    this.sendShared(shared, e, cmd);
+    return true;
   }
 
   // SharedWaiter: replies and losses from the group's shared link.
 
-  onSharedReply(token: unknown, bytes: Buffer[], info: ReplyInfo): void {
+  onSharedData(token: unknown, bytes: Buffer, complete: number): void {
     const e = token as Entry;
-    this.sharedInFlight--;
+    this.sharedInFlight -= complete;
     if (this.closed || e.cancelled) return;
     if (this.queue.peek() !== e) {
       // Cannot happen: a session's commands on the shared link are answered in order.
@@ -449,32 +474,49 @@ export class Session implements SharedWaiter {
       this.teardown('shared reply out of order');
       return;
     }
-    this.queue.shift();
-    for (const b of bytes) this.rawWrite(b);
-    if (this.client.writableLength > this.group.config.limits.outputBufferHardBytes) {
-      this.log.warn({ bytes: this.client.writableLength }, 'client output buffer hard limit reached, closing');
-      this.teardown('output buffer limit');
-      return;
+    this.rawWrite(bytes);
+    const pending = this.client.writableLength;
+    if (pending > 0) {
+      const lim = this.group.config.limits;
+      if (pending > lim.outputBufferHardBytes) {
+        this.log.warn({ bytes: pending }, 'client output buffer hard limit reached, closing');
+        this.teardown('output buffer limit');
+        return;
+      }
+      if (pending >= Math.min(SHARED_BEHIND_BYTES, lim.outputBufferSoftBytes)) {
+        // The client does not keep up with its replies: the shared link cannot wait for it, so it
+        // moves to a link of its own — where backpressure reaches the node — once what it has in
+        // flight is answered.
+        this.shareable = false;
+      }
     }
-    e.done?.(info.type !== 0x2d && info.type !== 0x21, info);
+    if (complete === 0 || (e.expect -= complete) > 0) return;
+    this.queue.shift();
     this.afterPop();
   }
 
-  onSharedLost(token: unknown, sent: boolean): void {
+  onSharedLost(token: unknown, left: number, sent: boolean, midReply: boolean): void {
     const e = token as Entry;
-    this.sharedInFlight--;
+    this.sharedInFlight -= left;
     if (this.closed || e.cancelled) return;
-    if (!sent) {
-      // Nothing reached the node: everything owed goes back in front of the held commands.
-      for (const q of this.queue) q.cancelled = true;
-      this.requeueAll();
-      this.scheduleRelink();
+    if (midReply) {
+      // Part of a reply was already passed on: the client's stream cannot be completed.
+      this.log.warn({ node: this.sharedOn?.addr }, 'shared link lost in the middle of a reply; closing the session');
+      this.teardown('link lost mid-reply');
       return;
     }
-    // It reached the node and got no answer: say so (never re-send), in order.
-    this.group.metrics.linkLost.inc();
+    if (!sent) {
+      // These commands (and every later one) never reached the node: back in front of the held
+      // commands, to go again; earlier ones keep their place.
+      this.requeueFrom(e);
+      if (this.queue.length === 0) this.scheduleRelink();
+      return;
+    }
+    if (e.kind === Kind.Local) return; // the run's other part on the same link: already answered
+    // They reached the node and got no answer: say so (never re-send), in order.
+    this.group.metrics.linkLost.inc(e.expect);
     e.kind = Kind.Local;
-    e.local = ErrorReplies.LINK_LOST;
+    e.local = e.expect === 1 ? ErrorReplies.LINK_LOST : Buffer.concat(Array.from({ length: e.expect }, () => ErrorReplies.LINK_LOST));
     if (this.queue.peek() === e) this.afterPop();
   }
 
@@ -549,7 +591,7 @@ export class Session implements SharedWaiter {
       }
       if (!auth) return cmd;
       const bytes = encodeCommand(a.length >= 2 ? [a[0], a[1], ...rest] : [a[0]]);
-      return { data: bytes, size: bytes.length, argc: a.length >= 2 ? 2 + rest.length : 1, spec: cmd.spec, arg1: cmd.arg1, inline: false };
+      return { data: bytes, size: bytes.length, argc: a.length >= 2 ? 2 + rest.length : 1, spec: cmd.spec, arg1: cmd.arg1, inline: false, src: undefined, off: -1 };
     }
     if (this.user) {
       if (kind === 'reset') this.user = undefined; // RESET deauthenticates, as in Redis
@@ -813,6 +855,7 @@ export class Session implements SharedWaiter {
       at: this.now,
       clientIdProbe: false,
       shared: false,
+      more: undefined,
       cancelled: false,
       done: undefined,
     };
@@ -941,7 +984,11 @@ export class Session implements SharedWaiter {
    * (the proxy's own replay commands are dropped: a new link replays again). Returns how many. */
   private requeueAll(): number {
     const back: Held[] = [];
-    for (const e of this.queue) if (e.kind !== Kind.Internal && e.cmd) back.push({ cmd: e.cmd, at: e.at });
+    for (const e of this.queue) {
+      if (e.kind === Kind.Internal || !e.cmd) continue;
+      back.push({ cmd: e.cmd, at: e.at });
+      if (e.more) for (const c of e.more) back.push({ cmd: c, at: e.at });
+    }
     this.queue.clear();
     for (let i = back.length - 1; i >= 0; i--) {
       this.held.unshift(back[i]);
@@ -949,6 +996,27 @@ export class Session implements SharedWaiter {
     }
     if (this.held.length > 0 && !this.holdTimer) this.armHoldTimer();
     return back.length;
+  }
+
+  /** Puts `e` and every entry after it back in front of the held commands, in order (the shared
+   * link lost them before writing them). Replies or losses still reported for them are ignored. */
+  private requeueFrom(e: Entry): void {
+    const back: Held[] = [];
+    let q: Entry | undefined;
+    while ((q = this.queue.pop()) !== undefined) {
+      q.cancelled = true;
+      if (q.kind !== Kind.Internal && q.cmd) {
+        if (q.more) for (let i = q.more.length - 1; i >= 0; i--) back.push({ cmd: q.more[i], at: q.at });
+        back.push({ cmd: q.cmd, at: q.at });
+      }
+      if (q === e) break;
+    }
+    for (const h of back) {
+      this.held.unshift(h);
+      this.heldBytes += h.cmd.size;
+    }
+    if (this.held.length > 0 && !this.holdTimer) this.armHoldTimer();
+    this.updateMode();
   }
 
   /** After a lost link: try again soon, backing off while the node stays unreachable. */
@@ -1082,32 +1150,59 @@ export class Session implements SharedWaiter {
 
   /** Writes a command's bytes to a link, joining it to the previous one when both are adjacent
    * slices of the chunk being framed. */
-  private send(link: BackendLink, data: Buffer | Buffer[]): void {
-    const cur = this.curIn;
-    if (cur !== undefined && !Array.isArray(data) && data.buffer === cur.buffer) {
-      const s = data.byteOffset - cur.byteOffset;
+  private send(link: BackendLink, cmd: Cmd): void {
+    if (cmd.src !== undefined && cmd.src === this.curIn) {
+      const s = cmd.off;
       if (this.wLink === link && this.wEnd === s) {
-        this.wEnd = s + data.length;
+        this.wEnd = s + cmd.size;
         return;
       }
       this.flushWrites();
       this.wLink = link;
       this.wStart = s;
-      this.wEnd = s + data.length;
+      this.wEnd = s + cmd.size;
       return;
     }
     this.flushWrites();
-    if (!link.write(data)) this.pauseReading(PAUSE_BACKEND);
+    if (!link.write(cmd.data)) this.pauseReading(PAUSE_BACKEND);
   }
 
-  /** Writes what `send` joined so far. */
+  /** Hands a command to the shared link, joined to the previous one when both are adjacent slices
+   * of the chunk being framed and of the same run: one call per run and client chunk. */
+  private sendShared(link: SharedLink, e: Entry, cmd: Cmd): void {
+    if (cmd.src !== undefined && cmd.src === this.curIn) {
+      const s = cmd.off;
+      if (this.wLink === link && this.wToken === e && this.wEnd === s) {
+        this.wEnd = s + cmd.size;
+        this.wCount++;
+        return;
+      }
+      this.flushWrites();
+      this.wLink = link;
+      this.wToken = e;
+      this.wCount = 1;
+      this.wStart = s;
+      this.wEnd = s + cmd.size;
+      return;
+    }
+    this.flushWrites();
+    link.send(this, e, cmd.data, 1);
+  }
+
+  /** Writes what `send` / `sendShared` joined so far. */
   private flushWrites(): void {
     const link = this.wLink;
     if (link === undefined) return;
     this.wLink = undefined;
     const cur = this.curIn!;
     const bytes = this.wStart === 0 && this.wEnd === cur.length ? cur : cur.subarray(this.wStart, this.wEnd);
-    if (!link.closed && !link.write(bytes)) this.pauseReading(PAUSE_BACKEND);
+    if (link instanceof BackendLink) {
+      if (!link.closed && !link.write(bytes)) this.pauseReading(PAUSE_BACKEND);
+      return;
+    }
+    const e = this.wToken!;
+    this.wToken = undefined;
+    link.send(this, e, bytes, this.wCount);
   }
 
   /** Appends an entry that awaits the node's replies. */
@@ -1158,11 +1253,18 @@ export class Session implements SharedWaiter {
 
   private rawWrite(buf: Buffer): void {
     if (this.closed) return;
-    if (!this.client.write(buf) && this.link) this.link.socket.pause();
+    // (A write the kernel took at once leaves nothing buffered, even when it returned false.)
+    if (!this.client.write(buf) && this.client.writableLength > 0) {
+      // The client is behind: stop what feeds it — its own link, or (on the shared link, which
+      // other sessions use) its requests.
+      if (this.link) this.link.socket.pause();
+      else this.pauseReading(PAUSE_OUTPUT);
+    }
   }
 
   private onClientDrain(): void {
     this.link?.socket.resume();
+    this.resumeReading(PAUSE_OUTPUT);
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -1382,7 +1484,7 @@ export class Session implements SharedWaiter {
   }
 }
 
-const NO_CMD: Cmd = { data: Buffer.alloc(0), size: 0, argc: 0, spec: undefined, arg1: undefined, inline: false };
+const NO_CMD: Cmd = { data: Buffer.alloc(0), size: 0, argc: 0, spec: undefined, arg1: undefined, inline: false, src: undefined, off: -1 };
 const PONG = Buffer.from('+PONG\r\n', 'latin1');
 const DISCARD = Buffer.from('*1\r\n$7\r\nDISCARD\r\n', 'latin1');
 const CLIENT_ID = Buffer.from('*2\r\n$6\r\nCLIENT\r\n$2\r\nID\r\n', 'latin1');

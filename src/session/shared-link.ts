@@ -1,12 +1,16 @@
 // A backend connection shared by many stateless sessions (issue 7; twemproxy and predixy do the
 // same). A session whose connection state is Redis's default (db 0, RESP2, no name, no client
-// AUTH, no subscriptions, no transaction, nothing blocking) and that sends one command at a time
-// has nothing a node needs to remember between its commands, so its commands can be pipelined with
-// other sessions' on one link: every session's writes of one event-loop iteration leave in one
-// write, and the node answers them all in one read — half the system calls of a link per session.
-// Replies come back in the order the commands were written, so a FIFO tells whose each is. A
-// session leaves for a link of its own (at a command boundary) before its first command that would
-// give it state, and as soon as it pipelines (so backpressure applies to it alone).
+// AUTH, no subscriptions, no transaction, nothing blocking) has nothing a node needs to remember
+// between its commands, so its commands can be pipelined with other sessions' on one link: every
+// session's commands of one event-loop iteration leave in one write, and the node answers them all
+// in one read, instead of a read and a write per session on each side.
+//
+// Replies come back in the order the commands were written, so a FIFO of runs tells whose each
+// is: a run is a session's consecutive commands (one client chunk's worth, typically), and the
+// bytes of its replies are handed to the session as they arrive — one slice per run and node
+// chunk, not one per reply. A session leaves for a link of its own (at a command boundary) before
+// its first command that would give it state, and when it has more than `links.maxPipeline`
+// commands in flight (bulk loaders: backpressure then applies to it alone).
 import type net from 'node:net';
 import type { Credentials, TlsClientOptions } from '../config/types.js';
 import { ReplyFramer, ReplyProtocolError, type ReplyInfo } from '../resp/reply.js';
@@ -14,26 +18,59 @@ import { encodeCommand } from '../resp/encode.js';
 import { Deque } from './deque.js';
 import { connectNode } from './connect.js';
 
-/** What a session hands the shared link with each command: told about its reply, or its loss. */
+const MAX_WRITES_IN_FLIGHT = Number(process.env.RSP_SHARED_WRITES ?? 1);
+
+/** What a session hands the shared link with its commands: told about replies, or their loss. */
 export interface SharedWaiter {
-  onSharedReply(token: unknown, bytes: Buffer[], info: ReplyInfo): void;
-  /** The link died with this command sent and unanswered (`sent`), or before it was written. */
-  onSharedLost(token: unknown, sent: boolean): void;
+  /**
+   * Bytes of the node's replies to `token`'s commands, in order, as they arrive: `complete`
+   * replies end within them, and the last bytes may begin a reply that continues in the next call.
+   */
+  onSharedData(token: unknown, bytes: Buffer, complete: number): void;
+  /**
+   * The link died with `left` of `token`'s commands unanswered. `sent` is false when nothing ever
+   * reached the node (the link never connected); `midReply` when part of a reply to `token` was
+   * already handed over (the client's stream cannot be completed).
+   */
+  onSharedLost(token: unknown, left: number, sent: boolean, midReply: boolean): void;
 }
 
-interface Pending {
+/** One waiter's consecutive commands on the link. */
+interface Run {
   waiter: SharedWaiter | undefined; // undefined: the link's own AUTH
   token: unknown;
+  /** Replies still to come. */
+  left: number;
+  /** Order of sending: runs up to `flushedSeq` were given to the socket. */
+  seq: number;
 }
 
 export class SharedLink {
   readonly socket: net.Socket;
   private readonly framer = new ReplyFramer();
-  private readonly pending = new Deque<Pending>();
-  private partial: Buffer[] = [];
+  private readonly pending = new Deque<Run>();
+  /** The last run sent, while it still waits for replies: a next command of the same waiter and
+   * token joins it. */
+  private tail: Run | undefined;
+  /** Bytes sent but not yet given to the socket: adjacent slices of one client chunk are joined. */
+  private wBuf: Buffer | undefined;
+  private wLen = 0;
   private corked = false;
+  /** A flush is scheduled (setImmediate). */
+  private flushing = false;
+  /** Commands sent since the last flush. */
+  private staged = false;
+  /** The last run of each write not yet fully answered: at most MAX_WRITES_IN_FLIGHT. */
+  private readonly writeEnds = new Deque<Run>();
+  private seq = 0;
+  private flushedSeq = 0;
   connected = false;
   closed = false;
+
+  // Reply delivery over one node chunk.
+  private cur: Buffer | undefined;
+  private from = 0;
+  private complete = 0;
 
   constructor(
     readonly addr: string,
@@ -46,90 +83,159 @@ export class SharedLink {
     if (opts.auth.password !== undefined) {
       const a = opts.auth;
       this.socket.write(encodeCommand(a.username !== undefined ? ['AUTH', a.username, a.password!] : ['AUTH', a.password!]));
-      this.pending.push({ waiter: undefined, token: undefined });
+      this.pending.push({ waiter: undefined, token: undefined, left: 1, seq: 0 });
     }
     let closeErr: Error | undefined;
     this.socket.on('error', (e) => (closeErr ??= e));
     this.socket.on('data', (chunk: Buffer) => this.onData(chunk));
     this.socket.on('close', () => {
       this.closed = true;
+      this.tail = undefined;
+      this.wBuf = undefined;
       const wasConnected = this.connected;
-      let p: Pending | undefined;
-      while ((p = this.pending.shift()) !== undefined) p.waiter?.onSharedLost(p.token, wasConnected);
+      let midReply = !this.framer.atBoundary;
+      let r: Run | undefined;
+      while ((r = this.pending.shift()) !== undefined) {
+        // Commands still waiting for their write never reached the node: they may go again.
+        r.waiter?.onSharedLost(r.token, r.left, wasConnected && r.seq <= this.flushedSeq, midReply);
+        midReply = false; // only the head run had bytes handed over
+      }
       this.onGone(this, closeErr);
     });
   }
 
-
+  /** Runs sent and not fully answered. */
   get inFlight(): number {
     return this.pending.length;
   }
 
-  /** Sends one command for `waiter`; the writes of one event-loop iteration leave together. */
-  send(waiter: SharedWaiter, token: unknown, data: Buffer | Buffer[]): void {
+  /** Is `token` the waiter's run still open to more commands (not yet written)? */
+  isOpenRun(waiter: SharedWaiter, token: unknown): boolean {
+    const t = this.tail;
+    return t !== undefined && t.waiter === waiter && t.token === token;
+  }
+
+  /** Sends `count` whole commands (`data`) for `waiter`; the writes of one event-loop iteration
+   * leave together. */
+  send(waiter: SharedWaiter, token: unknown, data: Buffer | Buffer[], count: number): void {
     if (this.closed || this.socket.destroyed) {
       // Raced with the link's end: nothing was written.
-      waiter.onSharedLost(token, false);
+      waiter.onSharedLost(token, count, false, false);
       return;
     }
     if (!this.corked) {
       this.corked = true;
       this.socket.cork();
-      // setImmediate, not nextTick: the check phase comes after every socket read of this loop
-      // iteration, so all sessions' commands read in it leave in one write.
-      setImmediate(this.uncork);
     }
-    if (Array.isArray(data)) for (const d of data) this.socket.write(d);
-    else this.socket.write(data);
-    this.pending.push({ waiter, token });
+    this.staged = true;
+    this.scheduleFlush();
+    const tail = this.tail;
+    if (tail !== undefined && tail.waiter === waiter && tail.token === token) tail.left += count;
+    else {
+      const run: Run = { waiter, token, left: count, seq: ++this.seq };
+      this.pending.push(run);
+      this.tail = run;
+    }
+    if (Array.isArray(data)) {
+      this.flushBytes();
+      for (const d of data) this.socket.write(d);
+      return;
+    }
+    const w = this.wBuf;
+    if (w !== undefined && data.buffer === w.buffer && data.byteOffset === w.byteOffset + this.wLen) {
+      this.wLen += data.length;
+      return;
+    }
+    this.flushBytes();
+    this.wBuf = data;
+    this.wLen = data.length;
   }
 
-  private readonly uncork = (): void => {
+  private flushBytes(): void {
+    const w = this.wBuf;
+    if (w === undefined) return;
+    this.wBuf = undefined;
+    const len = this.wLen;
+    this.socket.write(len === w.length ? w : Buffer.from(w.buffer, w.byteOffset, len));
+  }
+
+  private scheduleFlush(): void {
+    // setImmediate, not nextTick: the check phase comes after every socket read of this loop
+    // iteration, so all sessions' commands read in it leave in one write. While a write is still
+    // unanswered, later commands wait for its replies (as Nagle's algorithm waits for an ACK): under
+    // load each write then carries more commands, for the same latency, since the node answers a
+    // batch faster than the proxy can read the next one from its clients.
+    if (this.flushing || !this.staged || this.writeEnds.length >= MAX_WRITES_IN_FLIGHT) return;
+    this.flushing = true;
+    setImmediate(this.flush);
+  }
+
+  private readonly flush = (): void => {
+    this.flushing = false;
+    if (this.closed || !this.staged) return;
+    this.staged = false;
+    this.flushedSeq = this.seq;
+    this.flushBytes();
     this.corked = false;
     this.socket.uncork();
+    // Later commands start a new run: this one's end marks the write as answered.
+    this.writeEnds.push(this.tail!);
+    this.tail = undefined;
   };
 
   private onData(chunk: Buffer): void {
-    let start = 0;
+    this.cur = chunk;
+    this.from = 0;
+    this.complete = 0;
     try {
-      this.framer.push(chunk, (end, info) => {
-        const p = this.pending.shift();
-        let bytes: Buffer[];
-        if (this.partial.length > 0) {
-          bytes = this.partial;
-          bytes.push(chunk.subarray(0, end));
-          this.partial = [];
-        } else {
-          bytes = [chunk.subarray(start, end)];
-        }
-        start = end;
-        if (p === undefined) throw new ReplyProtocolError('a reply nobody asked for');
-        if (p.waiter === undefined) {
-          if (info.type === 0x2d) {
-            // The link's own AUTH failed: nothing sent on it can succeed.
-            this.socket.destroy(new Error(`AUTH on shared link refused (${info.errorCode})`));
-          }
-          return;
-        }
-        if (info.type === 0x2d && info.errorCode === 'READONLY') this.onReadonly();
-        p.waiter.onSharedReply(p.token, bytes, info);
-      });
+      this.framer.push(chunk, this.onReply);
     } catch (err) {
+      this.cur = undefined;
       this.socket.destroy(err as Error);
       return;
     }
-    if (start < chunk.length) this.partial.push(start === 0 ? chunk : chunk.subarray(start));
+    this.cur = undefined;
+    if (this.from < chunk.length) {
+      // The rest begins a reply (or continues one) of the head run: hand it over now.
+      const head = this.pending.peek();
+      if (head === undefined) {
+        this.socket.destroy(new ReplyProtocolError('a reply nobody asked for'));
+        return;
+      }
+      if (head.waiter !== undefined) head.waiter.onSharedData(head.token, this.from === 0 ? chunk : chunk.subarray(this.from), this.complete);
+    }
   }
+
+  private readonly onReply = (end: number, info: ReplyInfo): void => {
+    const head = this.pending.peek();
+    if (head === undefined) throw new ReplyProtocolError('a reply nobody asked for');
+    if (info.type === 0x2d /* - */) {
+      if (head.waiter === undefined) {
+        // The link's own AUTH failed: nothing sent on it can succeed.
+        throw new Error(`AUTH on shared link refused (${info.errorCode})`);
+      }
+      if (info.errorCode === 'READONLY') this.onReadonly();
+    }
+    this.complete++;
+    if (--head.left > 0) return;
+    // The run is answered: its bytes go to its waiter in one piece.
+    this.pending.shift();
+    if (this.tail === head) this.tail = undefined;
+    if (this.writeEnds.peek() === head) {
+      this.writeEnds.shift();
+      this.scheduleFlush();
+    }
+    const chunk = this.cur!;
+    const from = this.from;
+    this.from = end;
+    const n = this.complete;
+    this.complete = 0;
+    if (head.waiter !== undefined) head.waiter.onSharedData(head.token, from === 0 && end === chunk.length ? chunk : chunk.subarray(from, end), n);
+  };
 
   /** Close once every command written has its reply. */
   end(): void {
     if (this.closed) return;
-    if (this.pending.length === 0) this.socket.end();
-    else this.endWhenIdle = true;
-  }
-
-  private set endWhenIdle(v: boolean) {
-    if (!v) return;
     const check = () => {
       if (this.closed) return;
       if (this.pending.length === 0) this.socket.end();

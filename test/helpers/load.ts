@@ -10,6 +10,8 @@ export interface LoadStats {
   longestStallMs: number;
   /** Highest acknowledged value per counter key. */
   acked: Map<string, number>;
+  /** Replies not above the previous one of the same counter: out of order, or a lost write. */
+  nonMonotonic: number;
 }
 
 export interface Load {
@@ -19,17 +21,19 @@ export interface Load {
 }
 
 /**
- * `clients` connections, each sending `INCR <prefix>:<i>` one at a time over a raw socket (the
- * simplest possible client: it never retries and never reconnects).
+ * `clients` connections, each sending `INCR <prefix>:<i>` over a raw socket (the simplest possible
+ * client: it never retries and never reconnects): one at a time, or `pipeline` at once and then
+ * waiting for all their replies.
  */
-export function startIncrLoad(port: number, clients: number, prefix = 'ctr'): Load {
-  const stats: LoadStats = { ops: 0, errors: new Map(), disconnects: 0, longestStallMs: 0, acked: new Map() };
+export function startIncrLoad(port: number, clients: number, prefix = 'ctr', pipeline = 1): Load {
+  const stats: LoadStats = { ops: 0, errors: new Map(), disconnects: 0, longestStallMs: 0, acked: new Map(), nonMonotonic: 0 };
   let stopping = false;
   const done: Promise<void>[] = [];
   const socks: net.Socket[] = [];
   for (let i = 0; i < clients; i++) {
     const key = `${prefix}:${i}`;
-    const cmd = Buffer.from(`*2\r\n$4\r\nINCR\r\n$${key.length}\r\n${key}\r\n`);
+    const cmd = Buffer.from(`*2\r\n$4\r\nINCR\r\n$${key.length}\r\n${key}\r\n`.repeat(pipeline));
+    let owed = 0;
     done.push(
       new Promise<void>((resolve) => {
         const sock = net.connect({ port, host: '127.0.0.1' });
@@ -43,13 +47,14 @@ export function startIncrLoad(port: number, clients: number, prefix = 'ctr'): Lo
             return;
           }
           sentAt = Date.now();
+          owed = pipeline;
           sock.write(cmd);
         };
         sock.on('connect', send);
         sock.on('data', (chunk: Buffer) => {
           buf += chunk.toString('latin1');
           framer.push(chunk, () => {});
-          // One command in flight at a time: a whole reply is a whole line.
+          // Every reply is one line (an integer or an error).
           let nl: number;
           while ((nl = buf.indexOf('\r\n')) >= 0) {
             const line = buf.slice(0, nl);
@@ -60,11 +65,12 @@ export function startIncrLoad(port: number, clients: number, prefix = 'ctr'): Lo
               stats.ops++;
               const v = Number(line.slice(1));
               if (v > (stats.acked.get(key) ?? 0)) stats.acked.set(key, v);
+              else stats.nonMonotonic++;
             } else {
               const kind = line.slice(1).split(' ')[0];
               stats.errors.set(kind, (stats.errors.get(kind) ?? 0) + 1);
             }
-            send();
+            if (--owed === 0) send();
           }
         });
         sock.on('error', () => {});

@@ -86,38 +86,45 @@ t.test('limits', async (t) => {
     t.ok(logLines(p).some((l) => l.msg === 'idle timeout'), 'logged');
   });
 
-  t.test('client output buffer: backpressure first, memory bounded, nothing lost', async (t) => {
-    const soft = 256 * KiB;
-    const p = await withProxy(t, group, { limits: { outputBufferSoftBytes: soft, outputBufferHardBytes: 64 * MiB } });
-    const setup = await open(t, p.port);
-    const value = Buffer.alloc(256 * KiB, 'v');
-    t.equal(await setup.cmd('SET', 'big', value), '+OK\r\n');
-    const n = 200; // 50 MB of replies
-    const slow = await open(t, p.port);
-    slow.socket.pause(); // the client stops reading
-    slow.send(Buffer.concat(Array.from({ length: n }, () => encode('GET', 'big'))));
-    const session = await waitFor(() => [...p.proxy.groups[0].sessions].find((s) => s.client.remotePort === slow.socket.localPort), { what: 'session' });
-    // Redis holds what the proxy no longer reads: the proxy's link to it is paused.
-    const omem = await waitFor(
-      async () => {
-        const list = String(await redisCall(group.nodes[0].port, ['CLIENT', 'LIST']));
-        const max = Math.max(...[...list.matchAll(/omem=(\d+)/g)].map((m) => Number(m[1])));
-        return max > 10 * MiB ? max : undefined;
-      },
-      { what: 'replies piling up in Redis, not in the proxy', timeoutMs: 15_000 },
-    );
-    t.ok(omem > 10 * MiB, `Redis buffers ${(omem / MiB).toFixed(1)} MB`);
-    t.ok(session.client.writableLength <= soft + 128 * KiB, `proxy buffers ${session.client.writableLength} bytes for the client`);
-    t.equal(slow.socket.destroyed, false, 'not disconnected below the hard limit');
-    // The client reads again: every reply arrives, whole and in order.
-    slow.socket.resume();
-    const replies = await slow.read(n, 30_000);
-    t.equal(replies.length, n);
-    t.ok(
-      replies.every((r) => r.length === value.length + `$${value.length}\r\n\r\n`.length),
-      'every reply whole',
-    );
-  });
+  // With a link per session the proxy pauses it at the soft limit. On the shared link it buffers
+  // the replies of what the client already had in flight there (at most links.maxPipeline), then
+  // moves the client to a link of its own, which it pauses.
+  for (const shared of [false, true]) {
+    t.test(`client output buffer (links.shared ${shared}): backpressure first, memory bounded, nothing lost`, async (t) => {
+      const soft = 256 * KiB;
+      const maxPipeline = 8;
+      const p = await withProxy(t, group, { links: { shared, maxPipeline }, limits: { outputBufferSoftBytes: soft, outputBufferHardBytes: 64 * MiB } });
+      const setup = await open(t, p.port);
+      const value = Buffer.alloc(256 * KiB, 'v');
+      t.equal(await setup.cmd('SET', 'big', value), '+OK\r\n');
+      const n = 200; // 50 MB of replies
+      const slow = await open(t, p.port);
+      slow.socket.pause(); // the client stops reading
+      slow.send(Buffer.concat(Array.from({ length: n }, () => encode('GET', 'big'))));
+      const session = await waitFor(() => [...p.proxy.groups[0].sessions].find((s) => s.client.remotePort === slow.socket.localPort), { what: 'session' });
+      // Redis holds what the proxy no longer reads: the proxy's link to it is paused.
+      const omem = await waitFor(
+        async () => {
+          const list = String(await redisCall(group.nodes[0].port, ['CLIENT', 'LIST']));
+          const max = Math.max(...[...list.matchAll(/omem=(\d+)/g)].map((m) => Number(m[1])));
+          return max > 10 * MiB ? max : undefined;
+        },
+        { what: 'replies piling up in Redis, not in the proxy', timeoutMs: 15_000 },
+      );
+      t.ok(omem > 10 * MiB, `Redis buffers ${(omem / MiB).toFixed(1)} MB`);
+      const bound = soft + 128 * KiB + (shared ? maxPipeline * (value.length + 12) : 0);
+      t.ok(session.client.writableLength <= bound, `proxy buffers ${session.client.writableLength} bytes for the client (bound ${bound})`);
+      t.equal(slow.socket.destroyed, false, 'not disconnected below the hard limit');
+      // The client reads again: every reply arrives, whole and in order.
+      slow.socket.resume();
+      const replies = await slow.read(n, 30_000);
+      t.equal(replies.length, n);
+      t.ok(
+        replies.every((r) => r.length === value.length + `$${value.length}\r\n\r\n`.length),
+        'every reply whole',
+      );
+    });
+  }
 
   t.test('client output buffer: past the hard limit the client is disconnected, with a log line', async (t) => {
     const p = await withProxy(t, group, { limits: { outputBufferSoftBytes: 1 * KiB, outputBufferHardBytes: 4 * KiB } });
