@@ -332,7 +332,10 @@ export class CommandTable {
       step: r.step,
       kind,
       plain: PLAIN_KINDS.has(kind) && (r.flags & CmdFlag.Blocking) === 0 && !NOT_PLAIN.has(r.name),
-      ...(parent ? { parent } : {}),
+      // Every spec has the same fields (one hidden class: the hot path's property loads stay
+      // monomorphic).
+      parent,
+      subcommands: undefined,
     };
     this.specs.push(spec);
     this.byName.set(spec.name, spec);

@@ -42,6 +42,28 @@ export interface Command<S> {
   off: number;
 }
 
+/** A framed command. Its `data` slice is made on first use: a command forwarded in a run with its
+ * neighbours (`src`, `off`, `size`) never needs one. */
+class FramedCommand<S> implements Command<S> {
+  private d: Buffer | Buffer[] | undefined;
+  constructor(
+    readonly src: Buffer | undefined,
+    readonly off: number,
+    readonly size: number,
+    readonly argc: number,
+    readonly spec: S | undefined,
+    readonly arg1: Buffer | undefined,
+    readonly inline: boolean,
+    parts: Buffer[] | undefined,
+  ) {
+    this.d = parts;
+  }
+
+  get data(): Buffer | Buffer[] {
+    return (this.d ??= this.src!.subarray(this.off, this.off + this.size));
+  }
+}
+
 const CR = 13;
 const LF = 10;
 
@@ -450,23 +472,15 @@ export class RequestFramer<S> {
   }
 
   private emit(chunk: Buffer, end: number, onCommand: (cmd: Command<S>) => void, inline: boolean): void {
-    let data: Buffer | Buffer[];
-    let size: number;
-    let src: Buffer | undefined;
-    let off = -1;
+    let cmd: Command<S>;
     if (this.parts.length === 0) {
-      data = chunk.subarray(this.cmdStart, end);
-      size = end - this.cmdStart;
-      src = chunk;
-      off = this.cmdStart;
+      cmd = new FramedCommand(chunk, this.cmdStart, end - this.cmdStart, this.argc, this.spec, this.arg1, inline, undefined);
     } else {
-      const last = chunk.subarray(0, end);
-      data = [...this.parts, last];
-      size = this.partsBytes + end;
+      const parts = [...this.parts, chunk.subarray(0, end)];
+      cmd = new FramedCommand<S>(undefined, -1, this.partsBytes + end, this.argc, this.spec, this.arg1, inline, parts);
       this.parts = [];
       this.partsBytes = 0;
     }
-    const cmd: Command<S> = { data, size, argc: this.argc, spec: this.spec, arg1: this.arg1, inline, src, off };
     this.cmdStart = end;
     this.spec = undefined;
     this.arg1 = undefined;

@@ -18,7 +18,7 @@ import { encodeCommand } from '../resp/encode.js';
 import { Deque } from './deque.js';
 import { connectNode } from './connect.js';
 
-const MAX_WRITES_IN_FLIGHT = Number(process.env.RSP_SHARED_WRITES ?? 1);
+const MAX_WRITES_IN_FLIGHT = 1;
 
 /** What a session hands the shared link with its commands: told about replies, or their loss. */
 export interface SharedWaiter {
@@ -52,9 +52,6 @@ export class SharedLink {
   /** The last run sent, while it still waits for replies: a next command of the same waiter and
    * token joins it. */
   private tail: Run | undefined;
-  /** Bytes sent but not yet given to the socket: adjacent slices of one client chunk are joined. */
-  private wBuf: Buffer | undefined;
-  private wLen = 0;
   private corked = false;
   /** A flush is scheduled (setImmediate). */
   private flushing = false;
@@ -91,7 +88,6 @@ export class SharedLink {
     this.socket.on('close', () => {
       this.closed = true;
       this.tail = undefined;
-      this.wBuf = undefined;
       const wasConnected = this.connected;
       let midReply = !this.framer.atBoundary;
       let r: Run | undefined;
@@ -136,27 +132,9 @@ export class SharedLink {
       this.pending.push(run);
       this.tail = run;
     }
-    if (Array.isArray(data)) {
-      this.flushBytes();
-      for (const d of data) this.socket.write(d);
-      return;
-    }
-    const w = this.wBuf;
-    if (w !== undefined && data.buffer === w.buffer && data.byteOffset === w.byteOffset + this.wLen) {
-      this.wLen += data.length;
-      return;
-    }
-    this.flushBytes();
-    this.wBuf = data;
-    this.wLen = data.length;
-  }
-
-  private flushBytes(): void {
-    const w = this.wBuf;
-    if (w === undefined) return;
-    this.wBuf = undefined;
-    const len = this.wLen;
-    this.socket.write(len === w.length ? w : Buffer.from(w.buffer, w.byteOffset, len));
+    // Corked: the writes of every session leave in one writev at the flush.
+    if (Array.isArray(data)) for (const d of data) this.socket.write(d);
+    else this.socket.write(data);
   }
 
   private scheduleFlush(): void {
@@ -175,7 +153,6 @@ export class SharedLink {
     if (this.closed || !this.staged) return;
     this.staged = false;
     this.flushedSeq = this.seq;
-    this.flushBytes();
     this.corked = false;
     this.socket.uncork();
     // Later commands start a new run: this one's end marks the write as answered.
@@ -184,26 +161,56 @@ export class SharedLink {
   };
 
   private onData(chunk: Buffer): void {
+    // Two passes: find whose replies the chunk holds first, then hand them over — so that when
+    // this chunk answers the write in flight, the commands staged meanwhile leave before the
+    // proxy spends its time writing replies to clients, and the node works in the meantime.
     this.cur = chunk;
     this.from = 0;
     this.complete = 0;
+    this.nDeliveries = 0;
+    this.answered = false;
+    let failed: Error | undefined;
     try {
       this.framer.push(chunk, this.onReply);
     } catch (err) {
-      this.cur = undefined;
-      this.socket.destroy(err as Error);
-      return;
+      failed = err as Error;
     }
     this.cur = undefined;
-    if (this.from < chunk.length) {
-      // The rest begins a reply (or continues one) of the head run: hand it over now.
+    if (failed === undefined && this.from < chunk.length) {
+      // The rest begins a reply (or continues one) of the head run: it is that run's too.
       const head = this.pending.peek();
-      if (head === undefined) {
-        this.socket.destroy(new ReplyProtocolError('a reply nobody asked for'));
-        return;
-      }
-      if (head.waiter !== undefined) head.waiter.onSharedData(head.token, this.from === 0 ? chunk : chunk.subarray(this.from), this.complete);
+      if (head === undefined) failed = new ReplyProtocolError('a reply nobody asked for');
+      else this.deliver(head, this.from, chunk.length, this.complete);
     }
+    if (this.answered && failed === undefined) this.flush();
+    const n = this.nDeliveries;
+    this.nDeliveries = 0;
+    for (let i = 0; i < n; i++) {
+      const run = this.dRun[i];
+      this.dRun[i] = undefined;
+      const from = this.dFrom[i];
+      const end = this.dEnd[i];
+      run!.waiter!.onSharedData(run!.token, from === 0 && end === chunk.length ? chunk : chunk.subarray(from, end), this.dCount[i]);
+    }
+    if (failed !== undefined) this.socket.destroy(failed);
+  }
+
+  // Pass one's findings: run, byte range of the chunk, replies completed in it.
+  private dRun: (Run | undefined)[] = [];
+  private dFrom: number[] = [];
+  private dEnd: number[] = [];
+  private dCount: number[] = [];
+  private nDeliveries = 0;
+  /** The chunk completed the write in flight. */
+  private answered = false;
+
+  private deliver(run: Run, from: number, end: number, count: number): void {
+    if (run.waiter === undefined) return; // the link's own AUTH
+    const i = this.nDeliveries++;
+    this.dRun[i] = run;
+    this.dFrom[i] = from;
+    this.dEnd[i] = end;
+    this.dCount[i] = count;
   }
 
   private readonly onReply = (end: number, info: ReplyInfo): void => {
@@ -223,14 +230,13 @@ export class SharedLink {
     if (this.tail === head) this.tail = undefined;
     if (this.writeEnds.peek() === head) {
       this.writeEnds.shift();
-      this.scheduleFlush();
+      this.answered = true;
     }
-    const chunk = this.cur!;
     const from = this.from;
     this.from = end;
     const n = this.complete;
     this.complete = 0;
-    if (head.waiter !== undefined) head.waiter.onSharedData(head.token, from === 0 && end === chunk.length ? chunk : chunk.subarray(from, end), n);
+    this.deliver(head, from, end, n);
   };
 
   /** Close once every command written has its reply. */
