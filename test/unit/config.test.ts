@@ -540,6 +540,15 @@ t.test('safety.requireSentinelMajority alias', async (t) => {
   hasAll(t, both, [/^safety\.requireSentinelMajority: also set as topology\.requireSentinelMajority/]);
 });
 
+t.test('links: shared on and maxPipeline 32 by default; group values win; bad values reported', async (t) => {
+  const d = ok(t, loadYaml(t, BASE));
+  t.same(d.groups[0]!.links, { shared: true, maxPipeline: 32 });
+  const c = ok(t, loadYaml(t, 'links: { maxPipeline: 64 }\n' + BASE + '    links: { shared: false }\n'));
+  t.same(c.groups[0]!.links, { shared: false, maxPipeline: 64 }, 'top-level maxPipeline, group shared');
+  const bad = problems(t, loadYaml(t, 'links: { maxPipeline: 0, shared: "yes", depth: 3 }\n' + BASE));
+  hasAll(t, bad, [/^links\.maxPipeline: /, /^links\.shared: /, /^links\.depth: unknown key/]);
+});
+
 t.test('TLS files', async (t) => {
   const dir = t.testdir({});
   const gen = (name: string) =>
@@ -627,7 +636,8 @@ t.test('the shipped config files validate', async (t) => {
     'holdTimeoutMs', 'holdBytes', 'routeReads', 'maxLagMs', 'fallback', 'readYourWritesMs', 'maxClients', 'idleTimeoutMs',
     'maxBulkBytes', 'maxMultibulkLength', 'queryBufferBytes', 'outputBufferSoftBytes', 'outputBufferHardBytes', 'auth',
     'sentinelAuth', 'username', 'password', 'passwordFile', 'passwordEnv', 'listener', 'backend', 'sentinel', 'cert', 'key',
-    'ca', 'requestCert', 'servername', 'servernameMap', 'rejectUnauthorized', 'readListen', 'sentinels',
+    'ca', 'requestCert', 'servername', 'servernameMap', 'rejectUnauthorized', 'readListen', 'sentinels', 'links', 'shared',
+    'maxPipeline',
   ]) {
     t.match(text, new RegExp(`\\b${key}:`), `example mentions ${key}`);
   }
