@@ -78,6 +78,10 @@ const PAUSE_HOLD = 2; // too many bytes held during a fence
 const PAUSE_CLOSING = 4; // the session is closing: read nothing more
 /** Replies waiting for a client on the shared link beyond which it gets a link of its own. */
 const SHARED_BEHIND_BYTES = 256 * 1024;
+/** A larger command moves its session to a link of its own: what the shared link holds for one
+ * session stays bounded (maxPipeline × this) when the node stops reading, and one large value does
+ * not hold up the other sessions' commands on the link. */
+const SHARED_MAX_COMMAND_BYTES = 256 * 1024;
 const PAUSE_OUTPUT = 8; // on the shared link, the client is not reading its replies fast enough
 
 const SUB_CONFIRM = new Set(['subscribe', 'psubscribe', 'ssubscribe', 'unsubscribe', 'punsubscribe', 'sunsubscribe']);
@@ -366,7 +370,7 @@ export class Session implements SharedWaiter {
     const spec = cmd.spec;
     // The steady state first: a plain command of a stateless session (without client
     // authentication by the proxy, nothing below applies to it).
-    if (this.shareable && spec !== undefined && spec.plain && this.sharedInFlight < this.maxPipeline && this.group.config.clientAuth === undefined) {
+    if (this.shareable && spec !== undefined && spec.plain && this.sharedInFlight < this.maxPipeline && cmd.size <= SHARED_MAX_COMMAND_BYTES && this.group.config.clientAuth === undefined) {
       return this.dispatchShared(cmd);
     }
     const kind = spec?.kind ?? 'other';
@@ -396,10 +400,10 @@ export class Session implements SharedWaiter {
     }
     if ((this.kind === 'read' || this.user?.access === 'read') && this.readOnlyAnswer(cmd, kind, spec)) return true;
     if (this.shareable) {
-      if (spec !== undefined && spec.plain && this.sharedInFlight < this.maxPipeline) return this.dispatchShared(cmd);
+      if (spec !== undefined && spec.plain && this.sharedInFlight < this.maxPipeline && cmd.size <= SHARED_MAX_COMMAND_BYTES) return this.dispatchShared(cmd);
       // This command gives the session state, or the client pipelines more than the shared link
-      // takes from one session: it gets a link of its own (where backpressure applies to it
-      // alone) once its commands on the shared link are answered.
+      // takes from one session, or sends large values: it gets a link of its own (where
+      // backpressure applies to it alone) once its commands on the shared link are answered.
       this.shareable = false;
     }
     if (this.sharedInFlight > 0) return false;
