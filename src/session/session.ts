@@ -76,13 +76,14 @@ interface Held {
 const PAUSE_BACKEND = 1; // a link's write buffer is full
 const PAUSE_HOLD = 2; // too many bytes held during a fence
 const PAUSE_CLOSING = 4; // the session is closing: read nothing more
+const PAUSE_OUTPUT = 8; // on the shared link, the client is not reading its replies fast enough
+
 /** Replies waiting for a client on the shared link beyond which it gets a link of its own. */
 const SHARED_BEHIND_BYTES = 256 * 1024;
 /** A larger command moves its session to a link of its own: what the shared link holds for one
  * session stays bounded (maxPipeline × this) when the node stops reading, and one large value does
  * not hold up the other sessions' commands on the link. */
 const SHARED_MAX_COMMAND_BYTES = 256 * 1024;
-const PAUSE_OUTPUT = 8; // on the shared link, the client is not reading its replies fast enough
 
 const SUB_CONFIRM = new Set(['subscribe', 'psubscribe', 'ssubscribe', 'unsubscribe', 'punsubscribe', 'sunsubscribe']);
 const SUB_MESSAGE = new Set(['message', 'pmessage', 'smessage']);
@@ -163,7 +164,7 @@ export class Session implements SharedWaiter {
   private wLink: BackendLink | SharedLink | undefined;
   private wStart = 0;
   private wEnd = 0;
-  /** For the shared link: the run the joined commands belong to, and how many they are. */
+  /** For the shared link: the run (queue entry) the joined commands belong to, and how many they are. */
   private wToken: Entry | undefined;
   private wCount = 0;
 
@@ -370,9 +371,7 @@ export class Session implements SharedWaiter {
     const spec = cmd.spec;
     // The steady state first: a plain command of a stateless session (without client
     // authentication by the proxy, nothing below applies to it).
-    if (this.shareable && spec !== undefined && spec.plain && this.sharedInFlight < this.maxPipeline && cmd.size <= SHARED_MAX_COMMAND_BYTES && this.group.config.clientAuth === undefined) {
-      return this.dispatchShared(cmd);
-    }
+    if (this.shareable && this.group.config.clientAuth === undefined && this.fitsShared(cmd)) return this.dispatchShared(cmd);
     const kind = spec?.kind ?? 'other';
     if (this.group.config.clientAuth) {
       const passed = this.clientAuthGate(cmd, kind);
@@ -400,7 +399,7 @@ export class Session implements SharedWaiter {
     }
     if ((this.kind === 'read' || this.user?.access === 'read') && this.readOnlyAnswer(cmd, kind, spec)) return true;
     if (this.shareable) {
-      if (spec !== undefined && spec.plain && this.sharedInFlight < this.maxPipeline && cmd.size <= SHARED_MAX_COMMAND_BYTES) return this.dispatchShared(cmd);
+      if (this.fitsShared(cmd)) return this.dispatchShared(cmd);
       // This command gives the session state, or the client pipelines more than the shared link
       // takes from one session, or sends large values: it gets a link of its own (where
       // backpressure applies to it alone) once its commands on the shared link are answered.
@@ -438,8 +437,15 @@ export class Session implements SharedWaiter {
     return true;
   }
 
-  /** Stateless: the command is pipelined with other sessions' commands on the group's shared
-   * link (spec.plain: it leaves Redis's per-connection state as it was and answers once). */
+  /** May this (stateless) session send `cmd` over the shared link? A plain command (it leaves
+   * Redis's per-connection state as it was and answers once), not too large, within the session's
+   * share of the link. */
+  private fitsShared(cmd: Cmd): boolean {
+    const spec = cmd.spec;
+    return spec !== undefined && spec.plain && this.sharedInFlight < this.maxPipeline && cmd.size <= SHARED_MAX_COMMAND_BYTES;
+  }
+
+  /** Stateless: the command is pipelined with other sessions' commands on the group's shared link. */
   private dispatchShared(cmd: Cmd): boolean {
     const shared = this.group.sharedLink();
     if (shared === undefined) {
@@ -462,7 +468,7 @@ export class Session implements SharedWaiter {
       this.queue.push(e);
     }
     this.sharedInFlight++;
-    this.sendShared(shared, e, cmd);
+    this.send(shared, cmd, e);
     return true;
   }
 
@@ -516,7 +522,7 @@ export class Session implements SharedWaiter {
       if (this.queue.length === 0) this.scheduleRelink();
       return;
     }
-    if (e.kind === Kind.Local) return; // the run's other part on the same link: already answered
+    if (e.kind === Kind.Local) return; // already turned into its error replies
     // They reached the node and got no answer: say so (never re-send), in order.
     this.group.metrics.linkLost.inc(e.expect);
     e.kind = Kind.Local;
@@ -1152,48 +1158,34 @@ export class Session implements SharedWaiter {
     }
   }
 
-  /** Writes a command's bytes to a link, joining it to the previous one when both are adjacent
-   * slices of the chunk being framed. */
-  private send(link: BackendLink, cmd: Cmd): void {
+  /** Writes a command's bytes to a link — for the shared link, as part of the run `token` — joining
+   * it to the previous one when both are adjacent slices of the chunk being framed (and of the same
+   * run): a pipeline of 16 commands is one write, or one run handed to the shared link, not 16. */
+  private send(link: BackendLink | SharedLink, cmd: Cmd, token?: Entry): void {
     if (cmd.src !== undefined && cmd.src === this.curIn) {
       const s = cmd.off;
-      if (this.wLink === link && this.wEnd === s) {
-        this.wEnd = s + cmd.size;
-        return;
-      }
-      this.flushWrites();
-      this.wLink = link;
-      this.wStart = s;
-      this.wEnd = s + cmd.size;
-      return;
-    }
-    this.flushWrites();
-    if (!link.write(cmd.data)) this.pauseReading(PAUSE_BACKEND);
-  }
-
-  /** Hands a command to the shared link, joined to the previous one when both are adjacent slices
-   * of the chunk being framed and of the same run: one call per run and client chunk. */
-  private sendShared(link: SharedLink, e: Entry, cmd: Cmd): void {
-    if (cmd.src !== undefined && cmd.src === this.curIn) {
-      const s = cmd.off;
-      if (this.wLink === link && this.wToken === e && this.wEnd === s) {
+      if (this.wLink === link && this.wToken === token && this.wEnd === s) {
         this.wEnd = s + cmd.size;
         this.wCount++;
         return;
       }
       this.flushWrites();
       this.wLink = link;
-      this.wToken = e;
+      this.wToken = token;
       this.wCount = 1;
       this.wStart = s;
       this.wEnd = s + cmd.size;
       return;
     }
     this.flushWrites();
-    link.send(this, e, cmd.data, 1);
+    if (link instanceof BackendLink) {
+      if (!link.write(cmd.data)) this.pauseReading(PAUSE_BACKEND);
+    } else {
+      link.send(this, token, cmd.data, 1);
+    }
   }
 
-  /** Writes what `send` / `sendShared` joined so far. */
+  /** Writes what `send` joined so far. */
   private flushWrites(): void {
     const link = this.wLink;
     if (link === undefined) return;
@@ -1204,9 +1196,9 @@ export class Session implements SharedWaiter {
       if (!link.closed && !link.write(bytes)) this.pauseReading(PAUSE_BACKEND);
       return;
     }
-    const e = this.wToken!;
+    const token = this.wToken;
     this.wToken = undefined;
-    link.send(this, e, bytes, this.wCount);
+    link.send(this, token, bytes, this.wCount);
   }
 
   /** Appends an entry that awaits the node's replies. */

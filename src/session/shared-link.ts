@@ -18,6 +18,7 @@ import { encodeCommand } from '../resp/encode.js';
 import { Deque } from './deque.js';
 import { connectNode } from './connect.js';
 
+/** Writes on the link not yet answered before the next may leave (see scheduleFlush). */
 const MAX_WRITES_IN_FLIGHT = 1;
 
 /** What a session hands the shared link with its commands: told about replies, or their loss. */
