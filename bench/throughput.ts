@@ -52,6 +52,7 @@ const HELP = `Usage: npm run bench [-- options]   (or: node dist/bench/throughpu
   --latency-requests N requests per test of the one-connection latency runs (default 40000)
   --profile            also run a CPU profile of the proxy during a -P 16 GET run (--cpu-prof)
   --profile-pipeline N the profiled run's -P (default 16)
+  --profile-size B     the profiled run's value size in bytes (-d, default 3)
   --skip LIST          comma-separated phases to skip: idle,throughput,latency,flood
   --max-interference C repeat a direct/proxy pair when other processes used more than C cores
                        during it (default 0.25)
@@ -70,6 +71,7 @@ const { values: args } = parseArgs({
     'latency-requests': { type: 'string' },
     profile: { type: 'boolean', default: false },
     'profile-pipeline': { type: 'string' },
+    'profile-size': { type: 'string' },
     skip: { type: 'string' },
     'wait-quiet': { type: 'string' },
     'max-interference': { type: 'string' },
@@ -103,8 +105,9 @@ const OPT = {
   floodSeconds: numOpt('flood-seconds', args['flood-seconds'], quick ? 4 : 20, 1),
   floodBoundMb: numOpt('flood-bound-mb', args['flood-bound-mb'], 64, 1),
   latencyRequests: Math.floor(numOpt('latency-requests', args['latency-requests'], quick ? 10_000 : 40_000, 100)),
-  profile: args.profile === true || args['profile-pipeline'] !== undefined,
+  profile: args.profile === true || args['profile-pipeline'] !== undefined || args['profile-size'] !== undefined,
   profilePipeline: Math.floor(numOpt('profile-pipeline', args['profile-pipeline'], 16, 1)),
+  profileSize: Math.floor(numOpt('profile-size', args['profile-size'], 3, 1)),
   maxInterference: numOpt('max-interference', args['max-interference'], 0.25, 0),
   retries: Math.floor(numOpt('retries', args.retries, 2, 0)),
   waitQuietS: numOpt('wait-quiet', args['wait-quiet'], 0, 0),
@@ -561,12 +564,13 @@ async function profilePhase(rpsHint: number | undefined): Promise<ProfileSummary
   proxy = undefined;
   const p = await startProxyProcess({ sentinels: group.sentinelAddrs, masterName: group.masterName, nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${dir}`] });
   proxy = p;
-  const col = { pipeline: OPT.profilePipeline, dataSize: 3 };
-  // Warm up (JIT), then the profiled run proper (only its samples are counted).
-  await runBenchmark({ port: p.port, clients: 50, pipeline: col.pipeline, tests: ['get'], dataSize: 3, requests: col.pipeline > 1 ? 100_000 : 20_000 });
+  const col = { pipeline: OPT.profilePipeline, dataSize: OPT.profileSize };
+  // Warm up (JIT; the SET stores a value of the profiled size for the GETs), then the profiled run
+  // proper (only its samples are counted).
+  await runBenchmark({ port: p.port, clients: 50, pipeline: col.pipeline, tests: ['set', 'get'], dataSize: col.dataSize, requests: col.pipeline > 1 ? 100_000 : 20_000 });
   const hint = rpsHint && Number.isFinite(rpsHint) && col.pipeline === 16 ? rpsHint : col.pipeline === 16 ? 150_000 : 15_000;
   const n = Math.max(col.pipeline > 1 ? 200_000 : 20_000, Math.round((hint * Math.max(3, OPT.seconds * 2)) / 1000) * 1000);
-  note(`profile: redis-benchmark -c 50 -P ${col.pipeline} -t get -d 3 -n ${fmtInt(n)} against node --cpu-prof (pid ${p.pid})`);
+  note(`profile: redis-benchmark -c 50 -P ${col.pipeline} -t get -d ${col.dataSize} -n ${fmtInt(n)} against node --cpu-prof (pid ${p.pid})`);
   const cpu0 = cpuSeconds(p.pid);
   const fromUs = Number(process.hrtime.bigint() / 1000n);
   const r = await runBenchmark({ port: p.port, clients: 50, pipeline: col.pipeline, tests: ['get'], dataSize: col.dataSize, requests: n, timeoutMs: timeoutFor(n, 1) });
@@ -578,7 +582,7 @@ async function profilePhase(rpsHint: number | undefined): Promise<ProfileSummary
   if (files.length === 0) throw new Error(`no .cpuprofile written in ${dir} (proxy exit code ${String(p.proc.exitCode)}, signal ${String(p.proc.signalCode)})`);
   const file = path.join(dir, files[0]!);
   mkdirSync(RESULTS, { recursive: true });
-  const copy = path.join(RESULTS, `${timestamp}-get-p${col.pipeline}.cpuprofile`);
+  const copy = path.join(RESULTS, `${timestamp}-get-p${col.pipeline}-d${col.dataSize}.cpuprofile`);
   copyFileSync(file, copy);
   const s = summariseProfile(file, ROOT, 25, { fromUs, toUs });
   if (!s.window) warn('profile: could not restrict the profile to the measured run (clock mismatch); it includes start-up and warm-up');
@@ -773,7 +777,7 @@ async function main(): Promise<void> {
   const prof = result.profile as Record<string, any> | undefined;
   if (prof) {
     log();
-    log(`=== CPU profile of the proxy: -c 50 -P ${OPT.profilePipeline} -t get -d 3, top self time ===`);
+    log(`=== CPU profile of the proxy: -c 50 -P ${OPT.profilePipeline} -t get -d ${OPT.profileSize}, top self time ===`);
     if (prof.error) log(`failed: ${prof.error}`);
     else {
       log(`${fmtInt(prof.rps)} GET/s while profiled, proxy CPU ${fmt(prof.proxyCpuSecondsPer100k, 3)} s/100k; busy ${fmt(prof.busyMs, 0)} ms of ${fmt(prof.totalMs, 0)} ms sampled; profile: ${prof.copy}`);
