@@ -22,6 +22,7 @@ import { Redis } from 'ioredis';
 import { withGroup, waitFor, sleep, parseInfo, type HasTeardown, type SandboxGroup } from '../helpers/group.js';
 import { withProxy, type TestProxy } from '../helpers/proxy.js';
 import { rawClient, encode, type RawClient } from '../helpers/raw.js';
+import { splitAtOffsets } from '../helpers/split.js';
 
 v8.setFlagsFromString('--expose-gc');
 const gc = vm.runInNewContext('gc') as () => void;
@@ -89,15 +90,7 @@ function exchange(port: number, chunks: Buffer[], quietMs = 120, maxMs = 5000): 
 /** Cuts `buf` at the given positions (any integers; taken modulo the length). */
 function splitAt(buf: Buffer, cuts: number[]): Buffer[] {
   if (buf.length < 2) return [buf];
-  const ps = [...new Set(cuts.map((c) => 1 + (Math.abs(c) % (buf.length - 1))))].sort((a, b) => a - b);
-  const out: Buffer[] = [];
-  let last = 0;
-  for (const p of ps) {
-    out.push(buf.subarray(last, p));
-    last = p;
-  }
-  out.push(buf.subarray(last));
-  return out;
+  return splitAtOffsets(buf, cuts.map((c) => 1 + (Math.abs(c) % (buf.length - 1))));
 }
 
 async function open(t: HasTeardown, port: number): Promise<RawClient> {

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ProtocolError, RequestFramer, commandArgs, type Command, type NameLookup } from '../../src/resp/request.js';
 import { ReplyFramer, ReplyProtocolError } from '../../src/resp/reply.js';
+import { splitAtOffsets } from '../helpers/split.js';
 
 const B = (s: string) => Buffer.from(s, 'latin1');
 /** FRAMER_FUZZ_SCALE=50 (and FRAMER_FUZZ_RUNS below) for a longer hunt. */
@@ -40,17 +41,7 @@ const newFramer = () => new RequestFramer<Spec>(lookup, LIMITS, (s) => s.subs);
 
 /** Cuts `input` at fractions `cuts` of its length. */
 function chunkAt(input: Buffer, cuts: number[]): Buffer[] {
-  const ps = [...new Set(cuts.map((c) => Math.floor(c * (input.length + 1))))]
-    .filter((p) => p > 0 && p < input.length)
-    .sort((a, b) => a - b);
-  const out: Buffer[] = [];
-  let last = 0;
-  for (const p of ps) {
-    out.push(input.subarray(last, p));
-    last = p;
-  }
-  out.push(input.subarray(last));
-  return out;
+  return splitAtOffsets(input, cuts.map((c) => Math.floor(c * (input.length + 1))));
 }
 const cutsArb = fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { maxLength: 12 });
 const oneByteCuts = (n: number) => Array.from({ length: n }, (_, i) => (i + 1) / (n + 1));

@@ -4,6 +4,7 @@ import t from 'tap';
 import { createRequire } from 'node:module';
 import fc from 'fast-check';
 import { ReplyFramer, ReplyProtocolError, type ReplyInfo } from '../../src/resp/reply.js';
+import { splitAtOffsets } from '../helpers/split.js';
 
 interface Framed {
   end: number; // offset in the whole input
@@ -255,15 +256,7 @@ function enc2(v: R2): Buffer {
 }
 
 function chunkAt(input: Buffer, cuts: number[]): Buffer[] {
-  const ps = [...new Set(cuts.map((c) => Math.floor(c * (input.length + 1))))].filter((p) => p > 0 && p < input.length).sort((a, b) => a - b);
-  const out: Buffer[] = [];
-  let last = 0;
-  for (const p of ps) {
-    out.push(input.subarray(last, p));
-    last = p;
-  }
-  out.push(input.subarray(last));
-  return out;
+  return splitAtOffsets(input, cuts.map((c) => Math.floor(c * (input.length + 1))));
 }
 
 t.test('same reply count and kinds as redis-parser (RESP2)', async (t) => {
