@@ -66,18 +66,27 @@ class Recorder implements SharedWaiter {
   }
 }
 
-function open(t: Test, port: number, password?: string) {
+/** A fake node and a shared link to it, both closed on teardown. */
+async function setup(t: Test, password?: string) {
+  const fake = await fakeServer();
+  t.teardown(() => fake.close());
   const gone: (Error | undefined)[] = [];
   let readonly = 0;
   const link = new SharedLink(
-    `127.0.0.1:${port}`,
+    `127.0.0.1:${fake.port}`,
     1,
     { auth: password === undefined ? {} : { password }, connectTimeoutMs: 1000 },
     (_l, err) => gone.push(err),
     () => readonly++,
   );
   t.teardown(() => link.destroy());
-  return { link, gone, readonly: () => readonly };
+  return { fake, link, gone, readonly: () => readonly };
+}
+
+/** Sends one command for `w` as run `token` and waits until the node has it. */
+async function sendOne(fake: Fake, link: SharedLink, w: SharedWaiter, token: string, n = 1): Promise<void> {
+  link.send(w, token, Buffer.from(CMD(n)), 1);
+  await fake.waitReceived(CMD(n));
 }
 
 const turn = () => new Promise<void>((r) => setImmediate(r));
@@ -98,9 +107,7 @@ const CMD = (n: number) => `*2\r\n$4\r\nINCR\r\n$1\r\n${n}\r\n`;
 t.test('runs of several waiters: each gets its replies, in order, however the node splits them', async (t) => {
   const replies = ':1\r\n:2\r\n:3\r\n$1\r\nb\r\n*2\r\n$2\r\nbb\r\n:7\r\n+OK\r\n-ERR x\r\n';
   for (const cut of [0, 1, 5, 13, 20, replies.length - 1]) {
-    const fake = await fakeServer();
-    t.teardown(() => fake.close());
-    const { link } = open(t, fake.port);
+    const { fake, link } = await setup(t);
     const a = new Recorder();
     const b = new Recorder();
     // A: 3 commands (one run), B: 2 commands, A again: 2 commands (a run of its own).
@@ -126,12 +133,9 @@ t.test('runs of several waiters: each gets its replies, in order, however the no
 });
 
 t.test('one write in flight: commands sent meanwhile leave when it is answered', async (t) => {
-  const fake = await fakeServer();
-  t.teardown(() => fake.close());
-  const { link } = open(t, fake.port);
+  const { fake, link } = await setup(t);
   const a = new Recorder();
-  link.send(a, 'r1', Buffer.from(CMD(1)), 1);
-  await fake.waitReceived(CMD(1));
+  await sendOne(fake, link, a, 'r1');
   link.send(a, 'r2', Buffer.from(CMD(2)), 1);
   link.send(a, 'r3', Buffer.from(CMD(3)), 1);
   for (let i = 0; i < 5; i++) await turn();
@@ -145,9 +149,7 @@ t.test('one write in flight: commands sent meanwhile leave when it is answered',
 });
 
 t.test('a dropped link: written commands are lost (sent), unwritten ones were never sent', async (t) => {
-  const fake = await fakeServer();
-  t.teardown(() => fake.close());
-  const { link, gone } = open(t, fake.port);
+  const { fake, link, gone } = await setup(t);
   const a = new Recorder();
   const b = new Recorder();
   link.send(a, 'a1', Buffer.from(CMD(1) + CMD(2)), 2);
@@ -167,9 +169,7 @@ t.test('a dropped link: written commands are lost (sent), unwritten ones were ne
 });
 
 t.test('a link lost in the middle of a reply: only the waiter whose reply was cut hears midReply', async (t) => {
-  const fake = await fakeServer();
-  t.teardown(() => fake.close());
-  const { link } = open(t, fake.port);
+  const { fake, link } = await setup(t);
   const a = new Recorder();
   const b = new Recorder();
   link.send(a, 'a1', Buffer.from(CMD(1)), 1);
@@ -186,12 +186,9 @@ t.test('a link lost in the middle of a reply: only the waiter whose reply was cu
 
 t.test('protocol faults cut the link: a reply nobody asked for, bytes that are not RESP', async (t) => {
   for (const bad of [':1\r\n:2\r\n', '?what\r\n']) {
-    const fake = await fakeServer();
-    t.teardown(() => fake.close());
-    const { link, gone } = open(t, fake.port);
+    const { fake, link, gone } = await setup(t);
     const a = new Recorder();
-    link.send(a, 'a1', Buffer.from(CMD(1)), 1);
-    await fake.waitReceived(CMD(1));
+    await sendOne(fake, link, a, 'a1');
     fake.write(bad);
     await poll(() => gone.length === 1);
     t.ok(a.lost.length + (a.complete.get('a1') ?? 0) === 1, 'the command was answered or reported lost');
@@ -200,9 +197,7 @@ t.test('protocol faults cut the link: a reply nobody asked for, bytes that are n
 });
 
 t.test("the link's own AUTH: refused means nothing sent on it can succeed", async (t) => {
-  const fake = await fakeServer();
-  t.teardown(() => fake.close());
-  const { link, gone } = open(t, fake.port, 'not-the-password');
+  const { fake, link, gone } = await setup(t, 'not-the-password');
   await connected(link);
   const a = new Recorder();
   link.send(a, 'a1', Buffer.from(CMD(1)), 1);
@@ -214,12 +209,9 @@ t.test("the link's own AUTH: refused means nothing sent on it can succeed", asyn
 });
 
 t.test('READONLY from the node is reported (the topology is checked at once)', async (t) => {
-  const fake = await fakeServer();
-  t.teardown(() => fake.close());
-  const { link, readonly } = open(t, fake.port);
+  const { fake, link, readonly } = await setup(t);
   const a = new Recorder();
-  link.send(a, 'a1', Buffer.from(CMD(1)), 1);
-  await fake.waitReceived(CMD(1));
+  await sendOne(fake, link, a, 'a1');
   fake.write("-READONLY You can't write against a read only replica.\r\n");
   await a.until(() => a.complete.get('a1') === 1);
   t.equal(readonly(), 1);
