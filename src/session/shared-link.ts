@@ -50,14 +50,12 @@ export class SharedLink {
   readonly socket: net.Socket;
   private readonly framer = new ReplyFramer();
   private readonly pending = new Deque<Run>();
-  /** The last run sent, while it still waits for replies: a next command of the same waiter and
-   * token joins it. */
+  /** The last run sent since the last flush, not yet written (a next command of the same waiter
+   * and token joins it); undefined when nothing waits for a flush. The socket is corked while it
+   * is set. */
   private tail: Run | undefined;
-  private corked = false;
   /** A flush is scheduled (setImmediate). */
   private flushing = false;
-  /** Commands sent since the last flush. */
-  private staged = false;
   /** The last run of each write not yet fully answered: at most MAX_WRITES_IN_FLIGHT. */
   private readonly writeEnds = new Deque<Run>();
   private seq = 0;
@@ -120,19 +118,15 @@ export class SharedLink {
       waiter.onSharedLost(token, count, false, false);
       return;
     }
-    if (!this.corked) {
-      this.corked = true;
-      this.socket.cork();
-    }
-    this.staged = true;
-    this.scheduleFlush();
     const tail = this.tail;
+    if (tail === undefined) this.socket.cork();
     if (tail !== undefined && tail.waiter === waiter && tail.token === token) tail.left += count;
     else {
       const run: Run = { waiter, token, left: count, seq: ++this.seq };
       this.pending.push(run);
       this.tail = run;
     }
+    this.scheduleFlush();
     // Corked: the writes of every session leave in one writev at the flush.
     if (Array.isArray(data)) for (const d of data) this.socket.write(d);
     else this.socket.write(data);
@@ -144,20 +138,19 @@ export class SharedLink {
     // unanswered, later commands wait for its replies (as Nagle's algorithm waits for an ACK): under
     // load each write then carries more commands, for the same latency, since the node answers a
     // batch faster than the proxy can read the next one from its clients.
-    if (this.flushing || !this.staged || this.writeEnds.length >= MAX_WRITES_IN_FLIGHT) return;
+    if (this.flushing || this.tail === undefined || this.writeEnds.length >= MAX_WRITES_IN_FLIGHT) return;
     this.flushing = true;
     setImmediate(this.flush);
   }
 
   private readonly flush = (): void => {
     this.flushing = false;
-    if (this.closed || !this.staged) return;
-    this.staged = false;
+    const tail = this.tail;
+    if (this.closed || tail === undefined) return;
     this.flushedSeq = this.seq;
-    this.corked = false;
     this.socket.uncork();
     // Later commands start a new run: this one's end marks the write as answered.
-    this.writeEnds.push(this.tail!);
+    this.writeEnds.push(tail);
     this.tail = undefined;
   };
 
@@ -228,7 +221,6 @@ export class SharedLink {
     if (--head.left > 0) return;
     // The run is answered: its bytes go to its waiter in one piece.
     this.pending.shift();
-    if (this.tail === head) this.tail = undefined;
     if (this.writeEnds.peek() === head) {
       this.writeEnds.shift();
       this.answered = true;
