@@ -11,6 +11,7 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { describeConfig, ENV_VARS, loadConfig, type CliFlags } from './config/load.js';
 import type { ProxyConfig } from './config/types.js';
+import { tuneHeap, type HeapTuning } from './heap-tuning.js';
 import { createLogger, type Logger } from './logger.js';
 import type { RunningProxy } from './proxy.js';
 
@@ -18,6 +19,8 @@ import type { RunningProxy } from './proxy.js';
 type MaybeReloadable = RunningProxy & { reload?: (config: ProxyConfig) => unknown };
 
 let logger: Logger | undefined;
+/** Set once at start-up, before any traffic (see heap-tuning.ts). */
+let heapTuning: HeapTuning | undefined;
 
 function errText(err: unknown): string {
   return err instanceof Error ? (err.stack ?? err.message) : String(err);
@@ -137,7 +140,7 @@ async function run(argv: RunArgs): Promise<void> {
     reloading = reloading.then(reload, reload);
   });
 
-  log.info({ version: packageVersion(), groups: describeConfig(config) }, 'starting');
+  log.info({ version: packageVersion(), groups: describeConfig(config), heap: heapTuning }, 'starting');
   try {
     proxy = await startProxy(config, log);
   } catch (err) {
@@ -174,6 +177,7 @@ async function sandbox(argv: SandboxArgs): Promise<void> {
 const envHelp = Object.values(ENV_VARS).join(', ');
 
 async function main(): Promise<void> {
+  heapTuning = tuneHeap();
   const width = Math.min(110, process.stdout.columns || 100);
   await yargs(hideBin(process.argv))
     .scriptName('redis-sentinel-proxy')
