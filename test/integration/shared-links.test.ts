@@ -75,18 +75,33 @@ t.test('stateless sessions share one link; state or pipelining moves a session t
 t.test('a client that stops reading does not hold up the others on the shared link', async (t) => {
   const group = await withGroup(t, { replicas: 1 });
   const p = await withProxy(t, group, { links: { shared: true, maxPipeline: 32 } });
+  // Values that differ byte by byte: the link reads into a reused buffer, so a reply that waits
+  // for a slow client must not be overwritten by later reads.
+  const value = (k: number, len: number) => Buffer.from(Array.from({ length: len }, (_, i) => 97 + ((i * 7 + k) % 26)));
   const MB = 1024 * 1024;
-  await p.client().set('big', Buffer.alloc(MB, 'x'));
+  const c = p.client();
+  for (let k = 0; k < 20; k++) await c.set(`big${k}`, value(k, MB));
+  for (let k = 0; k < 50; k++) await c.set(`small${k}`, value(k, 100 + k));
   const slow = await rawClient(p.port);
   slow.socket.pause();
-  slow.send(Buffer.concat(Array.from({ length: 20 }, () => encode('GET', 'big'))));
+  slow.send(Buffer.concat(Array.from({ length: 20 }, (_, k) => encode('GET', `big${k}`))));
+  const slowSmall = await rawClient(p.port);
+  slowSmall.socket.pause();
+  slowSmall.send(Buffer.concat(Array.from({ length: 30 }, (_, k) => encode('GET', `small${k}`))));
   const other = await rawClient(p.port);
   const got: string[] = [];
   for (let i = 0; i < 200; i++) got.push(await other.cmd('INCR', 'fast'));
   t.same(got, Array.from({ length: 200 }, (_, i) => `:${i + 1}\r\n`), 'another client is served meanwhile (200 round trips)');
+  for (let i = 0; i < 100; i++) t.equal(await other.cmd('GET', `small${49 - (i % 20)}`), `$${149 - (i % 20)}\r\n${value(49 - (i % 20), 149 - (i % 20)).toString('latin1')}\r\n`) || i;
   slow.socket.resume();
+  slowSmall.socket.resume();
   const big = await slow.read(20, 30_000);
-  t.ok(big.length === 20 && big.every((r) => r.length === MB + 12), "the slow client's replies arrive whole once it reads");
+  t.ok(
+    big.length === 20 && big.every((r, k) => r === `$${MB}\r\n${value(k, MB).toString('latin1')}\r\n`),
+    "the slow client's replies arrive whole and intact once it reads",
+  );
+  t.same(await slowSmall.read(30), Array.from({ length: 30 }, (_, k) => `$${100 + k}\r\n${value(k, 100 + k).toString('latin1')}\r\n`), 'and so do small ones that waited');
+  slowSmall.close();
   slow.close();
   other.close();
 });
