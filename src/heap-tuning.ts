@@ -8,7 +8,8 @@
 // collections (cheap, ~1 ms) are unaffected, so memory under load stays flat.
 //
 // The flag is one V8 reads each time it recomputes its limits, so setting it at start-up works.
-// An operator's own `--heap-growing-percent` (node flag or NODE_OPTIONS) wins.
+// An operator's own `--heap-growing-percent` wins (`node --heap-growing-percent=N .../cli.js`;
+// Node does not accept it in NODE_OPTIONS).
 import v8 from 'node:v8';
 
 export const HEAP_GROWING_FLAG = '--heap-growing-percent';
@@ -16,10 +17,10 @@ export const HEAP_GROWING_PERCENT = 400;
 
 export type HeapTuning = { applied: true; flag: string } | { applied: false; reason: string };
 
-/** What tuneHeap() would do, given the process's node flags and NODE_OPTIONS (pure). */
-export function planHeapTuning(execArgv: readonly string[], nodeOptions: string | undefined): HeapTuning {
+/** What tuneHeap() would do, given the process's node flags (pure). */
+export function planHeapTuning(execArgv: readonly string[]): HeapTuning {
   const given = (s: string) => s === HEAP_GROWING_FLAG || s.startsWith(`${HEAP_GROWING_FLAG}=`) || s.startsWith('--heap_growing_percent');
-  if (execArgv.some(given) || (nodeOptions ?? '').split(/\s+/).some(given)) {
+  if (execArgv.some(given)) {
     return { applied: false, reason: `${HEAP_GROWING_FLAG} given by the operator` };
   }
   return { applied: true, flag: `${HEAP_GROWING_FLAG}=${HEAP_GROWING_PERCENT}` };
@@ -27,7 +28,7 @@ export function planHeapTuning(execArgv: readonly string[], nodeOptions: string 
 
 /** Applies the plan to this process (once, at start-up). */
 export function tuneHeap(): HeapTuning {
-  const plan = planHeapTuning(process.execArgv, process.env.NODE_OPTIONS);
+  const plan = planHeapTuning(process.execArgv);
   if (plan.applied) v8.setFlagsFromString(plan.flag);
   return plan;
 }
