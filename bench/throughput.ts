@@ -25,6 +25,7 @@ import type { SandboxGroup } from '../src/sandbox/types.js';
 import { installCleanup, onInterrupt } from './lib/cleanup.js';
 import { summariseProfile, type ProfileSummary } from './lib/cpuprofile.js';
 import { closeAll, openIdle, pingAll, settledRss } from './lib/idle-sessions.js';
+import { gcDelta, gcTotals } from './lib/gc-metrics.js';
 import { cpuSeconds, cpuSnapshot, loadAvg, machineBusy, openFileLimits, otherCpu, rssKb } from './lib/procfs.js';
 import { startProxyProcess, type ProxyProcess } from './lib/proxy-process.js';
 import { runBenchmark, type BenchRow } from './lib/redis-benchmark.js';
@@ -277,6 +278,8 @@ interface RunRecord {
   rows: BenchRow[];
   wallS: number;
   proxyCpuS?: number;
+  /** The proxy's major collections and GC pause seconds during the run (from its /metrics). */
+  proxyGc?: { major: number; seconds: number };
   commands: number;
   /** CPU used meanwhile by processes other than ours, in cores. */
   otherCores?: number;
@@ -290,6 +293,7 @@ interface RunResult {
   wallS: number;
   cpuS: number;
   otherCores: number;
+  gc?: { major: number; seconds: number };
 }
 
 /** Our long-lived processes besides this one: the proxy and every Redis node of the group. */
@@ -299,18 +303,20 @@ function ourPids(): number[] {
   return pids;
 }
 
-async function measured(port: number, col: { pipeline: number; dataSize: number }, n: number, tests: string[], clients: number, cpuPid?: number): Promise<RunResult> {
+async function measured(port: number, col: { pipeline: number; dataSize: number }, n: number, tests: string[], clients: number, of?: ProxyProcess): Promise<RunResult> {
+  const g0 = of ? await gcTotals(of.adminPort) : undefined;
   const s0 = cpuSnapshot(ourPids());
-  const c0 = cpuPid !== undefined ? cpuSeconds(cpuPid) : 0;
+  const c0 = of ? cpuSeconds(of.pid) : 0;
   const r = await runBenchmark({ port, clients, pipeline: col.pipeline, tests, dataSize: col.dataSize, requests: n, timeoutMs: timeoutFor(n, tests.length) });
-  const c1 = cpuPid !== undefined ? cpuSeconds(cpuPid) : 0;
+  const c1 = of ? cpuSeconds(of.pid) : 0;
   const s1 = cpuSnapshot(ourPids());
-  return { rows: r.rows, wallS: r.wallS, cpuS: c1 - c0, otherCores: otherCpu(s0, s1) };
+  const gc = of ? gcDelta(g0, await gcTotals(of.adminPort)) : undefined;
+  return { rows: r.rows, wallS: r.wallS, cpuS: c1 - c0, otherCores: otherCpu(s0, s1), ...(gc ? { gc } : {}) };
 }
 
 async function proxyRun(col: { pipeline: number; dataSize: number }, n: number, tests: string[], clients = 50): Promise<RunResult> {
   const p = await liveProxy();
-  return measured(p.port, col, n, tests, clients, p.pid);
+  return measured(p.port, col, n, tests, clients, p);
 }
 
 function directRun(col: { pipeline: number; dataSize: number }, n: number, tests: string[], clients = 50): Promise<RunResult> {
@@ -340,7 +346,7 @@ async function pair(
     for (const target of ['direct', 'proxy'] as const) {
       try {
         const r = await run(target);
-        got.push({ round, target, rows: r.rows, wallS: r.wallS, commands, otherCores: round3(r.otherCores), ...(target === 'proxy' ? { proxyCpuS: r.cpuS } : {}) });
+        got.push({ round, target, rows: r.rows, wallS: r.wallS, commands, otherCores: round3(r.otherCores), ...(target === 'proxy' ? { proxyCpuS: r.cpuS, ...(r.gc ? { proxyGc: r.gc } : {}) } : {}) });
       } catch (e) {
         warn(`${target} ${label} round ${round}: ${errMsg(e)}`);
         got.push({ round, target, rows: [], wallS: NaN, commands: 0, error: errMsg(e) });
@@ -403,6 +409,8 @@ async function throughputPhase(): Promise<{ columns: Column[]; runs: Map<string,
     const prox = list.filter((r) => r.target === 'proxy' && !r.error && !r.discarded);
     const cpuPer100k = median(prox.map((r) => ((r.proxyCpuS ?? NaN) / r.commands) * 1e5));
     const cpuUtil = median(prox.map((r) => (r.proxyCpuS ?? NaN) / r.wallS));
+    const gcMsPer100k = median(prox.map((r) => ((r.proxyGc?.seconds ?? NaN) * 1000 * 1e5) / r.commands));
+    const majorPer100k = median(prox.map((r) => ((r.proxyGc?.major ?? NaN) * 1e5) / r.commands));
     for (const test of ['SET', 'GET']) {
       const pick = (rs: RunRecord[], f: (b: BenchRow) => number) => median(rs.map((r) => rowOf(r.rows, test)).filter((b): b is BenchRow => !!b).map(f));
       const dRps = pick(direct, (b) => b.rps);
@@ -432,6 +440,8 @@ async function throughputPhase(): Promise<{ columns: Column[]; runs: Map<string,
         // The CPU figures cover the SET and the GET test of the same redis-benchmark run.
         proxyCpuSecondsPer100k: round(cpuPer100k, 4),
         proxyCpuUtilisation: round(cpuUtil, 3),
+        proxyGcPauseMsPer100k: round(gcMsPer100k, 2),
+        proxyMajorGcsPer100k: round(majorPer100k, 2),
         otherCoresMax: round(Math.max(0, ...[...direct, ...prox].map((r) => r.otherCores ?? 0)), 3),
       });
     }
@@ -593,7 +603,7 @@ async function profilePhase(rpsHint: number | undefined): Promise<ProfileSummary
 // Report
 
 function printThroughput(summary: Record<string, unknown>[]): void {
-  const rows: string[][] = [['column', 'direct ops/s', 'proxy ops/s', 'ratio', 'target', '', 'p50 c50 d/p ms', 'p99 c50 d/p ms', 'proxy CPU s/100k', 'proxy CPU %', 'others (cores)']];
+  const rows: string[][] = [['column', 'direct ops/s', 'proxy ops/s', 'ratio', 'target', '', 'p50 c50 d/p ms', 'p99 c50 d/p ms', 'proxy CPU s/100k', 'proxy CPU %', 'GC ms/100k', 'major GC/100k', 'others (cores)']];
   for (const s of summary as Array<Record<string, any>>) {
     rows.push([
       `${s.test} P${s.pipeline} ${s.dataSize === 3 ? '3B' : '1KB'}`,
@@ -606,11 +616,14 @@ function printThroughput(summary: Record<string, unknown>[]): void {
       `${fmt(s.latencyC50.directP99Ms, 3)} / ${fmt(s.latencyC50.proxyP99Ms, 3)}`,
       fmt(s.proxyCpuSecondsPer100k, 3),
       `${fmt(100 * s.proxyCpuUtilisation, 0)} %`,
+      fmt(s.proxyGcPauseMsPer100k, 1),
+      fmt(s.proxyMajorGcsPer100k, 2),
       fmt(s.otherCoresMax, 2),
     ]);
   }
   log(table(rows));
-  log('(CPU s/100k and CPU % cover the SET and GET tests of one redis-benchmark run, so they repeat on both lines;');
+  log('(CPU s/100k, CPU % and the GC figures cover the SET and GET tests of one redis-benchmark run, so they repeat on both lines;');
+  log(' GC ms: the proxy\'s main-thread GC pauses, from its /metrics; concurrent marking on helper threads is CPU time, not pause;');
   log(' "others": the most CPU that processes other than the benchmark, Redis and the proxy used during a kept run)');
   log(REFERENCE);
 }
