@@ -37,6 +37,19 @@ const MiB = 1024 * KiB;
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
+/** The longest stretch of `b` without a '\r' (a header line lies within one). */
+function longestRunWithoutCR(b: Buffer): number {
+  let best = 0;
+  let from = 0;
+  for (;;) {
+    const cr = b.indexOf(13, from);
+    const end = cr < 0 ? b.length : cr;
+    best = Math.max(best, end - from);
+    if (cr < 0) return best;
+    from = cr + 1;
+  }
+}
+
 function memory(): { heap: number; rss: number } {
   gc();
   gc();
@@ -458,7 +471,20 @@ t.test('hostile input through the proxy', async (t) => {
         // not read yet (Redis closes at once after a protocol error; the proxy may do so too). So
         // when both closed, one may be a prefix of the other, the rest ending in the error.
         const lostToReset = (long: string, short: string) => long.startsWith(short) && /-ERR Protocol error: [^\r\n]*\r\n$/.test(long);
-        const same = a === b || (viaProxy.closed && direct.closed && (lostToReset(a, b) || lostToReset(b, a)));
+        // Redis checks a header line against its 64 KB limit only when it parses its query buffer,
+        // after each read (16 KB at a time): a line that passes 64 KB but whose '\r' came in the
+        // same read is not "too big" for it, and the answer is the next check's. The proxy calls
+        // every such line too big, whatever the reads. With a line that long in the input, either
+        // answer is one Redis gives, so the two may differ in that final error alone.
+        const errTail = /-ERR Protocol error: [^\r\n]*\r\n$/;
+        const head = (r: string) => r.replace(errTail, '');
+        const readDependent =
+          longestRunWithoutCR(bytes) >= 64 * KiB &&
+          errTail.test(a) &&
+          errTail.test(b) &&
+          /too big/.test(a.slice(head(a).length) + b.slice(head(b).length)) &&
+          (head(a).startsWith(head(b)) || head(b).startsWith(head(a)));
+        const same = a === b || (viaProxy.closed && direct.closed && (lostToReset(a, b) || lostToReset(b, a) || readDependent));
         if (!same || viaProxy.closed !== direct.closed) {
           throw new Error(
             `input ${JSON.stringify(bytes.toString('latin1')).slice(0, 600)}\nproxy  (closed ${viaProxy.closed}): ${JSON.stringify(a).slice(0, 600)}\nredis  (closed ${direct.closed}): ${JSON.stringify(b).slice(0, 600)}`,
