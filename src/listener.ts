@@ -65,7 +65,9 @@ export class Listener {
   ) {
     const t = group.config.tls.listener;
     const onConn = (socket: net.Socket) => this.accept(socket);
-    this.server = t ? tls.createServer(tlsServerOptions(t), onConn) : net.createServer(onConn);
+    // Plain connections start paused: the session makes them read into the shared read buffer
+    // (session/socket-reads.ts) before the first read.
+    this.server = t ? tls.createServer(tlsServerOptions(t), onConn) : net.createServer({ pauseOnConnect: true }, onConn);
     this.server.on('error', (err) => this.log.error({ err: err.message }, 'listener error'));
     if (t) (this.server as tls.Server).on('tlsClientError', (err) => this.log.info({ err: err.message }, 'TLS handshake with a client failed'));
   }
@@ -95,6 +97,10 @@ export class Listener {
 
   private accept(socket: net.Socket): void {
     socket.on('error', () => {});
+    if (this.closing || this.group.sessions.size >= this.group.config.limits.maxClients) {
+      // Refused: read (and drop) what the client sends, so that its FIN is seen and the socket closes.
+      socket.resume();
+    }
     if (this.closing) {
       this.stats.rejectedShuttingDown.inc();
       socket.end(ErrorReplies.SHUTTING_DOWN);

@@ -38,8 +38,7 @@ export class BackendLink {
   constructor(opts: LinkOptions, private readonly handlers: LinkHandlers) {
     this.addr = opts.addr;
     this.masterEpoch = opts.masterEpoch;
-    this.socket = connectNode(opts.addr, opts.tls, opts.connectTimeoutMs, () => (this.connected = true));
-    this.socket.on('data', (chunk: Buffer) => this.handlers.onData(this, chunk));
+    this.socket = connectNode(opts.addr, opts.tls, opts.connectTimeoutMs, () => (this.connected = true), (chunk) => this.handlers.onData(this, chunk));
     this.socket.on('drain', () => this.handlers.onDrain(this));
     this.socket.on('error', () => {
       /* reported through 'close' */

@@ -4,10 +4,12 @@ import net from 'node:net';
 import tls from 'node:tls';
 import type { TlsClientOptions } from '../config/types.js';
 import { clientTlsOptions } from '../security.js';
+import { onreadOption, type OnChunk } from './socket-reads.js';
 
-/** Connects to `addr` ("host:port"); `onConnect` runs once the TCP (and TLS) handshake is done.
- * A connection not established within `connectTimeoutMs` is destroyed with an error. */
-export function connectNode(addr: string, t: TlsClientOptions | undefined, connectTimeoutMs: number, onConnect: () => void): net.Socket {
+/** Connects to `addr` ("host:port"); `onConnect` runs once the TCP (and TLS) handshake is done,
+ * and `onChunk` gets the bytes read (see socket-reads.ts). A connection not established within
+ * `connectTimeoutMs` is destroyed with an error. */
+export function connectNode(addr: string, t: TlsClientOptions | undefined, connectTimeoutMs: number, onConnect: () => void, onChunk: OnChunk): net.Socket {
   const sep = addr.lastIndexOf(':');
   const host = addr.slice(0, sep);
   const port = Number(addr.slice(sep + 1));
@@ -19,7 +21,8 @@ export function connectNode(addr: string, t: TlsClientOptions | undefined, conne
     onConnect();
   };
   // Sentinel announces IP addresses: the name verified comes from servernameMap/servername.
-  const socket: net.Socket = t ? tls.connect({ host, port, ...clientTlsOptions(t, host, port) }, done) : net.connect({ host, port }, done);
+  const socket: net.Socket = t ? tls.connect({ host, port, ...clientTlsOptions(t, host, port) }, done) : net.connect({ host, port, onread: onreadOption(onChunk) }, done);
+  if (t) socket.on('data', onChunk);
   socket.setNoDelay(true);
   socket.setTimeout(connectTimeoutMs, () => {
     if (!connected) socket.destroy(new Error(`connect timeout to ${addr}`));

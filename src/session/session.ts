@@ -16,6 +16,7 @@ import { NULL_ARRAY_RESP2, NULL_RESP3, OK, QUEUED } from '../resp/encode.js';
 import { ErrorReplies, errorReply } from '../errors.js';
 import { CmdFlag, type CommandSpec, type CommandTable, isBlockingCall, isReadOnly, isWrite } from '../commands/table.js';
 import { BackendLink } from './backend-link.js';
+import { adoptReads } from './socket-reads.js';
 import type { SharedLink, SharedWaiter } from './shared-link.js';
 import { Deque } from './deque.js';
 import { ReplayState } from './state.js';
@@ -190,7 +191,12 @@ export class Session implements SharedWaiter {
     this.shareable = kind === 'master' && !this.splitReads && (group.config.links?.shared ?? true);
     this.maxPipeline = group.config.links?.maxPipeline ?? DEFAULT_LINKS.maxPipeline;
     client.setNoDelay(true);
-    client.on('data', (chunk: Buffer) => this.onClientData(chunk));
+    // Accepted paused (listener.ts), so that reads can go to the shared read buffer from the first.
+    const onChunk = (chunk: Buffer) => this.onClientData(chunk);
+    if (!adoptReads(client, onChunk)) {
+      client.on('data', onChunk);
+      client.resume();
+    }
     client.on('drain', () => this.onClientDrain());
     client.on('error', (err) => this.log.debug({ err: err.message }, 'client socket error'));
     client.on('close', () => this.teardown('client closed'));

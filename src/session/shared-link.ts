@@ -75,7 +75,7 @@ export class SharedLink {
     private readonly onGone: (link: SharedLink, err: Error | undefined) => void,
     private readonly onReadonly: () => void,
   ) {
-    this.socket = connectNode(addr, opts.tls, opts.connectTimeoutMs, () => (this.connected = true));
+    this.socket = connectNode(addr, opts.tls, opts.connectTimeoutMs, () => (this.connected = true), (chunk) => this.onData(chunk));
     if (opts.auth.password !== undefined) {
       const a = opts.auth;
       this.socket.write(encodeCommand(a.username !== undefined ? ['AUTH', a.username, a.password!] : ['AUTH', a.password!]));
@@ -83,7 +83,6 @@ export class SharedLink {
     }
     let closeErr: Error | undefined;
     this.socket.on('error', (e) => (closeErr ??= e));
-    this.socket.on('data', (chunk: Buffer) => this.onData(chunk));
     this.socket.on('close', () => {
       this.closed = true;
       this.tail = undefined;
