@@ -195,7 +195,8 @@ export class GroupRuntime {
       (l, err) => {
         if (this.shared !== l) return;
         this.shared = undefined;
-        if (!l.connected) this.sharedFailedAt = Date.now();
+        // (A link whose node never answered its PING counts as failed too: see SharedLink.)
+        if (!l.ready) this.sharedFailedAt = Date.now();
         this.log.info({ node: l.addr, err: err?.message }, 'shared link closed');
         this.onLinkLost(l.addr);
       },

@@ -21,6 +21,8 @@ import { connectNode } from './connect.js';
 /** Writes on the link not yet answered before the next may leave (see scheduleFlush). */
 const MAX_WRITES_IN_FLIGHT = 1;
 
+const PING = Buffer.from('*1\r\n$4\r\nPING\r\n');
+
 /** What a session hands the shared link with its commands: told about replies, or their loss. */
 export interface SharedWaiter {
   /**
@@ -61,6 +63,9 @@ export class SharedLink {
   private seq = 0;
   private flushedSeq = 0;
   connected = false;
+  /** The node answered the link's opening PING: commands go out from then on. */
+  ready = false;
+  private readonly gate: Run = { waiter: undefined, token: undefined, left: 1, seq: 0 };
   closed = false;
 
   // Reply delivery over one node chunk.
@@ -76,11 +81,23 @@ export class SharedLink {
     private readonly onReadonly: () => void,
   ) {
     this.socket = connectNode(addr, opts.tls, opts.connectTimeoutMs, () => (this.connected = true), (chunk) => this.onData(chunk));
+    // Nothing is sent before the node answers a PING. A TCP handshake alone proves little: when a
+    // master is killed while a forked child of it (an RDB save, a full sync) lives on, the child
+    // holds the listening socket and the kernel completes connections nobody will ever read.
+    // Commands written into one would come back as "lost in flight" (maybe executed) although they
+    // never ran; held until the PONG, they go to the new master instead when the link dies. The
+    // PING counts as the write in flight, so commands wait for its answer (scheduleFlush).
+    // (AUTH and PING leave in one write: the socket is corked as soon as commands are staged, and
+    // a second write made before the connection is up would wait for the uncork, after the PONG.)
+    let opening = PING;
     if (opts.auth.password !== undefined) {
       const a = opts.auth;
-      this.socket.write(encodeCommand(a.username !== undefined ? ['AUTH', a.username, a.password!] : ['AUTH', a.password!]));
+      opening = Buffer.concat([encodeCommand(a.username !== undefined ? ['AUTH', a.username, a.password!] : ['AUTH', a.password!]), PING]);
       this.pending.push({ waiter: undefined, token: undefined, left: 1, seq: 0 });
     }
+    this.socket.write(opening);
+    this.pending.push(this.gate);
+    this.writeEnds.push(this.gate);
     let closeErr: Error | undefined;
     this.socket.on('error', (e) => (closeErr ??= e));
     this.socket.on('close', () => {
@@ -210,8 +227,9 @@ export class SharedLink {
     const head = this.pending.peek();
     if (head === undefined) throw new ReplyProtocolError('a reply nobody asked for');
     if (info.type === 0x2d /* - */) {
-      if (head.waiter === undefined) {
-        // The link's own AUTH failed: nothing sent on it can succeed.
+      if (head.waiter === undefined && head !== this.gate) {
+        // The link's own AUTH failed: nothing sent on it can succeed. (An error to the PING, such
+        // as NOAUTH, still shows a node that reads: commands go, and their replies say why.)
         throw new Error(`AUTH on shared link refused (${info.errorCode})`);
       }
       if (info.errorCode === 'READONLY') this.onReadonly();
@@ -223,6 +241,7 @@ export class SharedLink {
     if (this.writeEnds.peek() === head) {
       this.writeEnds.shift();
       this.answered = true;
+      if (head === this.gate) this.ready = true;
     }
     const from = this.from;
     this.from = end;

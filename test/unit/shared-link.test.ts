@@ -7,23 +7,35 @@ import { SharedLink, type SharedWaiter } from '../../src/session/shared-link.js'
 
 interface Fake {
   port: number;
-  /** Everything the link wrote so far. */
+  /** Everything the link wrote so far, but its opening PING. */
   received(): string;
+  /** The link's opening PING arrived. */
+  pinged(): boolean;
   waitReceived(text: string): Promise<void>;
   write(data: string): void;
   drop(): void;
   close(): Promise<void>;
 }
 
-async function fakeServer(): Promise<Fake> {
+const PING = '*1\r\n$4\r\nPING\r\n';
+
+/** `autoPong`: answer the link's opening PING at once (not when the test scripts its AUTH reply). */
+async function fakeServer(autoPong = true): Promise<Fake> {
   let sock: net.Socket | undefined;
   let got = '';
+  let pinged = false;
   const waiters: (() => void)[] = [];
   const server = net.createServer((s) => {
     sock = s;
     s.setNoDelay(true);
     s.on('data', (d) => {
       got += d.toString('latin1');
+      const i = pinged ? -1 : got.indexOf(PING);
+      if (i >= 0) {
+        pinged = true;
+        got = got.slice(0, i) + got.slice(i + PING.length);
+        if (autoPong) s.write('+PONG\r\n');
+      }
       for (const w of waiters.splice(0)) w();
     });
     s.on('error', () => {});
@@ -33,6 +45,7 @@ async function fakeServer(): Promise<Fake> {
   return {
     port,
     received: () => got,
+    pinged: () => pinged,
     waitReceived: (text) =>
       new Promise<void>((resolve) => {
         const check = () => (got.includes(text) ? resolve() : waiters.push(check));
@@ -67,8 +80,8 @@ class Recorder implements SharedWaiter {
 }
 
 /** A fake node and a shared link to it, both closed on teardown. */
-async function setup(t: Test, password?: string) {
-  const fake = await fakeServer();
+async function setup(t: Test, password?: string, autoPong = password === undefined) {
+  const fake = await fakeServer(autoPong);
   t.teardown(() => fake.close());
   const gone: (Error | undefined)[] = [];
   let readonly = 0;
@@ -216,4 +229,43 @@ t.test('READONLY from the node is reported (the topology is checked at once)', a
   await a.until(() => a.complete.get('a1') === 1);
   t.equal(readonly(), 1);
   t.equal(a.data.get('a1'), "-READONLY You can't write against a read only replica.\r\n", 'the error still reaches the client');
+});
+
+t.test('nothing is written before the node answers the PING; a node that never does gets nothing', async (t) => {
+  // As a killed master's forked child holding its listening socket: the connection is made, and
+  // nobody reads it.
+  const { fake, link, gone } = await setup(t, undefined, false);
+  const a = new Recorder();
+  link.send(a, 'a1', Buffer.from(CMD(1)), 1);
+  await poll(() => fake.pinged());
+  for (let i = 0; i < 5; i++) await turn();
+  t.equal(fake.received(), '', 'the command waits for the PONG');
+  t.equal(link.ready, false);
+  fake.drop();
+  await poll(() => a.lost.length === 1 && gone.length === 1);
+  t.same(a.lost, [{ token: 'a1', left: 1, sent: false, midReply: false }], 'never sent: the session may send it again elsewhere');
+
+  const b = await setup(t, undefined, false);
+  const w = new Recorder();
+  b.link.send(w, 'w1', Buffer.from(CMD(2)), 1);
+  await poll(() => b.fake.pinged());
+  b.fake.write('+PONG\r\n');
+  await b.fake.waitReceived(CMD(2));
+  t.equal(b.link.ready, true, 'ready once the PONG came');
+  b.fake.write(':2\r\n');
+  await w.until(() => w.complete.get('w1') === 1);
+  t.equal(w.data.get('w1'), ':2\r\n', 'the PONG is the link\'s own: the first reply handed over is the command\'s');
+});
+
+t.test("with the link's own AUTH, commands staged before the connection go after AUTH and PING are answered", async (t) => {
+  const { fake, link } = await setup(t, 'pw');
+  const a = new Recorder();
+  link.send(a, 'a1', Buffer.from(CMD(1)), 1); // before the connection is up: the socket gets corked
+  await poll(() => fake.pinged());
+  t.match(fake.received(), /^\*2\r\n\$4\r\nAUTH\r\n\$2\r\npw\r\n$/, 'AUTH, then the PING (taken out), nothing else yet');
+  fake.write('+OK\r\n+PONG\r\n');
+  await fake.waitReceived(CMD(1));
+  fake.write(':1\r\n');
+  await a.until(() => a.complete.get('a1') === 1);
+  t.equal(a.data.get('a1'), ':1\r\n');
 });
