@@ -1,11 +1,12 @@
 // V8 heap tuning for a proxy process.
 //
-// Every socket read hands V8 a new ArrayBuffer (external memory). Under load that is hundreds of
-// MB/s of short-lived external memory on a small (~15 MB) heap, and V8's default limits then start
-// a full mark-compact every 50–100 ms: measured 20–30 % of the proxy's CPU at `-P 16` (52 major
-// GCs in 1.5 M pipelined GETs; see README "Performance"). With the old generation allowed to grow
-// to five times its live size before the next full collection, the same run does one. Young
-// collections (cheap, ~1 ms) are unaffected, so memory under load stays flat.
+// Every socket read hands V8 new memory (a Buffer per read, a new ArrayBuffer for large ones).
+// Under load that is hundreds of MB/s of short-lived memory on a small (~15 MB) heap, and V8's
+// default limits then started a full mark-compact every 50–100 ms: measured 20–30 % of the proxy's
+// CPU at `-P 16` (52 major GCs in 1.5 M pipelined GETs; see README "Benchmark"). With the old
+// generation allowed to grow to five times its live size before the next full collection, the
+// same run does one. Young collections (cheap, ~1 ms) are unaffected, so memory under load stays
+// flat.
 //
 // The flag is one V8 reads each time it recomputes its limits, so setting it at start-up works.
 // An operator's own `--heap-growing-percent` wins (`node --heap-growing-percent=N .../cli.js`;

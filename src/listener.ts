@@ -97,20 +97,16 @@ export class Listener {
 
   private accept(socket: net.Socket): void {
     socket.on('error', () => {});
-    if (this.closing || this.group.sessions.size >= this.group.config.limits.maxClients) {
-      // Refused: read (and drop) what the client sends, so that its FIN is seen and the socket closes.
-      socket.resume();
-    }
     if (this.closing) {
       this.stats.rejectedShuttingDown.inc();
-      socket.end(ErrorReplies.SHUTTING_DOWN);
+      refuse(socket, ErrorReplies.SHUTTING_DOWN);
       return;
     }
     // Read live: a reload may change maxClients. Counted per group, over all its listeners.
     if (this.group.sessions.size >= this.group.config.limits.maxClients) {
       this.stats.rejectedMaxClients.inc();
       this.log.debug({ maxClients: this.group.config.limits.maxClients }, 'max number of clients reached: connection refused');
-      socket.end(ErrorReplies.MAX_CLIENTS);
+      refuse(socket, ErrorReplies.MAX_CLIENTS);
       return;
     }
     this.stats.track(socket);
@@ -128,6 +124,13 @@ export class Listener {
     });
     return this.stopped;
   }
+}
+
+/** Answers a connection it will not serve and closes it. It was accepted paused: it reads (and
+ * drops) what the client sends, so that the client's FIN is seen and the socket goes away. */
+function refuse(socket: net.Socket, reply: Buffer): void {
+  socket.resume();
+  socket.end(reply);
 }
 
 function tlsServerOptions(t: TlsServerOptions): tls.TlsOptions {
