@@ -25,7 +25,7 @@ import type { SandboxGroup } from '../src/sandbox/types.js';
 import { installCleanup, onInterrupt } from './lib/cleanup.js';
 import { summariseProfile, type ProfileSummary } from './lib/cpuprofile.js';
 import { closeAll, openIdle, pingAll, settledRss } from './lib/idle-sessions.js';
-import { gcDelta, gcTotals } from './lib/gc-metrics.js';
+import { gcDelta, gcTotals, type GcDelta } from './lib/gc-metrics.js';
 import { cpuSeconds, cpuSnapshot, loadAvg, machineBusy, openFileLimits, otherCpu, rssKb } from './lib/procfs.js';
 import { startProxyProcess, type ProxyProcess } from './lib/proxy-process.js';
 import { runBenchmark, type BenchRow } from './lib/redis-benchmark.js';
@@ -279,7 +279,7 @@ interface RunRecord {
   wallS: number;
   proxyCpuS?: number;
   /** The proxy's major collections and GC pause seconds during the run (from its /metrics). */
-  proxyGc?: { major: number; seconds: number };
+  proxyGc?: GcDelta;
   commands: number;
   /** CPU used meanwhile by processes other than ours, in cores. */
   otherCores?: number;
@@ -293,7 +293,7 @@ interface RunResult {
   wallS: number;
   cpuS: number;
   otherCores: number;
-  gc?: { major: number; seconds: number };
+  gc?: GcDelta;
 }
 
 /** Our long-lived processes besides this one: the proxy and every Redis node of the group. */
@@ -407,10 +407,12 @@ async function throughputPhase(): Promise<{ columns: Column[]; runs: Map<string,
     const list = runs.get(col.label)!;
     const direct = list.filter((r) => r.target === 'direct' && !r.error && !r.discarded);
     const prox = list.filter((r) => r.target === 'proxy' && !r.error && !r.discarded);
-    const cpuPer100k = median(prox.map((r) => ((r.proxyCpuS ?? NaN) / r.commands) * 1e5));
+    /** Median over the proxy runs of a per-run amount, per 100,000 commands. */
+    const per100k = (amount: (r: RunRecord) => number | undefined) => median(prox.map((r) => ((amount(r) ?? NaN) / r.commands) * 1e5));
+    const cpuPer100k = per100k((r) => r.proxyCpuS);
     const cpuUtil = median(prox.map((r) => (r.proxyCpuS ?? NaN) / r.wallS));
-    const gcMsPer100k = median(prox.map((r) => ((r.proxyGc?.seconds ?? NaN) * 1000 * 1e5) / r.commands));
-    const majorPer100k = median(prox.map((r) => ((r.proxyGc?.major ?? NaN) * 1e5) / r.commands));
+    const gcMsPer100k = per100k((r) => (r.proxyGc ? r.proxyGc.seconds * 1000 : undefined));
+    const majorPer100k = per100k((r) => r.proxyGc?.major);
     for (const test of ['SET', 'GET']) {
       const pick = (rs: RunRecord[], f: (b: BenchRow) => number) => median(rs.map((r) => rowOf(r.rows, test)).filter((b): b is BenchRow => !!b).map(f));
       const dRps = pick(direct, (b) => b.rps);

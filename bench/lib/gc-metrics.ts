@@ -35,7 +35,12 @@ export async function gcTotals(adminPort: number): Promise<GcTotals | undefined>
 }
 
 /** What happened between two readings: major collections and pause seconds. */
-export function gcDelta(a: GcTotals | undefined, b: GcTotals | undefined): { major: number; seconds: number } | undefined {
+export interface GcDelta {
+  major: number;
+  seconds: number;
+}
+
+export function gcDelta(a: GcTotals | undefined, b: GcTotals | undefined): GcDelta | undefined {
   if (!a || !b) return undefined;
   return { major: (b.count.major ?? 0) - (a.count.major ?? 0), seconds: b.seconds - a.seconds };
 }

@@ -31,9 +31,10 @@ export interface SharedWaiter {
    */
   onSharedData(token: unknown, bytes: Buffer, complete: number): void;
   /**
-   * The link died with `left` of `token`'s commands unanswered. `sent` is false when nothing ever
-   * reached the node (the link never connected); `midReply` when part of a reply to `token` was
-   * already handed over (the client's stream cannot be completed).
+   * The link died with `left` of `token`'s commands unanswered. `sent` is false when they were never
+   * written (they waited for a flush, or for the node's answer to the link's opening PING);
+   * `midReply` when part of a reply to `token` was already handed over (the client's stream cannot
+   * be completed).
    */
   onSharedLost(token: unknown, left: number, sent: boolean, midReply: boolean): void;
 }
@@ -103,12 +104,12 @@ export class SharedLink {
     this.socket.on('close', () => {
       this.closed = true;
       this.tail = undefined;
-      const wasConnected = this.connected;
       let midReply = !this.framer.atBoundary;
       let r: Run | undefined;
       while ((r = this.pending.shift()) !== undefined) {
-        // Commands still waiting for their write never reached the node: they may go again.
-        r.waiter?.onSharedLost(r.token, r.left, wasConnected && r.seq <= this.flushedSeq, midReply);
+        // Commands still waiting for their write never reached the node: they may go again. (No
+        // flush happens before the PONG, so a written run was written to a node that reads.)
+        r.waiter?.onSharedLost(r.token, r.left, r.seq <= this.flushedSeq, midReply);
         midReply = false; // only the head run had bytes handed over
       }
       this.onGone(this, closeErr);
