@@ -26,7 +26,7 @@ import { installCleanup, onInterrupt } from './lib/cleanup.js';
 import { summariseProfile, type ProfileSummary } from './lib/cpuprofile.js';
 import { closeAll, openIdle, pingAll, settledRss } from './lib/idle-sessions.js';
 import { gcDelta, gcTotals, type GcDelta } from './lib/gc-metrics.js';
-import { cpuSeconds, cpuSnapshot, loadAvg, machineBusy, openFileLimits, otherCpu, rssKb } from './lib/procfs.js';
+import { childrenCpuSeconds, cpuSeconds, cpuSnapshot, loadAvg, machineBusy, openFileLimits, otherCpu, rssKb } from './lib/procfs.js';
 import { startProxyProcess, type ProxyProcess } from './lib/proxy-process.js';
 import { runBenchmark, type BenchRow } from './lib/redis-benchmark.js';
 import { fmt, fmtInt, median, round, table, verdict } from './lib/stats.js';
@@ -278,6 +278,9 @@ interface RunRecord {
   rows: BenchRow[];
   wallS: number;
   proxyCpuS?: number;
+  /** CPU seconds of redis-benchmark and of the master during the run (direct and proxy runs). */
+  benchCpuS?: number;
+  redisCpuS?: number;
   /** The proxy's major collections and GC pause seconds during the run (from its /metrics). */
   proxyGc?: GcDelta;
   commands: number;
@@ -292,6 +295,8 @@ interface RunResult {
   rows: BenchRow[];
   wallS: number;
   cpuS: number;
+  benchCpuS: number;
+  redisCpuS: number;
   otherCores: number;
   gc?: GcDelta;
 }
@@ -307,16 +312,30 @@ async function measured(port: number, col: { pipeline: number; dataSize: number 
   const g0 = of ? await gcTotals(of.adminPort) : undefined;
   const s0 = cpuSnapshot(ourPids());
   const c0 = of ? cpuSeconds(of.pid) : 0;
+  const b0 = childrenCpuSeconds();
+  const m0 = masterCpuSeconds();
   const r = await runBenchmark({ port, clients, pipeline: col.pipeline, tests, dataSize: col.dataSize, requests: n, timeoutMs: timeoutFor(n, tests.length) });
   const c1 = of ? cpuSeconds(of.pid) : 0;
   const s1 = cpuSnapshot(ourPids());
+  const benchCpuS = childrenCpuSeconds() - b0;
+  const redisCpuS = masterCpuSeconds() - m0;
   const gc = of ? gcDelta(g0, await gcTotals(of.adminPort)) : undefined;
-  return { rows: r.rows, wallS: r.wallS, cpuS: c1 - c0, otherCores: otherCpu(s0, s1), ...(gc ? { gc } : {}) };
+  return { rows: r.rows, wallS: r.wallS, cpuS: c1 - c0, benchCpuS, redisCpuS, otherCores: otherCpu(s0, s1), ...(gc ? { gc } : {}) };
 }
 
 async function proxyRun(col: { pipeline: number; dataSize: number }, n: number, tests: string[], clients = 50): Promise<RunResult> {
   const p = await liveProxy();
   return measured(p.port, col, n, tests, clients, p);
+}
+
+/** The master's CPU seconds so far (NaN when it cannot be read). */
+function masterCpuSeconds(): number {
+  const pid = group.nodes[0]?.pid;
+  try {
+    return pid === undefined ? NaN : cpuSeconds(pid);
+  } catch {
+    return NaN;
+  }
 }
 
 function directRun(col: { pipeline: number; dataSize: number }, n: number, tests: string[], clients = 50): Promise<RunResult> {
@@ -346,7 +365,7 @@ async function pair(
     for (const target of ['direct', 'proxy'] as const) {
       try {
         const r = await run(target);
-        got.push({ round, target, rows: r.rows, wallS: r.wallS, commands, otherCores: round3(r.otherCores), ...(target === 'proxy' ? { proxyCpuS: r.cpuS, ...(r.gc ? { proxyGc: r.gc } : {}) } : {}) });
+        got.push({ round, target, rows: r.rows, wallS: r.wallS, commands, benchCpuS: r.benchCpuS, redisCpuS: r.redisCpuS, otherCores: round3(r.otherCores), ...(target === 'proxy' ? { proxyCpuS: r.cpuS, ...(r.gc ? { proxyGc: r.gc } : {}) } : {}) });
       } catch (e) {
         warn(`${target} ${label} round ${round}: ${errMsg(e)}`);
         got.push({ round, target, rows: [], wallS: NaN, commands: 0, error: errMsg(e) });
@@ -408,7 +427,17 @@ async function throughputPhase(): Promise<{ columns: Column[]; runs: Map<string,
     const direct = list.filter((r) => r.target === 'direct' && !r.error && !r.discarded);
     const prox = list.filter((r) => r.target === 'proxy' && !r.error && !r.discarded);
     /** Median over the proxy runs of a per-run amount, per 100,000 commands. */
-    const per100k = (amount: (r: RunRecord) => number | undefined) => median(prox.map((r) => ((amount(r) ?? NaN) / r.commands) * 1e5));
+    const per100kOf = (rs: RunRecord[], amount: (r: RunRecord) => number | undefined) => median(rs.map((r) => ((amount(r) ?? NaN) / r.commands) * 1e5));
+    const per100k = (amount: (r: RunRecord) => number | undefined) => per100kOf(prox, amount);
+    // Where the machine's CPU goes, per 100,000 commands: with two cores shared by the benchmark,
+    // Redis and the proxy, throughput cannot beat (direct total / proxied total) of direct once
+    // every core is busy.
+    const cpu = {
+      direct: { bench: per100kOf(direct, (r) => r.benchCpuS), redis: per100kOf(direct, (r) => r.redisCpuS) },
+      proxy: { bench: per100k((r) => r.benchCpuS), redis: per100k((r) => r.redisCpuS), proxy: per100k((r) => r.proxyCpuS) },
+    };
+    const directTotal = cpu.direct.bench + cpu.direct.redis;
+    const proxiedTotal = cpu.proxy.bench + cpu.proxy.redis + cpu.proxy.proxy;
     const cpuPer100k = per100k((r) => r.proxyCpuS);
     const cpuUtil = median(prox.map((r) => (r.proxyCpuS ?? NaN) / r.wallS));
     const gcMsPer100k = per100k((r) => (r.proxyGc ? r.proxyGc.seconds * 1000 : undefined));
@@ -442,6 +471,11 @@ async function throughputPhase(): Promise<{ columns: Column[]; runs: Map<string,
         // The CPU figures cover the SET and the GET test of the same redis-benchmark run.
         proxyCpuSecondsPer100k: round(cpuPer100k, 4),
         proxyCpuUtilisation: round(cpuUtil, 3),
+        cpuSecondsPer100k: {
+          direct: { bench: round(cpu.direct.bench, 4), redis: round(cpu.direct.redis, 4), total: round(directTotal, 4) },
+          proxy: { bench: round(cpu.proxy.bench, 4), redis: round(cpu.proxy.redis, 4), proxy: round(cpu.proxy.proxy, 4), total: round(proxiedTotal, 4) },
+        },
+        cpuBoundRatio: round(directTotal / proxiedTotal, 3),
         proxyGcPauseMsPer100k: round(gcMsPer100k, 2),
         proxyMajorGcsPer100k: round(majorPer100k, 2),
         otherCoresMax: round(Math.max(0, ...[...direct, ...prox].map((r) => r.otherCores ?? 0)), 3),
@@ -628,6 +662,29 @@ function printThroughput(summary: Record<string, unknown>[]): void {
   log(' GC ms: the proxy\'s main-thread GC pauses, from its /metrics; concurrent marking on helper threads is CPU time, not pause;');
   log(' "others": the most CPU that processes other than the benchmark, Redis and the proxy used during a kept run)');
   log(REFERENCE);
+  log('');
+  log('=== Where the CPU goes: CPU seconds per 100,000 commands (medians; SET and GET of one run together) ===');
+  const cpuRows: string[][] = [['column', 'direct: bench', 'redis', 'total', 'proxied: bench', 'redis', 'proxy', 'total', 'CPU-bound ratio', 'measured ratio']];
+  for (const s of summary as Array<Record<string, any>>) {
+    if (s.test !== 'SET') continue;
+    const c = s.cpuSecondsPer100k;
+    const get = (summary as Array<Record<string, any>>).find((g) => g.test === 'GET' && g.pipeline === s.pipeline && g.dataSize === s.dataSize);
+    cpuRows.push([
+      `P${s.pipeline} ${s.dataSize === 3 ? '3B' : '1KB'}`,
+      fmt(c.direct.bench, 3),
+      fmt(c.direct.redis, 3),
+      fmt(c.direct.total, 3),
+      fmt(c.proxy.bench, 3),
+      fmt(c.proxy.redis, 3),
+      fmt(c.proxy.proxy, 3),
+      fmt(c.proxy.total, 3),
+      fmt(s.cpuBoundRatio, 2),
+      `${fmt(s.ratio, 2)} / ${fmt(get?.ratio, 2)}`,
+    ]);
+  }
+  log(table(cpuRows));
+  log('(CPU-bound ratio = direct total / proxied total: the proxy/direct ratio to expect when both runs keep both cores busy.');
+  log(' The proxy saves Redis CPU (a shared link brings it many sessions\' commands per read) but costs more than it saves.)');
 }
 
 async function main(): Promise<void> {

@@ -95,6 +95,13 @@ function statTicks(pid: number | 'self', withChildren: boolean): number {
   return t;
 }
 
+/** CPU seconds of this process's reaped children (redis-benchmark runs that have exited). */
+export function childrenCpuSeconds(): number {
+  const stat = readFileSync('/proc/self/stat', 'utf8');
+  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(rest[13]) + Number(rest[14])) / clockTicks();
+}
+
 export interface CpuSnapshot {
   at: number;
   machineBusy: number;
