@@ -9,11 +9,13 @@
 //  3. proxy CPU seconds per 100,000 commands, from utime+stime around every proxy run of step 1;
 //  4. RSS per idle client session: 5,000 raw connections, silent, then after one PING each;
 //  5. RSS under a long -P 16 flood of 1 KB SETs, sampled every 200 ms: start / peak / end;
-//  6. optional (--profile): a CPU profile of the proxy during a -P 16 GET run, top self-time
+//  6. optional (--compare): HAProxy (TCP, role:master check) and twemproxy in the same rounds of
+//     step 1, ratios side by side (bench/lib/peers.ts; `bash scripts/ensure-deps.sh --peers`);
+//  7. optional (--profile): a CPU profile of the proxy during a -P 16 GET run, top self-time
 //     functions.
 // Results: bench/results/<timestamp>.json and bench/results/latest.json.
 //
-//   npm run bench [-- --quick] [-- --rounds 5 --seconds 3 --sessions 5000 --flood-seconds 20 --profile]
+//   npm run bench [-- --quick] [-- --rounds 5 --seconds 3 --sessions 5000 --flood-seconds 20 --compare --profile]
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, writeFileSync, copyFileSync } from 'node:fs';
 import os from 'node:os';
@@ -28,6 +30,7 @@ import { closeAll, openIdle, pingAll, settledRss } from './lib/idle-sessions.js'
 import { gcDelta, gcTotals, type GcDelta } from './lib/gc-metrics.js';
 import { childrenCpuSeconds, cpuSeconds, cpuSnapshot, loadAvg, machineBusy, openFileLimits, otherCpu, rssKb } from './lib/procfs.js';
 import { startProxyProcess, type ProxyProcess } from './lib/proxy-process.js';
+import { PEER_NAMES, peerBinary, startPeer, type PeerName, type PeerProcess } from './lib/peers.js';
 import { runBenchmark, type BenchRow } from './lib/redis-benchmark.js';
 import { fmt, fmtInt, median, round, table, verdict } from './lib/stats.js';
 
@@ -51,6 +54,9 @@ const HELP = `Usage: npm run bench [-- options]   (or: node dist/bench/throughpu
   --flood-seconds S    duration of the -P 16 1 KB SET flood (default 20; --quick: 4)
   --flood-bound-mb M   "flat" when the flood's peak RSS stays within start + M MB (default 64)
   --latency-requests N requests per test of the one-connection latency runs (default 40000)
+  --compare            also run HAProxy (TCP mode, role:master check) and twemproxy in front of the
+                       master in the same throughput rounds, when installed
+                       (bash scripts/ensure-deps.sh --peers installs them)
   --profile            also run a CPU profile of the proxy during a -P 16 GET run (--cpu-prof)
   --profile-pipeline N the profiled run's -P (default 16)
   --profile-size B     the profiled run's value size in bytes (-d, default 3)
@@ -71,6 +77,7 @@ const { values: args } = parseArgs({
     'flood-bound-mb': { type: 'string' },
     'latency-requests': { type: 'string' },
     profile: { type: 'boolean', default: false },
+    compare: { type: 'boolean', default: false },
     'profile-pipeline': { type: 'string' },
     'profile-size': { type: 'string' },
     skip: { type: 'string' },
@@ -106,6 +113,7 @@ const OPT = {
   floodSeconds: numOpt('flood-seconds', args['flood-seconds'], quick ? 4 : 20, 1),
   floodBoundMb: numOpt('flood-bound-mb', args['flood-bound-mb'], 64, 1),
   latencyRequests: Math.floor(numOpt('latency-requests', args['latency-requests'], quick ? 10_000 : 40_000, 100)),
+  compare: args.compare === true,
   profile: args.profile === true || args['profile-pipeline'] !== undefined || args['profile-size'] !== undefined,
   profilePipeline: Math.floor(numOpt('profile-pipeline', args['profile-pipeline'], 16, 1)),
   profileSize: Math.floor(numOpt('profile-size', args['profile-size'], 3, 1)),
@@ -272,12 +280,16 @@ interface Column {
   n: number;
 }
 
+type Target = 'direct' | 'proxy' | PeerName;
+
 interface RunRecord {
   round: number;
-  target: 'direct' | 'proxy';
+  target: Target;
   rows: BenchRow[];
   wallS: number;
   proxyCpuS?: number;
+  /** A peer's CPU seconds (--compare runs). */
+  peerCpuS?: number;
   /** CPU seconds of redis-benchmark and of the master during the run (direct and proxy runs). */
   benchCpuS?: number;
   redisCpuS?: number;
@@ -301,15 +313,18 @@ interface RunResult {
   gc?: GcDelta;
 }
 
-/** Our long-lived processes besides this one: the proxy and every Redis node of the group. */
+/** Our long-lived processes besides this one: the proxy, the --compare peers and every Redis node
+ * of the group. */
 function ourPids(): number[] {
   const pids = [...group.nodes, ...group.sentinels].map((n) => n.pid).filter((p): p is number => p !== undefined);
   if (proxy && !proxy.exited) pids.push(proxy.pid);
+  for (const p of peers.values()) if (!p.exited) pids.push(p.pid);
   return pids;
 }
 
-async function measured(port: number, col: { pipeline: number; dataSize: number }, n: number, tests: string[], clients: number, of?: ProxyProcess): Promise<RunResult> {
-  const g0 = of ? await gcTotals(of.adminPort) : undefined;
+async function measured(port: number, col: { pipeline: number; dataSize: number }, n: number, tests: string[], clients: number, of?: ProxyProcess | PeerProcess): Promise<RunResult> {
+  const admin = of && 'adminPort' in of ? of.adminPort : undefined;
+  const g0 = admin !== undefined ? await gcTotals(admin) : undefined;
   const s0 = cpuSnapshot(ourPids());
   const c0 = of ? cpuSeconds(of.pid) : 0;
   const b0 = childrenCpuSeconds();
@@ -319,7 +334,7 @@ async function measured(port: number, col: { pipeline: number; dataSize: number 
   const s1 = cpuSnapshot(ourPids());
   const benchCpuS = childrenCpuSeconds() - b0;
   const redisCpuS = masterCpuSeconds() - m0;
-  const gc = of ? gcDelta(g0, await gcTotals(of.adminPort)) : undefined;
+  const gc = admin !== undefined ? gcDelta(g0, await gcTotals(admin)) : undefined;
   return { rows: r.rows, wallS: r.wallS, cpuS: c1 - c0, benchCpuS, redisCpuS, otherCores: otherCpu(s0, s1), ...(gc ? { gc } : {}) };
 }
 
@@ -336,6 +351,19 @@ function masterCpuSeconds(): number {
   } catch {
     return NaN;
   }
+}
+
+/** The peers of --compare that started. */
+const peers = new Map<PeerName, PeerProcess>();
+
+async function peerRun(name: PeerName, col: { pipeline: number; dataSize: number }, n: number, tests: string[]): Promise<RunResult> {
+  let p = peers.get(name);
+  if (p === undefined || p.exited) {
+    if (p) warn(`${name} (pid ${p.pid}) exited; restarting it. Last output:\n${p.tail()}`);
+    p = await startPeer(name, masterPort);
+    peers.set(name, p);
+  }
+  return measured(p.port, col, n, tests, 50, p);
 }
 
 function directRun(col: { pipeline: number; dataSize: number }, n: number, tests: string[], clients = 50): Promise<RunResult> {
@@ -356,16 +384,17 @@ const rowOf = (rows: BenchRow[], test: string) => rows.find((r) => r.test.toUppe
 async function pair(
   label: string,
   round: number,
-  run: (target: 'direct' | 'proxy') => Promise<RunResult>,
+  run: (target: Target) => Promise<RunResult>,
   commands: number,
   list: RunRecord[],
+  targets: readonly Target[] = ['direct', 'proxy'],
 ): Promise<void> {
   for (let attempt = 0; ; attempt++) {
     const got: RunRecord[] = [];
-    for (const target of ['direct', 'proxy'] as const) {
+    for (const target of targets) {
       try {
         const r = await run(target);
-        got.push({ round, target, rows: r.rows, wallS: r.wallS, commands, benchCpuS: r.benchCpuS, redisCpuS: r.redisCpuS, otherCores: round3(r.otherCores), ...(target === 'proxy' ? { proxyCpuS: r.cpuS, ...(r.gc ? { proxyGc: r.gc } : {}) } : {}) });
+        got.push({ round, target, rows: r.rows, wallS: r.wallS, commands, benchCpuS: r.benchCpuS, redisCpuS: r.redisCpuS, otherCores: round3(r.otherCores), ...(target === 'proxy' ? { proxyCpuS: r.cpuS, ...(r.gc ? { proxyGc: r.gc } : {}) } : target !== 'direct' ? { peerCpuS: r.cpuS } : {}) });
       } catch (e) {
         warn(`${target} ${label} round ${round}: ${errMsg(e)}`);
         got.push({ round, target, rows: [], wallS: NaN, commands: 0, error: errMsg(e) });
@@ -404,6 +433,23 @@ async function throughputPhase(): Promise<{ columns: Column[]; runs: Map<string,
     { pipeline: 16, dataSize: 1024, label: 'P16 1KB', n: 0 },
   ];
   await freshProxy();
+  const targets: Target[] = ['direct', 'proxy'];
+  if (OPT.compare) {
+    for (const name of PEER_NAMES) {
+      if (peerBinary(name) === undefined) {
+        warn(`--compare: ${name} is not installed (bash scripts/ensure-deps.sh --peers); left out`);
+        continue;
+      }
+      try {
+        const p = await startPeer(name, masterPort);
+        peers.set(name, p);
+        targets.push(name);
+        note(`compare: ${name} on 127.0.0.1:${p.port} (${p.version}; ${p.setup})`);
+      } catch (e) {
+        warn(`--compare: ${errMsg(e)}`);
+      }
+    }
+  }
   // Calibration (also the warm-up of both paths): a short run each way; n is sized so a direct test
   // takes about --seconds; the proxy run uses the same n.
   for (const col of columns) {
@@ -411,14 +457,16 @@ async function throughputPhase(): Promise<{ columns: Column[]; runs: Map<string,
     note(`throughput: calibrating ${col.label} (direct and proxy, n=${calN})`);
     const d = await directRun(col, calN, tests);
     await proxyRun(col, calN, tests).catch((e: unknown) => warn(`proxy warm-up ${col.label}: ${errMsg(e)}`));
+    for (const name of peers.keys()) await peerRun(name, col, calN, tests).catch((e: unknown) => warn(`${name} warm-up ${col.label}: ${errMsg(e)}`));
     const rps = median(d.rows.map((r) => r.rps));
     col.n = Math.max(col.pipeline * 50 * 20, Math.round((rps * OPT.seconds) / 1000) * 1000);
   }
   const runs = new Map<string, RunRecord[]>(columns.map((c) => [c.label, []]));
   for (let round = 1; round <= OPT.rounds; round++) {
     for (const col of columns) {
-      note(`throughput: round ${round}/${OPT.rounds} ${col.label} n=${fmtInt(col.n)} direct, then proxy`);
-      await pair(col.label, round, (t) => (t === 'direct' ? directRun(col, col.n, tests) : proxyRun(col, col.n, tests)), col.n * tests.length, runs.get(col.label)!);
+      note(`throughput: round ${round}/${OPT.rounds} ${col.label} n=${fmtInt(col.n)} ${targets.join(', then ')}`);
+      const run = (t: Target) => (t === 'direct' ? directRun(col, col.n, tests) : t === 'proxy' ? proxyRun(col, col.n, tests) : peerRun(t, col, col.n, tests));
+      await pair(col.label, round, run, col.n * tests.length, runs.get(col.label)!, targets);
     }
   }
   const summary: Record<string, unknown>[] = [];
@@ -479,6 +527,17 @@ async function throughputPhase(): Promise<{ columns: Column[]; runs: Map<string,
         proxyGcPauseMsPer100k: round(gcMsPer100k, 2),
         proxyMajorGcsPer100k: round(majorPer100k, 2),
         otherCoresMax: round(Math.max(0, ...[...direct, ...prox].map((r) => r.otherCores ?? 0)), 3),
+        ...(peers.size > 0
+          ? {
+              peers: Object.fromEntries(
+                [...peers.keys()].map((name) => {
+                  const rs = list.filter((r) => r.target === name && !r.error && !r.discarded);
+                  const rps = pick(rs, (b) => b.rps);
+                  return [name, { rps: round(rps, 0), ratio: round(rps / dRps, 3), rpsAll: rs.map((r) => rowOf(r.rows, test)?.rps), cpuSecondsPer100k: round(per100kOf(rs, (r) => r.peerCpuS), 4), p50Ms: pick(rs, (b) => b.p50Ms) }];
+                }),
+              ),
+            }
+          : {}),
       });
     }
   }
@@ -506,7 +565,7 @@ async function latencyPhase(): Promise<Record<string, unknown>> {
       if (r.discarded || r.error) continue;
       for (const t of ['SET', 'GET']) {
         const row = rowOf(r.rows, t);
-        if (row) per[t]![r.target].push(row);
+        if (row && (r.target === 'direct' || r.target === 'proxy')) per[t]![r.target].push(row);
       }
     }
   }
@@ -687,6 +746,31 @@ function printThroughput(summary: Record<string, unknown>[]): void {
   log(' The proxy saves Redis CPU (a shared link brings it many sessions\' commands per read) but costs more than it saves.)');
 }
 
+async function stopPeers(): Promise<void> {
+  for (const p of peers.values()) await p.stop().catch(() => undefined);
+}
+
+function printPeers(summary: Record<string, unknown>[]): void {
+  log('');
+  log('=== The alternatives in the same rounds: ratio to direct (median ops/s) ===');
+  for (const p of peers.values()) log(`${p.name}: ${p.version} (${p.setup})`);
+  const names = [...peers.keys()];
+  const rows: string[][] = [['column', 'redis-sentinel-proxy', ...names, 'ahead of all', ...names.map((n) => `${n} CPU s/100k`), 'proxy CPU s/100k']];
+  for (const s of summary as Array<Record<string, any>>) {
+    const ratios = names.map((n) => s.peers?.[n]?.ratio as number | undefined);
+    const ahead = ratios.every((r) => r === undefined || !Number.isFinite(r) || s.ratio > r);
+    rows.push([
+      `${s.test} P${s.pipeline} ${s.dataSize === 3 ? '3B' : '1KB'}`,
+      `${fmt(s.ratio, 3)}  (${fmtInt(s.proxyRps)})`,
+      ...names.map((n, i) => `${fmt(ratios[i] ?? NaN, 3)}  (${fmtInt(s.peers?.[n]?.rps)})`),
+      ahead ? 'yes' : 'NO',
+      ...names.map((n) => fmt(s.peers?.[n]?.cpuSecondsPer100k, 3)),
+      fmt(s.proxyCpuSecondsPer100k, 3),
+    ]);
+  }
+  log(table(rows));
+}
+
 async function main(): Promise<void> {
   installCleanup();
   onInterrupt(() => {
@@ -748,13 +832,14 @@ async function main(): Promise<void> {
   let p16GetRps: number | undefined;
   if (!OPT.skip.has('throughput')) {
     try {
-      const t = await throughputPhase();
+      const t = await throughputPhase().finally(stopPeers);
       result.throughput = {
         command: `redis-benchmark -h 127.0.0.1 -p <master|proxy> -c 50 -P <1|16> -t set,get -d <3|1024> -n <N> --csv`,
         columns: t.columns.map((c) => ({ label: c.label, pipeline: c.pipeline, dataSize: c.dataSize, requests: c.n })),
         summary: t.summary,
         runs: Object.fromEntries(t.runs),
         proxyArgv: proxy?.argv.map((a) => (a.startsWith(ROOT) ? path.relative(ROOT, a) : a)).join(' '),
+        ...(peers.size > 0 ? { peers: [...peers.values()].map((p) => ({ name: p.name, version: p.version, setup: p.setup })) } : {}),
       };
       const s = t.summary as Array<Record<string, any>>;
       p16SetRps = s.find((x) => x.test === 'SET' && x.pipeline === 16 && x.dataSize === 1024)?.proxyRps;
@@ -802,7 +887,10 @@ async function main(): Promise<void> {
   log();
   log('=== Throughput: redis-benchmark -c 50 -t set,get --csv, medians of ' + OPT.rounds + ' interleaved round(s) ===');
   const thr = result.throughput as Record<string, any> | undefined;
-  if (thr?.summary) printThroughput(thr.summary);
+  if (thr?.summary) {
+    printThroughput(thr.summary);
+    if (peers.size > 0) printPeers(thr.summary);
+  }
   else if (thr?.error) log(`failed: ${thr.error}`);
   else log('skipped');
 

@@ -4,8 +4,16 @@
 #   - redis-server, redis-sentinel, redis-cli, redis-benchmark (Debian/Ubuntu: apt-get), only when
 #     one is missing. The packages' own services are never left running: the tests start their own
 #     throw-away processes on free ports.
+#   - with --peers: also haproxy and nutcracker (twemproxy), for `npm run bench -- --compare`.
 # Idempotent, and quiet and fast (no network) when everything is already there.
 set -euo pipefail
+peers=0
+for arg in "$@"; do
+  case "$arg" in
+    --peers) peers=1 ;;
+    *) printf 'ensure-deps: unknown option %s (only --peers)\n' "$arg" >&2; exit 2 ;;
+  esac
+done
 cd "$(dirname "$0")/.."
 
 say() { printf 'ensure-deps: %s\n' "$*" >&2; }
@@ -53,24 +61,28 @@ missing_bins() {
 }
 
 # Pids of redis-server / redis-sentinel processes (any user).
-redis_pids() {
+redis_pids() { pids_of redis-server redis-sentinel redis-check-rdb; }
+
+# Pids of processes whose command name is one of the arguments (any user).
+pids_of() {
   local p comm
   for p in /proc/[0-9]*; do
     comm=$(cat "$p/comm" 2>/dev/null || true)
-    case "$comm" in redis-server | redis-sentinel | redis-check-rdb) echo "${p#/proc/}" ;; esac
+    for want in "$@"; do [ "$comm" = "$want" ] && echo "${p#/proc/}"; done
   done | sort -n
 }
 
-install_redis() {
-  local sudo=()
+sudo=()
+can_apt() {
   if [ "$(id -u)" != 0 ]; then
     if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then sudo=(sudo -n); else return 1; fi
   fi
-  command -v apt-get >/dev/null 2>&1 || return 1
+  command -v apt-get >/dev/null 2>&1
+}
 
-  say "installing redis-server redis-sentinel redis-tools with apt-get ..."
-  local before policy=/usr/sbin/policy-rc.d created_policy=0
-  before=$(redis_pids)
+# apt-get update, then install the given packages without starting their services.
+apt_install() {
+  local policy=/usr/sbin/policy-rc.d created_policy=0
   # Keep the packages' maintainer scripts from starting their services.
   if [ ! -e "$policy" ]; then
     "${sudo[@]}" sh -c "printf '#!/bin/sh\nexit 101\n' > $policy && chmod 755 $policy"
@@ -80,10 +92,19 @@ install_redis() {
   "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq || rc=$?
   if [ "$rc" = 0 ]; then
     "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-      -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
-      redis-server redis-sentinel redis-tools || rc=$?
+      -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "$@" || rc=$?
   fi
   if [ "$created_policy" = 1 ]; then "${sudo[@]}" rm -f "$policy"; fi
+  return "$rc"
+}
+
+install_redis() {
+  can_apt || return 1
+  say "installing redis-server redis-sentinel redis-tools with apt-get ..."
+  local before
+  before=$(redis_pids)
+  local rc=0
+  apt_install redis-server redis-sentinel redis-tools || rc=$?
 
   # Nothing may be left running as a system service.
   if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
@@ -110,6 +131,22 @@ if [ -n "$missing" ]; then
     macOS:          brew install redis
     Other:          build from https://redis.io/download and put the binaries on PATH"
   fi
+fi
+
+# ---------------------------------------------------------------------------------------------
+# HAProxy and twemproxy (--peers): the alternatives `npm run bench -- --compare` measures
+if [ "$peers" = 1 ] && { ! command -v haproxy >/dev/null 2>&1 && [ ! -x /usr/sbin/haproxy ] || ! command -v nutcracker >/dev/null 2>&1 && [ ! -x /usr/sbin/nutcracker ]; }; then
+  can_apt || die "haproxy or nutcracker is missing and cannot be installed here (needs apt-get as root or passwordless sudo): install HAProxy and twemproxy (nutcracker) and re-run."
+  say "installing haproxy nutcracker with apt-get ..."
+  before=$(pids_of haproxy nutcracker)
+  apt_install haproxy nutcracker || die "apt-get could not install haproxy nutcracker"
+  if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
+    "${sudo[@]}" systemctl disable --now haproxy.service nutcracker.service >/dev/null 2>&1 || true
+  fi
+  for p in $(comm -13 <(echo "$before") <(pids_of haproxy nutcracker)); do
+    say "stopping the service the package started (pid $p)"
+    "${sudo[@]}" kill -9 "$p" 2>/dev/null || true
+  done
 fi
 
 redis_ver=$(redis-server --version | sed -n 's/.* v=\([0-9][0-9.]*\).*/\1/p')
