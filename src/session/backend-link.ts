@@ -1,6 +1,13 @@
 // One connection from a session to a Redis node. It knows nothing of sessions: it frames replies
 // and reports bytes, drain and close to its owner, tagged with the master epoch it was opened for,
 // so callbacks from a link the session has since replaced are recognised and dropped.
+//
+// Nothing the session writes leaves before the node answers a PING (the shared link does the same,
+// see shared-link.ts): a completed TCP handshake proves little when a killed master's forked child
+// (an RDB save, a full sync) still holds the listening socket, or the master is frozen — the kernel
+// accepts connections nobody reads. Commands written into one would come back as "lost in flight
+// (maybe executed)" although they never ran; held until the PONG, they go to the new master
+// instead when the link is cut.
 import type net from 'node:net';
 import type { TlsClientOptions } from '../config/types.js';
 import { ReplyFramer } from '../resp/reply.js';
@@ -19,6 +26,8 @@ export interface LinkOptions {
   connectTimeoutMs: number;
 }
 
+const PING = Buffer.from('*1\r\n$4\r\nPING\r\n');
+
 let nextLinkId = 1;
 
 export class BackendLink {
@@ -27,8 +36,11 @@ export class BackendLink {
   readonly masterEpoch: number;
   readonly socket: net.Socket;
   readonly framer = new ReplyFramer();
-  /** The TCP (and TLS) handshake completed: bytes written from here on may have reached the node. */
+  /** The node answered the link's opening PING: what the session wrote (held until then) went to
+   * a node that reads. While false, nothing but the PING has left. */
   connected = false;
+  /** The first bytes of the PING's answer (one line), until its '\n' comes. */
+  private gate: Buffer | undefined;
   closed = false;
   /** `CLIENT ID` of this connection on the node, when the session asked for it (CLIENT UNBLOCK). */
   clientId: number | undefined;
@@ -38,7 +50,11 @@ export class BackendLink {
   constructor(opts: LinkOptions, private readonly handlers: LinkHandlers) {
     this.addr = opts.addr;
     this.masterEpoch = opts.masterEpoch;
-    this.socket = connectNode(opts.addr, opts.tls, opts.connectTimeoutMs, () => (this.connected = true), (chunk) => this.handlers.onData(this, chunk));
+    this.socket = connectNode(opts.addr, opts.tls, opts.connectTimeoutMs, () => undefined, (chunk) => this.onChunk(chunk));
+    // The PING goes first, alone (queued until the connection is up); everything after it waits
+    // in the corked socket for its answer.
+    this.socket.write(PING);
+    this.socket.cork();
     this.socket.on('drain', () => this.handlers.onDrain(this));
     this.socket.on('error', () => {
       /* reported through 'close' */
@@ -52,6 +68,24 @@ export class BackendLink {
     });
   }
 
+  private onChunk(chunk: Buffer): void {
+    if (!this.connected) {
+      // The answer to PING is one line: +PONG, or an error (-NOAUTH before the session's AUTH,
+      // -LOADING ...) that still shows a node that reads; the replies after it are the session's.
+      const got = this.gate === undefined ? chunk : Buffer.concat([this.gate, chunk]);
+      const nl = got.indexOf(0x0a);
+      if (nl < 0) {
+        this.gate = got;
+        return;
+      }
+      this.gate = undefined;
+      this.connected = true;
+      this.socket.uncork();
+      if (nl + 1 === got.length) return;
+      chunk = got.subarray(nl + 1);
+    }
+    this.handlers.onData(this, chunk);
+  }
 
   write(data: Buffer | Buffer[]): boolean {
     if (Array.isArray(data)) {

@@ -1,61 +1,9 @@
 // The shared link against a scriptable fake RESP server on loopback: faults real Redis cannot
 // produce on demand (replies cut at any byte, a connection dropped between two writes or in the
 // middle of a reply, a reply nobody asked for).
-import net from 'node:net';
 import t, { type Test } from 'tap';
+import { fakeServer, type Fake } from '../helpers/fake-resp.js';
 import { SharedLink, type SharedWaiter } from '../../src/session/shared-link.js';
-
-interface Fake {
-  port: number;
-  /** Everything the link wrote so far, but its opening PING. */
-  received(): string;
-  /** The link's opening PING arrived. */
-  pinged(): boolean;
-  waitReceived(text: string): Promise<void>;
-  write(data: string): void;
-  drop(): void;
-  close(): Promise<void>;
-}
-
-const PING = '*1\r\n$4\r\nPING\r\n';
-
-/** `autoPong`: answer the link's opening PING at once (not when the test scripts its AUTH reply). */
-async function fakeServer(autoPong = true): Promise<Fake> {
-  let sock: net.Socket | undefined;
-  let got = '';
-  let pinged = false;
-  const waiters: (() => void)[] = [];
-  const server = net.createServer((s) => {
-    sock = s;
-    s.setNoDelay(true);
-    s.on('data', (d) => {
-      got += d.toString('latin1');
-      const i = pinged ? -1 : got.indexOf(PING);
-      if (i >= 0) {
-        pinged = true;
-        got = got.slice(0, i) + got.slice(i + PING.length);
-        if (autoPong) s.write('+PONG\r\n');
-      }
-      for (const w of waiters.splice(0)) w();
-    });
-    s.on('error', () => {});
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as net.AddressInfo).port;
-  return {
-    port,
-    received: () => got,
-    pinged: () => pinged,
-    waitReceived: (text) =>
-      new Promise<void>((resolve) => {
-        const check = () => (got.includes(text) ? resolve() : waiters.push(check));
-        check();
-      }),
-    write: (d) => void sock!.write(d),
-    drop: () => sock!.destroy(),
-    close: () => new Promise<void>((r) => server.close(() => r())),
-  };
-}
 
 class Recorder implements SharedWaiter {
   data = new Map<unknown, string>();
