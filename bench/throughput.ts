@@ -28,7 +28,7 @@ import { installCleanup, onInterrupt } from './lib/cleanup.js';
 import { summariseProfile, type ProfileSummary } from './lib/cpuprofile.js';
 import { closeAll, openIdle, pingAll, settledRss } from './lib/idle-sessions.js';
 import { gcDelta, gcTotals, type GcDelta } from './lib/gc-metrics.js';
-import { childrenCpuSeconds, cpuSeconds, cpuSnapshot, loadAvg, machineBusy, openFileLimits, otherCpu, rssKb } from './lib/procfs.js';
+import { childrenCpuSeconds, cpuSeconds, cpuSnapshot, cpuTimesOf, loadAvg, machineBusy, openFileLimits, otherCpu, rssKb } from './lib/procfs.js';
 import { startProxyProcess, type ProxyProcess } from './lib/proxy-process.js';
 import { PEER_NAMES, peerBinary, startPeer, type PeerName, type PeerProcess } from './lib/peers.js';
 import { runBenchmark, type BenchRow } from './lib/redis-benchmark.js';
@@ -288,8 +288,11 @@ interface RunRecord {
   rows: BenchRow[];
   wallS: number;
   proxyCpuS?: number;
-  /** A peer's CPU seconds (--compare runs). */
+  /** User-space part of proxyCpuS. */
+  proxyCpuUserS?: number;
+  /** A peer's CPU seconds (--compare runs), and their user-space part. */
   peerCpuS?: number;
+  peerCpuUserS?: number;
   /** CPU seconds of redis-benchmark and of the master during the run (direct and proxy runs). */
   benchCpuS?: number;
   redisCpuS?: number;
@@ -307,6 +310,8 @@ interface RunResult {
   rows: BenchRow[];
   wallS: number;
   cpuS: number;
+  /** The user-space part of cpuS (the rest is the kernel's). */
+  cpuUserS: number;
   benchCpuS: number;
   redisCpuS: number;
   otherCores: number;
@@ -326,16 +331,16 @@ async function measured(port: number, col: { pipeline: number; dataSize: number 
   const admin = of && 'adminPort' in of ? of.adminPort : undefined;
   const g0 = admin !== undefined ? await gcTotals(admin) : undefined;
   const s0 = cpuSnapshot(ourPids());
-  const c0 = of ? cpuSeconds(of.pid) : 0;
+  const c0 = of ? cpuTimesOf(of.pid) : { user: 0, system: 0 };
   const b0 = childrenCpuSeconds();
   const m0 = masterCpuSeconds();
   const r = await runBenchmark({ port, clients, pipeline: col.pipeline, tests, dataSize: col.dataSize, requests: n, timeoutMs: timeoutFor(n, tests.length) });
-  const c1 = of ? cpuSeconds(of.pid) : 0;
+  const c1 = of ? cpuTimesOf(of.pid) : { user: 0, system: 0 };
   const s1 = cpuSnapshot(ourPids());
   const benchCpuS = childrenCpuSeconds() - b0;
   const redisCpuS = masterCpuSeconds() - m0;
   const gc = admin !== undefined ? gcDelta(g0, await gcTotals(admin)) : undefined;
-  return { rows: r.rows, wallS: r.wallS, cpuS: c1 - c0, benchCpuS, redisCpuS, otherCores: otherCpu(s0, s1), ...(gc ? { gc } : {}) };
+  return { rows: r.rows, wallS: r.wallS, cpuS: c1.user + c1.system - c0.user - c0.system, cpuUserS: c1.user - c0.user, benchCpuS, redisCpuS, otherCores: otherCpu(s0, s1), ...(gc ? { gc } : {}) };
 }
 
 async function proxyRun(col: { pipeline: number; dataSize: number }, n: number, tests: string[], clients = 50): Promise<RunResult> {
@@ -394,7 +399,7 @@ async function pair(
     for (const target of targets) {
       try {
         const r = await run(target);
-        got.push({ round, target, rows: r.rows, wallS: r.wallS, commands, benchCpuS: r.benchCpuS, redisCpuS: r.redisCpuS, otherCores: round3(r.otherCores), ...(target === 'proxy' ? { proxyCpuS: r.cpuS, ...(r.gc ? { proxyGc: r.gc } : {}) } : target !== 'direct' ? { peerCpuS: r.cpuS } : {}) });
+        got.push({ round, target, rows: r.rows, wallS: r.wallS, commands, benchCpuS: r.benchCpuS, redisCpuS: r.redisCpuS, otherCores: round3(r.otherCores), ...(target === 'proxy' ? { proxyCpuS: r.cpuS, proxyCpuUserS: r.cpuUserS, ...(r.gc ? { proxyGc: r.gc } : {}) } : target !== 'direct' ? { peerCpuS: r.cpuS, peerCpuUserS: r.cpuUserS } : {}) });
       } catch (e) {
         warn(`${target} ${label} round ${round}: ${errMsg(e)}`);
         got.push({ round, target, rows: [], wallS: NaN, commands: 0, error: errMsg(e) });
@@ -518,6 +523,7 @@ async function throughputPhase(): Promise<{ columns: Column[]; runs: Map<string,
         },
         // The CPU figures cover the SET and the GET test of the same redis-benchmark run.
         proxyCpuSecondsPer100k: round(cpuPer100k, 4),
+        proxyCpuUserSecondsPer100k: round(per100k((r) => r.proxyCpuUserS), 4),
         proxyCpuUtilisation: round(cpuUtil, 3),
         cpuSecondsPer100k: {
           direct: { bench: round(cpu.direct.bench, 4), redis: round(cpu.direct.redis, 4), total: round(directTotal, 4) },
@@ -533,7 +539,7 @@ async function throughputPhase(): Promise<{ columns: Column[]; runs: Map<string,
                 [...peers.keys()].map((name) => {
                   const rs = list.filter((r) => r.target === name && !r.error && !r.discarded);
                   const rps = pick(rs, (b) => b.rps);
-                  return [name, { rps: round(rps, 0), ratio: round(rps / dRps, 3), rpsAll: rs.map((r) => rowOf(r.rows, test)?.rps), cpuSecondsPer100k: round(per100kOf(rs, (r) => r.peerCpuS), 4), p50Ms: pick(rs, (b) => b.p50Ms) }];
+                  return [name, { rps: round(rps, 0), ratio: round(rps / dRps, 3), rpsAll: rs.map((r) => rowOf(r.rows, test)?.rps), cpuSecondsPer100k: round(per100kOf(rs, (r) => r.peerCpuS), 4), cpuUserSecondsPer100k: round(per100kOf(rs, (r) => r.peerCpuUserS), 4), p50Ms: pick(rs, (b) => b.p50Ms) }];
                 }),
               ),
             }
@@ -755,7 +761,7 @@ function printPeers(summary: Record<string, unknown>[]): void {
   log('=== The alternatives in the same rounds: ratio to direct (median ops/s) ===');
   for (const p of peers.values()) log(`${p.name}: ${p.version} (${p.setup})`);
   const names = [...peers.keys()];
-  const rows: string[][] = [['column', 'redis-sentinel-proxy', ...names, 'ahead of all', ...names.map((n) => `${n} CPU s/100k`), 'proxy CPU s/100k']];
+  const rows: string[][] = [['column', 'redis-sentinel-proxy', ...names, 'ahead of all', ...names.map((n) => `${n} CPU s/100k (user)`), 'proxy CPU s/100k (user)']];
   for (const s of summary as Array<Record<string, any>>) {
     const ratios = names.map((n) => s.peers?.[n]?.ratio as number | undefined);
     const ahead = ratios.every((r) => r === undefined || !Number.isFinite(r) || s.ratio > r);
@@ -764,11 +770,12 @@ function printPeers(summary: Record<string, unknown>[]): void {
       `${fmt(s.ratio, 3)}  (${fmtInt(s.proxyRps)})`,
       ...names.map((n, i) => `${fmt(ratios[i] ?? NaN, 3)}  (${fmtInt(s.peers?.[n]?.rps)})`),
       ahead ? 'yes' : 'NO',
-      ...names.map((n) => fmt(s.peers?.[n]?.cpuSecondsPer100k, 3)),
-      fmt(s.proxyCpuSecondsPer100k, 3),
+      ...names.map((n) => `${fmt(s.peers?.[n]?.cpuSecondsPer100k, 3)} (${fmt(s.peers?.[n]?.cpuUserSecondsPer100k, 3)})`),
+      `${fmt(s.proxyCpuSecondsPer100k, 3)} (${fmt(s.proxyCpuUserSecondsPer100k, 3)})`,
     ]);
   }
   log(table(rows));
+  log('(CPU s/100k: SET and GET of one run together; in brackets the user-space part, the rest is kernel time)');
 }
 
 async function main(): Promise<void> {

@@ -19,6 +19,12 @@ export function clockTicks(): number {
 
 /** utime + stime of a process (all its threads), in seconds, from /proc/PID/stat. */
 export function cpuSeconds(pid: number): number {
+  const t = cpuTimesOf(pid);
+  return t.user + t.system;
+}
+
+/** utime and stime of a process (all its threads), in seconds: user space and kernel. */
+export function cpuTimesOf(pid: number): { user: number; system: number } {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   // The command name (field 2) may contain spaces and parentheses: split after the last ')'.
   const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
@@ -26,7 +32,7 @@ export function cpuSeconds(pid: number): number {
   const utime = Number(rest[11]);
   const stime = Number(rest[12]);
   if (!Number.isFinite(utime) || !Number.isFinite(stime)) throw new Error(`cannot parse /proc/${pid}/stat`);
-  return (utime + stime) / clockTicks();
+  return { user: utime / clockTicks(), system: stime / clockTicks() };
 }
 
 /** A field of /proc/PID/status in kB (VmRSS, VmHWM, ...). */
