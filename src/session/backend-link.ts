@@ -27,6 +27,8 @@ export interface LinkOptions {
 }
 
 const PING = Buffer.from('*1\r\n$4\r\nPING\r\n');
+/** Longest answer to the opening PING awaited: Redis's are one short line (+PONG, -NOAUTH ...). */
+const MAX_PING_ANSWER = 64 * 1024;
 
 let nextLinkId = 1;
 
@@ -75,7 +77,9 @@ export class BackendLink {
       const got = this.gate === undefined ? chunk : Buffer.concat([this.gate, chunk]);
       const nl = got.indexOf(0x0a);
       if (nl < 0) {
-        this.gate = got;
+        // A PING answer is a short line: a node sending more without a line end is not Redis.
+        if (got.length > MAX_PING_ANSWER) this.socket.destroy(new Error('the node answered PING with no line end in ' + got.length + ' bytes'));
+        else this.gate = got;
         return;
       }
       this.gate = undefined;

@@ -99,6 +99,18 @@ t.test('a node that accepts but never answers gets nothing, and the close says s
   t.equal(fake.received(), '');
 });
 
+t.test('an answer to PING with no line end in 64 KB closes the link, nothing sent', async (t) => {
+  const { fake, link, owner } = await setup(t);
+  link.write(Buffer.from(SET));
+  await pinged(fake);
+  fake.write('+' + 'P'.repeat(70 * 1024));
+  await owner.until(() => owner.closed !== undefined);
+  t.equal(owner.closed!.connected, false, 'never connected: the commands may go elsewhere');
+  t.match(owner.closed!.err?.message, /no line end/);
+  t.equal(fake.received(), '');
+  t.equal(owner.data, '', 'nothing handed to the session');
+});
+
 t.test('backpressure while held: write() says full, drain comes once the PONG lets it out', async (t) => {
   const { fake, link, owner } = await setup(t);
   const big = Buffer.from(`*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$40000\r\n${'x'.repeat(40000)}\r\n`);
