@@ -41,8 +41,8 @@ export class BackendLink {
   /** The node answered the link's opening PING: what the session wrote (held until then) went to
    * a node that reads. While false, nothing but the PING has left. */
   connected = false;
-  /** The first bytes of the PING's answer (one line), until its '\n' comes. */
-  private gate: Buffer | undefined;
+  /** Bytes of the PING's answer (one line) read so far, until its '\n' comes. */
+  private answered = 0;
   closed = false;
   /** `CLIENT ID` of this connection on the node, when the session asked for it (CLIENT UNBLOCK). */
   clientId: number | undefined;
@@ -52,7 +52,7 @@ export class BackendLink {
   constructor(opts: LinkOptions, private readonly handlers: LinkHandlers) {
     this.addr = opts.addr;
     this.masterEpoch = opts.masterEpoch;
-    this.socket = connectNode(opts.addr, opts.tls, opts.connectTimeoutMs, () => undefined, (chunk) => this.onChunk(chunk));
+    this.socket = connectNode(opts.addr, opts.tls, opts.connectTimeoutMs, (chunk) => this.onChunk(chunk));
     // The PING goes first, alone (queued until the connection is up); everything after it waits
     // in the corked socket for its answer.
     this.socket.write(PING);
@@ -74,19 +74,17 @@ export class BackendLink {
     if (!this.connected) {
       // The answer to PING is one line: +PONG, or an error (-NOAUTH before the session's AUTH,
       // -LOADING ...) that still shows a node that reads; the replies after it are the session's.
-      const got = this.gate === undefined ? chunk : Buffer.concat([this.gate, chunk]);
-      const nl = got.indexOf(0x0a);
+      const nl = chunk.indexOf(0x0a);
       if (nl < 0) {
         // A PING answer is a short line: a node sending more without a line end is not Redis.
-        if (got.length > MAX_PING_ANSWER) this.socket.destroy(new Error('the node answered PING with no line end in ' + got.length + ' bytes'));
-        else this.gate = got;
+        this.answered += chunk.length;
+        if (this.answered > MAX_PING_ANSWER) this.socket.destroy(new Error(`the node answered PING with no line end in ${this.answered} bytes`));
         return;
       }
-      this.gate = undefined;
       this.connected = true;
       this.socket.uncork();
-      if (nl + 1 === got.length) return;
-      chunk = got.subarray(nl + 1);
+      if (nl + 1 === chunk.length) return;
+      chunk = chunk.subarray(nl + 1);
     }
     this.handlers.onData(this, chunk);
   }

@@ -6,10 +6,10 @@ import type { TlsClientOptions } from '../config/types.js';
 import { clientTlsOptions } from '../security.js';
 import { onreadOption, type OnChunk } from './socket-reads.js';
 
-/** Connects to `addr` ("host:port"); `onConnect` runs once the TCP (and TLS) handshake is done,
- * and `onChunk` gets the bytes read (see socket-reads.ts). A connection not established within
- * `connectTimeoutMs` is destroyed with an error. */
-export function connectNode(addr: string, t: TlsClientOptions | undefined, connectTimeoutMs: number, onConnect: () => void, onChunk: OnChunk): net.Socket {
+/** Connects to `addr` ("host:port"); `onChunk` gets the bytes read (see socket-reads.ts). A
+ * connection not established within `connectTimeoutMs` is destroyed with an error. The links do
+ * not act on the handshake: they wait for the node to answer a PING (a node that reads). */
+export function connectNode(addr: string, t: TlsClientOptions | undefined, connectTimeoutMs: number, onChunk: OnChunk): net.Socket {
   const sep = addr.lastIndexOf(':');
   const host = addr.slice(0, sep);
   const port = Number(addr.slice(sep + 1));
@@ -18,7 +18,6 @@ export function connectNode(addr: string, t: TlsClientOptions | undefined, conne
     connected = true;
     socket.setTimeout(0);
     socket.setKeepAlive(true, 15_000);
-    onConnect();
   };
   // Sentinel announces IP addresses: the name verified comes from servernameMap/servername.
   const socket: net.Socket = t ? tls.connect({ host, port, ...clientTlsOptions(t, host, port) }, done) : net.connect({ host, port, onread: onreadOption(onChunk) }, done);

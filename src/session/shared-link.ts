@@ -63,7 +63,6 @@ export class SharedLink {
   private readonly writeEnds = new Deque<Run>();
   private seq = 0;
   private flushedSeq = 0;
-  connected = false;
   /** The node answered the link's opening PING: commands go out from then on. */
   ready = false;
   private readonly gate: Run = { waiter: undefined, token: undefined, left: 1, seq: 0 };
@@ -81,7 +80,7 @@ export class SharedLink {
     private readonly onGone: (link: SharedLink, err: Error | undefined) => void,
     private readonly onReadonly: () => void,
   ) {
-    this.socket = connectNode(addr, opts.tls, opts.connectTimeoutMs, () => (this.connected = true), (chunk) => this.onData(chunk));
+    this.socket = connectNode(addr, opts.tls, opts.connectTimeoutMs, (chunk) => this.onData(chunk));
     // Nothing is sent before the node answers a PING. A TCP handshake alone proves little: when a
     // master is killed while a forked child of it (an RDB save, a full sync) lives on, the child
     // holds the listening socket and the kernel completes connections nobody will ever read.

@@ -57,11 +57,8 @@ const poll = (cond: () => boolean) =>
     const check = () => (cond() ? resolve() : setImmediate(check));
     check();
   });
-const connected = (link: SharedLink) =>
-  new Promise<void>((resolve) => {
-    const check = () => (link.connected ? resolve() : setImmediate(check));
-    check();
-  });
+/** The TCP handshake is done. */
+const connected = (link: SharedLink) => poll(() => !link.socket.connecting);
 
 const CMD = (n: number) => `*2\r\n$4\r\nINCR\r\n$1\r\n${n}\r\n`;
 
