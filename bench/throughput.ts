@@ -361,14 +361,14 @@ function masterCpuSeconds(): number {
 /** The peers of --compare that started. */
 const peers = new Map<PeerName, PeerProcess>();
 
-async function peerRun(name: PeerName, col: { pipeline: number; dataSize: number }, n: number, tests: string[]): Promise<RunResult> {
+async function peerRun(name: PeerName, col: { pipeline: number; dataSize: number }, n: number, tests: string[], clients = 50): Promise<RunResult> {
   let p = peers.get(name);
   if (p === undefined || p.exited) {
     if (p) warn(`${name} (pid ${p.pid}) exited; restarting it. Last output:\n${p.tail()}`);
     p = await startPeer(name, masterPort);
     peers.set(name, p);
   }
-  return measured(p.port, col, n, tests, 50, p);
+  return measured(p.port, col, n, tests, clients, p);
 }
 
 function directRun(col: { pipeline: number; dataSize: number }, n: number, tests: string[], clients = 50): Promise<RunResult> {
@@ -558,22 +558,40 @@ const latencyRuns: RunRecord[] = [];
 async function latencyPhase(): Promise<Record<string, unknown>> {
   const n = OPT.latencyRequests;
   const tests = ['set', 'get'];
-  const per: Record<string, { direct: BenchRow[]; proxy: BenchRow[] }> = { SET: { direct: [], proxy: [] }, GET: { direct: [], proxy: [] } };
-  // Warm-up both paths.
-  await directRun({ pipeline: 1, dataSize: 3 }, Math.min(n, 5000), tests, 1);
-  await proxyRun({ pipeline: 1, dataSize: 3 }, Math.min(n, 5000), tests, 1);
+  type LatTarget = 'direct' | 'proxy' | 'node-relay';
+  const per: Record<string, Record<LatTarget, BenchRow[]>> = {
+    SET: { direct: [], proxy: [], 'node-relay': [] },
+    GET: { direct: [], proxy: [], 'node-relay': [] },
+  };
+  // A bare Node.js pipe() relay in the same rounds: the latency any Node.js data path adds here.
+  let relay: PeerProcess | undefined;
+  try {
+    relay = await startPeer('node-relay', masterPort);
+    peers.set('node-relay', relay);
+  } catch (e) {
+    warn(`latency: the Node.js pipe relay did not start, left out: ${errMsg(e)}`);
+  }
+  const targets: LatTarget[] = relay ? ['direct', 'node-relay', 'proxy'] : ['direct', 'proxy'];
+  const col = { pipeline: 1, dataSize: 3 };
+  const run = (t: Target, count: number) => (t === 'direct' ? directRun(col, count, tests, 1) : t === 'proxy' ? proxyRun(col, count, tests, 1) : peerRun(t, col, count, tests, 1));
+  // Warm-up every path.
+  for (const t of targets) await run(t, Math.min(n, 5000));
   for (let round = 1; round <= OPT.rounds; round++) {
-    note(`latency: round ${round}/${OPT.rounds}: redis-benchmark -c 1 -P 1 -d 3 -n ${n}, direct, then proxy`);
+    note(`latency: round ${round}/${OPT.rounds}: redis-benchmark -c 1 -P 1 -d 3 -n ${n}, ${targets.join(', then ')}`);
     const list: RunRecord[] = [];
-    await pair('latency', round, (t) => (t === 'direct' ? directRun({ pipeline: 1, dataSize: 3 }, n, tests, 1) : proxyRun({ pipeline: 1, dataSize: 3 }, n, tests, 1)), n * tests.length, list);
+    await pair('latency', round, (t) => run(t, n), n * tests.length, list, targets);
     latencyRuns.push(...list);
     for (const r of list) {
       if (r.discarded || r.error) continue;
       for (const t of ['SET', 'GET']) {
         const row = rowOf(r.rows, t);
-        if (row && (r.target === 'direct' || r.target === 'proxy')) per[t]![r.target].push(row);
+        if (row && (targets as Target[]).includes(r.target)) per[t]![r.target as LatTarget].push(row);
       }
     }
+  }
+  if (relay) {
+    peers.delete('node-relay');
+    await relay.stop();
   }
   const out: Record<string, unknown> = { clients: 1, pipeline: 1, dataSize: 3, requests: n, rounds: OPT.rounds, runs: latencyRuns };
   for (const t of ['SET', 'GET']) {
@@ -594,6 +612,14 @@ async function latencyPhase(): Promise<Record<string, unknown>> {
       proxyAvgMs: m(x.proxy, (b) => b.avgMs),
       directRps: round(m(x.direct, (b) => b.rps), 0),
       proxyRps: round(m(x.proxy, (b) => b.rps), 0),
+      ...(relay
+        ? {
+            relayP50Ms: m(x['node-relay'], (b) => b.p50Ms),
+            relayAddedP50Ms: round(m(x['node-relay'], (b) => b.p50Ms) - dP50, 3),
+            relayP99Ms: m(x['node-relay'], (b) => b.p99Ms),
+            relayAddedP99Ms: round(m(x['node-relay'], (b) => b.p99Ms) - dP99, 3),
+          }
+        : {}),
       target: TARGETS.addedP50Ms,
       ok: pP50 - dP50 <= TARGETS.addedP50Ms,
     };
@@ -905,13 +931,15 @@ async function main(): Promise<void> {
   log('=== Added latency at -P 1, one connection: redis-benchmark -c 1 -P 1 -d 3 (ms) ===');
   const lat = result.latency as Record<string, any> | undefined;
   if (lat && !lat.error) {
-    const rows = [['test', 'direct p50', 'proxy p50', 'added p50', 'target', '', 'direct p99', 'proxy p99', 'added p99', 'direct ops/s', 'proxy ops/s']];
+    const relay = lat.SET?.relayP50Ms !== undefined;
+    const rows = [['test', 'direct p50', 'proxy p50', 'added p50', 'target', '', 'direct p99', 'proxy p99', 'added p99', 'direct ops/s', 'proxy ops/s', ...(relay ? ['node relay added p50 / p99'] : [])]];
     for (const t of ['SET', 'GET']) {
       const x = lat[t];
-      rows.push([t, fmt(x.directP50Ms, 3), fmt(x.proxyP50Ms, 3), fmt(x.addedP50Ms, 3), `<= ${TARGETS.addedP50Ms}`, verdict(x.ok), fmt(x.directP99Ms, 3), fmt(x.proxyP99Ms, 3), fmt(x.addedP99Ms, 3), fmtInt(x.directRps), fmtInt(x.proxyRps)]);
+      rows.push([t, fmt(x.directP50Ms, 3), fmt(x.proxyP50Ms, 3), fmt(x.addedP50Ms, 3), `<= ${TARGETS.addedP50Ms}`, verdict(x.ok), fmt(x.directP99Ms, 3), fmt(x.proxyP99Ms, 3), fmt(x.addedP99Ms, 3), fmtInt(x.directRps), fmtInt(x.proxyRps), ...(relay ? [`${fmt(x.relayAddedP50Ms, 3)} / ${fmt(x.relayAddedP99Ms, 3)}`] : [])]);
     }
     log(table(rows));
     log('(redis-benchmark reports latency with 1 µs resolution; the -c 50 p50/p99 are in the throughput table)');
+    if (relay) log('(node relay: a bare Node.js pipe() relay, bench/lib/pipe-relay.ts, in the same rounds: what any Node.js data path adds here)');
   } else log(lat?.error ? `failed: ${lat.error}` : 'skipped');
 
   log();

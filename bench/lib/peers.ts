@@ -8,14 +8,18 @@ import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_pr
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { freePort } from '../../src/sandbox/ports.js';
 import { track } from './cleanup.js';
 import { rawPing } from './proxy-process.js';
 
-export type PeerName = 'haproxy' | 'twemproxy';
+export type PeerName = 'haproxy' | 'twemproxy' | 'node-relay';
+/** The alternatives of --compare. (`node-relay`, a bare Node.js pipe relay, is the latency
+ * phase's yardstick, not an alternative: see pipe-relay.ts.) */
 export const PEER_NAMES: readonly PeerName[] = ['haproxy', 'twemproxy'];
 
-const BINARY: Record<PeerName, string> = { haproxy: 'haproxy', twemproxy: 'nutcracker' };
+const BINARY: Record<Exclude<PeerName, 'node-relay'>, string> = { haproxy: 'haproxy', twemproxy: 'nutcracker' };
+const RELAY_SCRIPT = fileURLToPath(new URL('./pipe-relay.js', import.meta.url));
 
 export interface PeerProcess {
   name: PeerName;
@@ -32,6 +36,7 @@ export interface PeerProcess {
 
 /** The peer's binary on PATH (or in /usr/sbin), or undefined. */
 export function peerBinary(name: PeerName): string | undefined {
+  if (name === 'node-relay') return process.execPath;
   const bin = BINARY[name];
   for (const dir of [...(process.env.PATH ?? '').split(':'), '/usr/sbin', '/usr/local/sbin']) {
     if (!dir) continue;
@@ -47,6 +52,7 @@ export function peerBinary(name: PeerName): string | undefined {
 }
 
 function versionOf(bin: string, name: PeerName): string {
+  if (name === 'node-relay') return `Node.js ${process.version} net pipe() relay`;
   // (nutcracker -V prints to stderr)
   const r = spawnSync(bin, name === 'haproxy' ? ['-v'] : ['-V'], { encoding: 'utf8', timeout: 5000 });
   return `${r.stdout ?? ''}\n${r.stderr ?? ''}`.split('\n').find((l) => l.trim() !== '')?.trim() ?? '?';
@@ -95,12 +101,15 @@ export function twemproxyConfig(port: number, masterPort: number): string {
 /** Starts a peer in front of the master; resolves once it answers PING. */
 export async function startPeer(name: PeerName, masterPort: number): Promise<PeerProcess> {
   const bin = peerBinary(name);
-  if (bin === undefined) throw new Error(`${BINARY[name]} is not installed (bash scripts/ensure-deps.sh --peers)`);
+  if (bin === undefined) throw new Error(`${BINARY[name as Exclude<PeerName, 'node-relay'>]} is not installed (bash scripts/ensure-deps.sh --peers)`);
   const dir = mkdtempSync(path.join(os.tmpdir(), `rsp-bench-${name}-`));
   const port = await freePort();
   let argv: string[];
   let setup: string;
-  if (name === 'haproxy') {
+  if (name === 'node-relay') {
+    argv = [RELAY_SCRIPT, String(port), String(masterPort)];
+    setup = 'one upstream connection per client, pipe() both ways, no parsing';
+  } else if (name === 'haproxy') {
     const cfg = path.join(dir, 'haproxy.cfg');
     writeFileSync(cfg, haproxyConfig(port, masterPort));
     argv = ['-db', '-f', cfg];
