@@ -555,6 +555,11 @@ async function throughputPhase(): Promise<{ columns: Column[]; runs: Map<string,
 
 const latencyRuns: RunRecord[] = [];
 
+/** The pipe relay's p50/p99 and what it adds to direct's. */
+function relayFigures(p50: number, p99: number, directP50: number, directP99: number) {
+  return { relayP50Ms: p50, relayAddedP50Ms: round(p50 - directP50, 3), relayP99Ms: p99, relayAddedP99Ms: round(p99 - directP99, 3) };
+}
+
 async function latencyPhase(): Promise<Record<string, unknown>> {
   const n = OPT.latencyRequests;
   const tests = ['set', 'get'];
@@ -612,14 +617,7 @@ async function latencyPhase(): Promise<Record<string, unknown>> {
       proxyAvgMs: m(x.proxy, (b) => b.avgMs),
       directRps: round(m(x.direct, (b) => b.rps), 0),
       proxyRps: round(m(x.proxy, (b) => b.rps), 0),
-      ...(relay
-        ? {
-            relayP50Ms: m(x['node-relay'], (b) => b.p50Ms),
-            relayAddedP50Ms: round(m(x['node-relay'], (b) => b.p50Ms) - dP50, 3),
-            relayP99Ms: m(x['node-relay'], (b) => b.p99Ms),
-            relayAddedP99Ms: round(m(x['node-relay'], (b) => b.p99Ms) - dP99, 3),
-          }
-        : {}),
+      ...(relay ? relayFigures(m(x['node-relay'], (b) => b.p50Ms), m(x['node-relay'], (b) => b.p99Ms), dP50, dP99) : {}),
       target: TARGETS.addedP50Ms,
       ok: pP50 - dP50 <= TARGETS.addedP50Ms,
     };
