@@ -11,17 +11,11 @@ import net from 'node:net';
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { adoptReads } from '../src/session/socket-reads.js';
+import { intArg } from './lib/args.js';
 
 const CLIENTS = 50;
 const MESSAGE = Buffer.from('+OK\r\n');
 const self = fileURLToPath(import.meta.url);
-
-function arg(name: string, dflt: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  const v = i >= 0 ? Number(process.argv[i + 1]) : dflt;
-  if (!Number.isInteger(v) || v <= 0) throw new Error(`--${name} must be a positive integer`);
-  return v;
-}
 
 /** Clients: each writes its message again as soon as the echo arrives. */
 async function clients(port: number): Promise<void> {
@@ -60,8 +54,8 @@ async function server(mode: string, seconds: number): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  const seconds = arg('seconds', 4);
-  const rounds = arg('rounds', 3);
+  const seconds = intArg('seconds', 4);
+  const rounds = intArg('rounds', 3);
   console.log(`${CLIENTS} clients, one ${MESSAGE.length}-byte message each in flight, ${seconds} s per run, ${rounds} alternating rounds`);
   console.log('reads    round trips/s   user µs/trip   sys µs/trip   CPU s/100k');
   for (let r = 0; r < rounds; r++) {

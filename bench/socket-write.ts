@@ -10,18 +10,13 @@
 //
 //   npx tsc -p . && node dist/bench/socket-write.js [--rounds 5] [--writes 200000]
 import net from 'node:net';
+import { intArg } from './lib/args.js';
+import { median } from './lib/stats.js';
 
 const SOCKETS = 50;
 const REPLY = Buffer.from('+OK\r\n');
 const modes = ['write', 'generic', 'handle'] as const;
 type Mode = (typeof modes)[number];
-
-function arg(name: string, dflt: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  const v = i >= 0 ? Number(process.argv[i + 1]) : dflt;
-  if (!Number.isInteger(v) || v <= 0) throw new Error(`--${name} must be a positive integer`);
-  return v;
-}
 
 interface Internal {
   _writeGeneric(writev: boolean, data: Buffer, encoding: string, cb: () => void): void;
@@ -69,14 +64,9 @@ async function round(mode: Mode, socks: net.Socket[], writes: number, WriteWrap:
   return { user: u.user / done, sys: u.system / done };
 }
 
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-};
-
 async function main(): Promise<void> {
-  const rounds = arg('rounds', 5);
-  const writes = arg('writes', 200_000);
+  const rounds = intArg('rounds', 5);
+  const writes = intArg('writes', 200_000);
   const WriteWrap = writeWrap();
   const server = net.createServer((s) => s.on('data', noop));
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));

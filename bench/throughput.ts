@@ -358,7 +358,7 @@ function masterCpuSeconds(): number {
   }
 }
 
-/** The peers of --compare that started. */
+/** The peers that started: those of --compare, and the latency phase's Node.js pipe relay while it runs. */
 const peers = new Map<PeerName, PeerProcess>();
 
 async function peerRun(name: PeerName, col: { pipeline: number; dataSize: number }, n: number, tests: string[], clients = 50): Promise<RunResult> {

@@ -14,3 +14,5 @@ export const OK = Buffer.from('+OK\r\n', 'latin1');
 export const QUEUED = Buffer.from('+QUEUED\r\n', 'latin1');
 export const NULL_ARRAY_RESP2 = Buffer.from('*-1\r\n', 'latin1');
 export const NULL_RESP3 = Buffer.from('_\r\n', 'latin1');
+/** The opening PING both kinds of backend link send before anything else (see backend-link.ts). */
+export const PING = encodeCommand(['PING']);

@@ -11,6 +11,7 @@
 import type net from 'node:net';
 import type { TlsClientOptions } from '../config/types.js';
 import { ReplyFramer } from '../resp/reply.js';
+import { PING } from '../resp/encode.js';
 import { connectNode } from './connect.js';
 
 export interface LinkHandlers {
@@ -26,7 +27,6 @@ export interface LinkOptions {
   connectTimeoutMs: number;
 }
 
-const PING = Buffer.from('*1\r\n$4\r\nPING\r\n');
 /** Longest answer to the opening PING awaited: Redis's are one short line (+PONG, -NOAUTH ...). */
 const MAX_PING_ANSWER = 64 * 1024;
 

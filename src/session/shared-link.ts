@@ -14,14 +14,12 @@
 import type net from 'node:net';
 import type { Credentials, TlsClientOptions } from '../config/types.js';
 import { ReplyFramer, ReplyProtocolError, type ReplyInfo } from '../resp/reply.js';
-import { encodeCommand } from '../resp/encode.js';
+import { encodeCommand, PING } from '../resp/encode.js';
 import { Deque } from './deque.js';
 import { connectNode } from './connect.js';
 
 /** Writes on the link not yet answered before the next may leave (see scheduleFlush). */
 const MAX_WRITES_IN_FLIGHT = 1;
-
-const PING = Buffer.from('*1\r\n$4\r\nPING\r\n');
 
 /** What a session hands the shared link with its commands: told about replies, or their loss. */
 export interface SharedWaiter {
