@@ -14,7 +14,8 @@ export interface ReplicaState {
   offset: number;
   /** Estimated lag behind the master in ms, from offsets and INFO; undefined when unknown. */
   lagMs?: number;
-  /** Healthy enough to serve reads: not down, link up, ROLE verified as a replica of the master. */
+  /** In the read pool: not down, attached to the master, within maxLagMs — with hysteresis
+   * (topology/replica-health.ts), so one late measurement changes nothing. */
   healthy: boolean;
 }
 
@@ -57,6 +58,9 @@ export interface TopologySnapshot {
    * is reachable). */
   ready: boolean;
   notReadyReason?: string;
+  /** Replica health has been measured against a verified master (every listed replica judged):
+   * until then a read listener does not know where reads may go (/readyz says not ready). */
+  replicasMeasured: boolean;
 }
 
 /** Events, in the order they happen. Every event carries the snapshot after it. */
