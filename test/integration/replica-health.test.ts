@@ -140,3 +140,60 @@ t.test('reads from 1 s after start land on replicas', async (t) => {
   t.ok(readers.ok > 100, 'reads flowed');
   t.equal(onMaster, 0, 'no read reached the master from 1 s after start');
 });
+
+t.test('a replica frozen while writes continue leaves the pool within maxLagMs + one poll, and comes back', async (t) => {
+  // Sentinel would call the frozen replica down after down-after-milliseconds: make that long, so
+  // that the proxy's own lag measure is what takes it out.
+  const group = await withGroup(t, { replicas: 2, downAfterMs: 60_000 });
+  const maxLagMs = 1000;
+  const pollMs = 1000;
+  const p = await withProxy(t, group, {
+    admin: true,
+    readListen: { host: '127.0.0.1', port: 0 },
+    topology: { pollIntervalMs: pollMs } as never,
+    reads: { maxLagMs } as never,
+  });
+  const rt = p.proxy.groups[0]!;
+  await p.client().set('rk', 'v');
+  await group.waitForReplicasInSync();
+  await waitFor(() => rt.replicas.healthyCount === 2, { timeoutMs: 15_000, what: 'both replicas healthy' });
+  const writer = startWriter(p, 20);
+  const readers = startReaders(p, 20);
+  await waitFor(() => readers.ok > 1000, { timeoutMs: 20_000, what: 'reads flowing' });
+  const [m, frozen, other] = group.nodes.map((n) => n.addr) as [string, string, string];
+  const base = await getCalls(group);
+
+  const frozenAt = Date.now();
+  group.nodes[1]!.sigstop();
+  t.teardown(() => group.nodes[1]!.sigcont());
+  await waitFor(() => !rt.replicas.isHealthy(frozen), { timeoutMs: 20_000, intervalMs: 20, what: 'the frozen replica out of the pool' });
+  const leftMs = Date.now() - frozenAt;
+  // Shared CPU: allow 1.5 s for refreshes and scheduling on top of the contract's bound.
+  t.ok(leftMs <= maxLagMs + pollMs + 1500, `left the pool ${leftMs} ms after the freeze (maxLagMs ${maxLagMs} + poll ${pollMs})`);
+  let mark = readers.ok;
+  await waitFor(() => readers.ok > mark + 1000, { timeoutMs: 20_000, what: 'reads continuing on the other replica' });
+
+  group.nodes[1]!.sigcont();
+  const wokeAt = Date.now();
+  await waitFor(() => rt.replicas.isHealthy(frozen), { timeoutMs: 30_000, what: 'the woken replica back in the pool' });
+  t.comment(`back in the pool ${Date.now() - wokeAt} ms after SIGCONT`);
+  t.equal(rt.replicas.sessions()[frozen] ?? 0, 0, 'existing sessions stayed on the other replica');
+  // New sessions go to the replica with the fewest sessions: the one that came back.
+  const fresh = Array.from({ length: 10 }, () => p.client({ port: p.readPort }));
+  await Promise.all(fresh.map((c) => c.get('rk')));
+  t.same(rt.replicas.sessions(), { [frozen]: 10, [other]: 20 }, 'new sessions restore the balance');
+  mark = readers.ok;
+  await waitFor(() => readers.ok > mark + 500, { timeoutMs: 20_000, what: 'reads after the return' });
+
+  const errors = await readers.stop();
+  writer.stop();
+  const end = await getCalls(group);
+  t.same(errors, [], 'no reader saw an error');
+  t.equal((end[m] ?? 0) - (base[m] ?? 0), 0, 'the master served no read');
+  t.ok((end[frozen] ?? 0) - (base[frozen] ?? 0) >= 10, 'the returned replica serves reads');
+  const metrics = await (await fetch(`http://127.0.0.1:${p.adminPort}/metrics`)).text();
+  const series = (to: string) => Number(new RegExp(`^rsp_replica_health_transitions_total\\{group="${group.masterName}",replica="${frozen}",to="${to}"\\} (\\d+)`, 'm').exec(metrics)?.[1]);
+  t.equal(series('unhealthy'), 1, 'one transition out, counted');
+  t.equal(series('healthy'), 1, 'one transition back, counted');
+  t.match(metrics, new RegExp(`^rsp_reads_on_master_total\\{group="${group.masterName}"\\} 0$`, 'm'), 'no read sent to the master');
+});
