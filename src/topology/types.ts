@@ -10,7 +10,8 @@ export interface ReplicaState {
   flags: string[];
   /** Sentinel's `master-link-status` is "ok". */
   linkUp: boolean;
-  /** Replication offset the sentinel last saw (`slave-repl-offset`). */
+  /** Best known replication offset: its own `slave_repl_offset` or the master's view of it
+   * (Sentinel's `slave-repl-offset` when neither answered). */
   offset: number;
   /** Estimated lag behind the master in ms, from offsets and INFO; undefined when unknown. */
   lagMs?: number;

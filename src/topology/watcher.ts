@@ -4,7 +4,8 @@
 // - Every configured sentinel, plus every sentinel they know of, gets a SentinelLink (a polled
 //   command connection and a PSUBSCRIBE * connection).
 // - A refresh polls every sentinel (bounded), decides the master (./decide.ts), verifies it with
-//   ROLE on an admin link, reads INFO replication for replica lag, and emits events. Refreshes never
+//   ROLE on an admin link while every listed replica answers INFO replication for itself (bounded,
+//   REPLICA_PROBE_MAX_MS), judges replica health (./replica-health.ts), and emits events. Refreshes never
 //   overlap; a request during one schedules exactly one more. They run every pollIntervalMs and on
 //   every Sentinel event of the group.
 // - Fence at the first sign of a failover; unfence when a new master is verified (the 'master'
@@ -626,6 +627,8 @@ export class TopologyWatcher extends EventEmitter implements TopologySource {
       if (!l.reachable || l.tilt || l.flagsAddr !== master) continue;
       for (const r of l.lastPoll?.replicas ?? []) if (r['ip'] && r['port']) out.add(`${r['ip']}:${r['port']}`);
     }
+    // No sentinel lists them (all unreachable, say): the replicas known so far.
+    if (out.size === 0) for (const r of this.replicas) out.add(r.addr);
     out.delete(master);
     return out;
   }
@@ -685,21 +688,25 @@ export class TopologyWatcher extends EventEmitter implements TopologySource {
     const best = [...this.links.values()]
       .filter((l) => l.reachable && !l.tilt && l.lastPoll && l.flagsAddr === this.master && this.master !== undefined)
       .sort((a, b) => (b.configEpoch ?? -1) - (a.configEpoch ?? -1))[0];
-    if (best?.lastPoll) {
-      const seen = new Set<Addr>();
-      this.replicas = best.lastPoll.replicas
-        .filter((r) => r['ip'] && r['port'])
-        .map((r) => {
-          const addr = `${r['ip']}:${r['port']}`;
-          seen.add(addr);
-          const flags = (r['flags'] ?? '').split(',').filter(Boolean);
-          const obs: ReplicaObservation = {
-            addr,
-            flags,
+    // Without a sentinel naming the master (all unreachable, say), the last list is measured still.
+    const listed: Array<{ addr: Addr; flags: string[]; sentinelLinkOk: boolean; sentinelOffset: number }> | undefined = best?.lastPoll
+      ? best.lastPoll.replicas
+          .filter((r) => r['ip'] && r['port'])
+          .map((r) => ({
+            addr: `${r['ip']}:${r['port']}`,
+            flags: (r['flags'] ?? '').split(',').filter(Boolean),
             sentinelLinkOk: r['master-link-status'] === 'ok',
-            masterInfoRead: lines !== undefined,
-            isMaster: addr === this.master,
-          };
+            sentinelOffset: Number(r['slave-repl-offset'] ?? 0) || 0,
+          }))
+      : lines !== undefined
+        ? this.replicas.map((r) => ({ addr: r.addr, flags: r.flags, sentinelLinkOk: r.linkUp, sentinelOffset: r.offset }))
+        : undefined;
+    if (listed) {
+      const seen = new Set<Addr>();
+      this.replicas = listed
+        .map(({ addr, flags, sentinelLinkOk, sentinelOffset }) => {
+          seen.add(addr);
+          const obs: ReplicaObservation = { addr, flags, sentinelLinkOk, masterInfoRead: lines !== undefined, isMaster: addr === this.master };
           const line = lines?.get(addr);
           if (line) obs.masterLine = line;
           const own = answers.get(addr);
@@ -708,8 +715,7 @@ export class TopologyWatcher extends EventEmitter implements TopologySource {
           if (at !== undefined) obs.lastAnswerAt = at;
           const j = judgeReplica(obs, this.offsetHistory, now, maxLag);
           // Without any measure of its own, Sentinel's view of the offset (refreshed every 10 s).
-          const offset = line || own ? j.offset : Number(r['slave-repl-offset'] ?? 0) || 0;
-          const rs: ReplicaState = { addr, flags, linkUp: j.linkUp, offset, healthy: judge(addr, j) };
+          const rs: ReplicaState = { addr, flags, linkUp: j.linkUp, offset: line || own ? j.offset : sentinelOffset, healthy: judge(addr, j) };
           if (j.lagMs !== undefined) rs.lagMs = j.lagMs;
           return rs;
         })
@@ -721,7 +727,7 @@ export class TopologyWatcher extends EventEmitter implements TopologySource {
         }
       }
       if (lines !== undefined && [...this.gates.values()].every((g) => g.state !== 'unknown')) this.replicasMeasured = true;
-    } else if (lines === undefined) {
+    } else {
       // Neither sentinels nor the master answered: nothing is measured; replicas leave the pool
       // once that has lasted the confirmation window.
       this.replicas = this.replicas.map((r) => ({ ...r, healthy: judge(r.addr, { ok: false, definite: false, reason: 'not measured', linkUp: r.linkUp, offset: r.offset }) }));
