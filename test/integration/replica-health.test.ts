@@ -117,6 +117,7 @@ t.test('20 readers and a light writer: reads stay on the replicas, evenly, and n
   t.ok(total > 1000, `reads flowed (${total})`);
   t.equal(written.errors, 0, 'the writer saw no error');
   t.equal(gets(m), 0, 'the master served no read');
+  t.same(Object.values(sessions), [10, 10], 'sessions 10 / 10');
   t.ok(share >= 0.45 && share <= 0.55, `replica shares within 45-55 %: ${gets(r1)} / ${gets(r2)}`);
   t.same(flaps.changes, [], 'no health transition');
 });
