@@ -543,7 +543,9 @@ export class TopologyWatcher extends EventEmitter implements TopologySource {
 
     // Verify: the named master (or, with no usable answer, the current one) must say ROLE master.
     const candidate = decision.master ?? this.master;
-    // The replicas answer for themselves while the master is verified (not after: no added wait).
+    // The replicas answer for themselves while the master is verified, so both are read at about
+    // the same moment; the master's part below never waits for them (updateReplicas does, at
+    // most REPLICA_PROBE_MAX_MS once per unresponsive replica: its next probes fail at once).
     const replicaAnswers = this.probeReplicas(candidate);
     let verified = false;
     let info: Record<string, string> | undefined;
