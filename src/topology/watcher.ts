@@ -595,7 +595,8 @@ export class TopologyWatcher extends EventEmitter implements TopologySource {
       }
     }
 
-    this.updateReplicas(verified && candidate === this.master ? info : undefined, await replicaAnswers);
+    const verifiedNow = verified && candidate === this.master;
+    this.updateReplicas(verifiedNow ? info : undefined, await replicaAnswers, verifiedNow);
     if (this.stopped) return;
     this.pruneAdmins(candidate);
     this.emitSentinelsIfChanged();
@@ -655,7 +656,7 @@ export class TopologyWatcher extends EventEmitter implements TopologySource {
     return out;
   }
 
-  private updateReplicas(masterInfo: Record<string, string> | undefined, answers: Map<Addr, ReplicaAnswer>): void {
+  private updateReplicas(masterInfo: Record<string, string> | undefined, answers: Map<Addr, ReplicaAnswer>, masterVerified: boolean): void {
     const now = Date.now();
     let lines: Map<Addr, ReplicaInfoEntry> | undefined;
     if (masterInfo && masterInfo['role'] === 'master') {
@@ -728,7 +729,9 @@ export class TopologyWatcher extends EventEmitter implements TopologySource {
           this.lastAnswer.delete(addr);
         }
       }
-      if (lines !== undefined && [...this.gates.values()].every((g) => g.state !== 'unknown')) this.replicasMeasured = true;
+      // (A master whose INFO cannot be read, e.g. an ACL without it, leaves every replica out
+      // after the confirmation window: measured too, and reads follow reads.fallback.)
+      if (masterVerified && [...this.gates.values()].every((g) => g.state !== 'unknown')) this.replicasMeasured = true;
     } else {
       // Neither sentinels nor the master answered: nothing is measured; replicas leave the pool
       // once that has lasted the confirmation window.
