@@ -6,7 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ ! -x node_modules/.bin/tsc ]; then
   printf 'prepack: installing dependencies (npm ci) to build\n' >&2
-  npm ci --no-audit --no-fund >&2
+  # (not a dry run even under `npm pack --dry-run`, which would install nothing)
+  npm_config_dry_run=false npm ci --no-audit --no-fund >&2
 fi
 rm -rf dist
 node_modules/.bin/tsc -p .
