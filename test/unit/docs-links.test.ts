@@ -3,8 +3,10 @@
 // rules); no link leaves the repository (no URL, no path above the root); every page of docs/ is
 // reachable from the README; and the README stays the short production page (about 12 KB).
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
+import { loadConfig } from '../../src/config/load.js';
 
 const ROOT = path.join(import.meta.dirname, '..', '..');
 const README_MAX_BYTES = 12 * 1024;
@@ -185,4 +187,15 @@ t.test('the README is the short production page', async (t) => {
   t.match(pkg.scripts.sandbox, /ensure-deps\.sh/, 'npm run sandbox installs what it needs');
   t.match(pkg.scripts.test, /ensure-deps\.sh/, 'npm test installs what it needs');
   t.match(fs.readFileSync(path.join(ROOT, '.ci', 'run'), 'utf8'), /^npm test$/m, '.ci/run runs npm test');
+});
+
+t.test("the README's minimal configuration validates", async (t) => {
+  const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+  const block = /## A minimal configuration\n\n```yaml\n([\s\S]*?)```/.exec(readme)?.[1];
+  t.ok(block, 'a YAML block under "A minimal configuration"');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rsp-readme-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  fs.writeFileSync(path.join(dir, 'proxy.yaml'), block ?? '');
+  const r = loadConfig({ file: path.join(dir, 'proxy.yaml'), argv: {}, env: {} });
+  t.ok(r.ok, r.ok ? 'valid' : r.problems.join('\n'));
 });
