@@ -62,17 +62,17 @@ interface Entry {
   more: Cmd[] | undefined;
   /** Put back to be sent again (its link never connected): replies or losses for it are ignored. */
   cancelled: boolean;
+  /** A read without side effects outside a transaction: if its link dies before the reply, it
+   * can go again (DESIGN.md: a client that only reads sees no error when the master is killed). */
+  replayable: boolean;
   /** Runs when the last reply arrives; `ok` is false for an error reply. */
   done: ((ok: boolean, info: ReplyInfo) => void) | undefined;
 }
 
-interface Held {
-  cmd: Cmd;
-  at: number;
-  /** A reply of the proxy's own that must wait its turn behind held commands (a protocol error
-   * after them); `cmd` is then an empty placeholder. */
-  local?: Buffer;
-}
+/** Something waiting its turn before anything can be sent: a command not yet sent, or a reply of
+ * the proxy's own that must follow the commands before it (a protocol error, or a reply already
+ * decided for a command whose link never connected). `at`: when the hold clock started. */
+type Held = { type: 'command'; cmd: Cmd; at: number } | { type: 'reply'; reply: Buffer; at: number };
 
 const PAUSE_BACKEND = 1; // a link's write buffer is full
 const PAUSE_HOLD = 2; // too many bytes held during a fence
@@ -103,6 +103,8 @@ export class Session implements SharedWaiter {
   private paused = 0;
   /** Arrival time of the client data being framed (one clock read per chunk, not per command). */
   private now = Date.now();
+  /** Arrival time of the command being dispatched (earlier than `now` for a held one). */
+  private arrivedAt = this.now;
   private closing = false;
   private closed = false;
   /** Close once every owed reply is written (QUIT, protocol error, shutdown). */
@@ -127,6 +129,9 @@ export class Session implements SharedWaiter {
   private streaming = true;
   private pend: Buffer[] = [];
 
+  /** Blocked commands unblocked on the old master (they did not run there), in order, waiting for
+   * the rest of the pipeline to be unblocked too before they go to the new one. */
+  private reissue: { cmd: Cmd; error: Buffer }[] = [];
   private holdTimer: NodeJS.Timeout | undefined;
   private relinkTimer: NodeJS.Timeout | undefined;
   private relinkDelay = 0;
@@ -138,6 +143,8 @@ export class Session implements SharedWaiter {
   private txDirty = false;
   /** With client authentication by the proxy: the user this client authenticated as. */
   private user: ClientUser | undefined;
+  /** Client authentication by the proxy for this session: the users when it opened, or undefined. */
+  private readonly authUsers: readonly ClientUser[] | undefined;
   /** Per-command read split (reads.routeReads = replica): the link not in use right now (the
    * master's while reads go to a replica, or the other way round), kept open for the next switch.
    * Only one link has commands in flight at any time, so replies stay in request order. */
@@ -186,7 +193,10 @@ export class Session implements SharedWaiter {
       (spec) => spec.subcommands !== undefined,
     );
     // Redis's stricter request limits apply until the client authenticates.
-    if (group.config.clientAuth) this.framer.unauthenticated = true;
+    // Client authentication applies to the sessions opened while it is configured (a reload that
+    // turns it on does not ask open sessions to authenticate mid-session; docs/session.md).
+    this.authUsers = group.config.clientAuth?.users;
+    if (this.authUsers !== undefined) this.framer.unauthenticated = true;
     this.splitReads = kind === 'master' && group.config.reads.routeReads === 'replica';
     this.shareable = kind === 'master' && !this.splitReads && (group.config.links?.shared ?? true);
     this.maxPipeline = group.config.links?.maxPipeline ?? DEFAULT_LINKS.maxPipeline;
@@ -218,6 +228,7 @@ export class Session implements SharedWaiter {
   private onClientData(chunk: Buffer): void {
     if (this.closed || this.closing) return;
     this.now = Date.now();
+    this.arrivedAt = this.now;
     this.curIn = chunk;
     const err = this.framer.push(chunk, (cmd) => this.onCommand(cmd));
     this.flushWrites();
@@ -229,7 +240,7 @@ export class Session implements SharedWaiter {
       this.closeWhenDrained = true;
       const reply = errorReply(err.reply);
       // After every command before it, held ones included.
-      if (this.held.length > 0) this.held.push({ cmd: NO_CMD, at: this.now, local: reply });
+      if (this.held.length > 0) this.held.push({ type: 'reply', reply, at: this.now });
       else this.enqueueLocal(reply, undefined);
       this.maybeFinish();
       return;
@@ -336,6 +347,8 @@ export class Session implements SharedWaiter {
       this.spare = link !== undefined && !link.closed && this.stillValid(link) ? link : undefined;
       if (link !== undefined && this.spare === undefined) link.end();
       this.link = spare;
+      // It may have been paused for this client before: resume it unless the client is behind.
+      if (this.client.writableLength === 0) spare.socket.resume();
       this.streaming = true;
       this.pend = [];
       this.updateInspect();
@@ -364,7 +377,7 @@ export class Session implements SharedWaiter {
   }
 
   private hold(cmd: Cmd): void {
-    this.held.push({ cmd, at: this.now });
+    this.held.push({ type: 'command', cmd, at: this.now });
     this.heldBytes += cmd.size;
     this.group.metrics.held.inc();
     if (this.heldBytes > this.group.config.failover.holdBytes) this.pauseReading(PAUSE_HOLD);
@@ -377,9 +390,9 @@ export class Session implements SharedWaiter {
     const spec = cmd.spec;
     // The steady state first: a plain command of a stateless session (without client
     // authentication by the proxy, nothing below applies to it).
-    if (this.shareable && this.group.config.clientAuth === undefined && this.fitsShared(cmd)) return this.dispatchShared(cmd);
+    if (this.shareable && this.authUsers === undefined && this.fitsShared(cmd)) return this.dispatchShared(cmd);
     const kind = spec?.kind ?? 'other';
-    if (this.group.config.clientAuth) {
+    if (this.authUsers !== undefined) {
       const passed = this.clientAuthGate(cmd, kind);
       if (passed === undefined) return true;
       cmd = passed;
@@ -421,7 +434,9 @@ export class Session implements SharedWaiter {
     }
     const link = this.link!;
     const e = this.entry(Kind.Forward, cmd, link);
+    const outsideTx = !this.inMulti && !this.watching && !this.txBroken;
     this.prepare(e, cmd, kind, spec);
+    e.replayable = outsideTx && !e.blocking && !e.sub && isReadOnly(spec);
     if (this.splitReads && link.masterEpoch !== -1 && isWrite(spec)) this.lastWriteAt = this.now;
     if (e.blocking && link.clientId === undefined && !link.clientIdRequested) this.requestClientId(link);
     this.send(link, cmd);
@@ -529,11 +544,30 @@ export class Session implements SharedWaiter {
       return;
     }
     if (e.kind === Kind.Local) return; // already turned into its error replies
-    // They reached the node and got no answer: say so (never re-send), in order.
-    this.group.metrics.linkLost.inc(e.expect);
-    e.kind = Kind.Local;
-    e.local = e.expect === 1 ? ErrorReplies.LINK_LOST : Buffer.concat(Array.from({ length: e.expect }, () => ErrorReplies.LINK_LOST));
-    if (this.queue.peek() === e) this.afterPop();
+    if (e.replayable || sharedRunReadsOnly(e)) {
+      // Reads without side effects: they go again once every loss of this link is reported.
+      e.replayable = true;
+    } else {
+      // Writes reached the node and got no answer: say so (never re-send), in order.
+      this.group.metrics.linkLost.inc(e.expect);
+      e.kind = Kind.Local;
+      e.local = lostReplies(e.expect);
+    }
+    if (this.sharedInFlight > 0) return;
+    let replay = false;
+    for (const q of this.queue) if (q.kind === Kind.Forward && q.replayable) replay = true;
+    if (!replay) {
+      if (this.queue.peek() === e) this.afterPop();
+      return;
+    }
+    this.group.metrics.reissued.inc(this.requeueAll());
+    let h: Held | undefined;
+    while ((h = this.held.peek()) !== undefined && h.type === 'reply') {
+      this.held.shift();
+      this.writeClient(h.reply);
+    }
+    this.updateMode();
+    this.scheduleRelink();
   }
 
   /**
@@ -623,7 +657,9 @@ export class Session implements SharedWaiter {
   }
 
   private checkUser(name: Buffer | undefined, password: Buffer): ClientUser | undefined {
-    const users = this.group.config.clientAuth?.users ?? [];
+    // The users as reloaded (a rotated password applies to the next AUTH); the ones of the
+    // session's start if a reload turned client authentication off.
+    const users = this.group.config.clientAuth?.users ?? this.authUsers ?? [];
     const wanted = name === undefined ? 'default' : name.toString('utf8');
     const hash = createHash('sha256').update(password).digest();
     let found: ClientUser | undefined;
@@ -794,22 +830,18 @@ export class Session implements SharedWaiter {
   }
 
   private prepareSubscription(e: Entry, cmd: Cmd, kind: string): void {
-    const st = this.state;
-    const set = kind.endsWith('psubscribe') ? st.patterns : kind.endsWith('ssubscribe') ? st.shardChannels : st.channels;
+    const subs = this.state.subs;
     const args = cmd.argc > 1 ? commandArgs(cmd).slice(1).map((b) => b.toString('latin1')) : [];
+    const { replies, change } = subs.apply(kind, args);
     e.sub = true;
-    if (kind.startsWith('un') || kind.startsWith('pun') || kind.startsWith('sun')) {
-      if (args.length === 0) {
-        e.expect = Math.max(1, set.size);
-        set.clear();
-      } else {
-        e.expect = args.length;
-        for (const a of args) set.delete(a);
+    e.expect = replies;
+    e.done = (ok) => {
+      // Refused (arity, ACL): the node changed nothing.
+      if (!ok) {
+        subs.undo(change);
+        this.updateInspect();
       }
-    } else {
-      e.expect = Math.max(1, args.length); // no channel: one error reply
-      for (const a of args) set.add(a);
-    }
+    };
     this.updateInspect();
   }
 
@@ -868,11 +900,12 @@ export class Session implements SharedWaiter {
       blocking: false,
       unblockRequested: false,
       link,
-      at: this.now,
+      at: this.arrivedAt,
       clientIdProbe: false,
       shared: false,
       more: undefined,
       cancelled: false,
+      replayable: false,
       done: undefined,
     };
   }
@@ -974,18 +1007,11 @@ export class Session implements SharedWaiter {
       // another replica.
       this.group.metrics.reissued.inc(this.requeueAll());
     } else {
-      // Replies owed for commands that reached the node are lost: say so, never re-send.
+      // Replies owed for commands that reached the node are lost. A write is never re-sent (say
+      // so, one error per reply owed); a read without side effects goes again, in order.
       if (this.inMulti || this.watching) this.txBroken = true;
-      const q = this.queue;
-      let e: Entry | undefined;
-      while ((e = q.shift()) !== undefined) {
-        if (e.kind === Kind.Forward) {
-          this.group.metrics.linkLost.inc();
-          if (!(e.sub && e.cmd === undefined)) this.writeClient(ErrorReplies.LINK_LOST);
-        } else if (e.kind === Kind.Local && e.local) {
-          this.writeClient(e.local);
-        }
-      }
+      const reissued = this.lostInFlight();
+      if (reissued > 0) this.group.metrics.reissued.inc(reissued);
       if (this.monitor || this.tracking) {
         this.failSession(undefined);
         return;
@@ -996,43 +1022,68 @@ export class Session implements SharedWaiter {
     this.maybeFinish();
   }
 
-  /** Puts every command owed a reply back in front of the held ones, in order, keeping its age
-   * (the proxy's own replay commands are dropped: a new link replays again). Returns how many. */
-  private requeueAll(): number {
+  /** The link died with the queue's commands sent: each owed reply of a write becomes a LINK_LOST
+   * error, reads without side effects (`replayable`) go again, all in order, through the hold
+   * queue. Returns how many go again. */
+  private lostInFlight(): number {
     const back: Held[] = [];
-    for (const e of this.queue) {
-      if (e.kind === Kind.Internal || !e.cmd) continue;
-      back.push({ cmd: e.cmd, at: e.at });
-      if (e.more) for (const c of e.more) back.push({ cmd: c, at: e.at });
+    let n = 0;
+    let e: Entry | undefined;
+    while ((e = this.queue.shift()) !== undefined) {
+      e.cancelled = true;
+      if (e.kind === Kind.Internal) continue;
+      if (e.kind === Kind.Local) {
+        if (e.local !== undefined) back.push({ type: 'reply', reply: e.local, at: e.at });
+      } else if (e.replayable && e.cmd !== undefined) {
+        back.push({ type: 'command', cmd: e.cmd, at: e.at });
+        n++;
+      } else {
+        this.group.metrics.linkLost.inc();
+        back.push({ type: 'reply', reply: lostReplies(e.expect), at: e.at });
+      }
     }
-    this.queue.clear();
-    for (let i = back.length - 1; i >= 0; i--) {
-      this.held.unshift(back[i]);
-      this.heldBytes += back[i].cmd.size;
+    for (const r of this.reissue) back.unshift({ type: 'command', cmd: r.cmd, at: Date.now() });
+    this.reissue = [];
+    this.unshiftHeld(back);
+    // Errors due before any command are written now.
+    let h: Held | undefined;
+    while ((h = this.held.peek()) !== undefined && h.type === 'reply') {
+      this.held.shift();
+      this.writeClient(h.reply);
     }
-    if (this.held.length > 0 && !this.holdTimer) this.armHoldTimer();
-    return back.length;
+    return n;
+  }
+
+  /** Puts what the queue owes back in front of the held commands, in order, keeping its age:
+   * commands that were sent (their link never connected, or they have no side effect) go again;
+   * replies the proxy had already decided (a refusal, a transaction answered as broken, a protocol
+   * error) stay decided and keep their place — re-sending them could run, say, the EXEC of a
+   * transaction without the WATCH that guarded it. The proxy's own replay commands are dropped (a
+   * new link replays again). Returns how many commands go again. */
+  private requeueAll(): number {
+    const back = requeued(this.queue, undefined);
+    return this.unshiftHeld(back);
   }
 
   /** Puts `e` and every entry after it back in front of the held commands, in order (the shared
    * link lost them before writing them). Replies or losses still reported for them are ignored. */
   private requeueFrom(e: Entry): void {
-    const back: Held[] = [];
-    let q: Entry | undefined;
-    while ((q = this.queue.pop()) !== undefined) {
-      q.cancelled = true;
-      if (q.kind !== Kind.Internal && q.cmd) {
-        if (q.more) for (let i = q.more.length - 1; i >= 0; i--) back.push({ cmd: q.more[i], at: q.at });
-        back.push({ cmd: q.cmd, at: q.at });
-      }
-      if (q === e) break;
-    }
-    for (const h of back) {
+    this.unshiftHeld(requeued(this.queue, e));
+    this.updateMode();
+  }
+
+  private unshiftHeld(back: Held[]): number {
+    let n = 0;
+    for (let i = back.length - 1; i >= 0; i--) {
+      const h = back[i];
       this.held.unshift(h);
-      this.heldBytes += h.cmd.size;
+      if (h.type === 'command') {
+        this.heldBytes += h.cmd.size;
+        n++;
+      }
     }
     if (this.held.length > 0 && !this.holdTimer) this.armHoldTimer();
-    this.updateMode();
+    return n;
   }
 
   /** After a lost link: try again soon, backing off while the node stays unreachable. */
@@ -1130,15 +1181,23 @@ export class Session implements SharedWaiter {
         e.link.clientId = Number(txt.slice(1, txt.indexOf('\r')));
       }
       this.pend = [];
-    } else if (e.blocking && e.unblockRequested && info.errorCode === 'UNBLOCKED' && this.queue.length === 0) {
-      // The fence unblocked it on the old master: it did not run there. Run it on the new one.
+    } else if (e.blocking && info.errorCode === 'UNBLOCKED' && this.onlyBlockedBehind()) {
+      // Unblocked by the fence (CLIENT UNBLOCK) or by the node turning replica: it did not run
+      // there. It runs again on the new master, after those unblocked with it; its error is kept
+      // in case a command behind it completes there after all (then order wins: it is answered).
+      this.reissue.push({ cmd: e.cmd!, error: Buffer.concat(this.pend) });
       this.pend = [];
       this.group.metrics.reissued.inc();
-      this.held.unshift({ cmd: e.cmd!, at: Date.now() });
-      this.heldBytes += e.cmd!.size;
-      if (!this.holdTimer) this.armHoldTimer();
-    } else if (!this.streaming) {
-      this.deliverPend();
+      // The next blocking command of the pipeline runs on the old node now: unblock it too.
+      const next = this.queue.peek();
+      const link = e.link;
+      if (next !== undefined && next.blocking && link !== undefined && link.clientId !== undefined && !next.unblockRequested) {
+        next.unblockRequested = true;
+        this.group.unblock(link.addr, link.clientId);
+      }
+    } else {
+      if (this.reissue.length > 0 && e.kind === Kind.Forward) this.giveUpReissue();
+      if (!this.streaming) this.deliverPend();
     }
     if (info.type === 0x2d && info.errorCode === 'READONLY') {
       // The supposed master is a replica now: have the topology checked at once.
@@ -1148,9 +1207,28 @@ export class Session implements SharedWaiter {
     this.afterPop();
   };
 
+  /** Can an unblocked command at the head be run again later? Only if nothing but blocked
+   * commands (or the proxy's own) follow it on the link, so that no reply overtakes it. */
+  private onlyBlockedBehind(): boolean {
+    for (const q of this.queue) if (q.kind === Kind.Local || (q.kind === Kind.Forward && !q.blocking)) return false;
+    return true;
+  }
+
+  /** A command behind the unblocked ones completed on the old node: they are answered with their
+   * error after all (in order), not run again. */
+  private giveUpReissue(): void {
+    for (const r of this.reissue) this.writeClient(r.error);
+    this.reissue = [];
+  }
+
   /** After an entry completed: write the proxy's own replies that are now due, pick the mode for
    * the next reply, and move on if the session is now at a boundary. */
   private afterPop(): void {
+    if (this.queue.length === 0 && this.reissue.length > 0) {
+      const back: Held[] = this.reissue.map((r) => ({ type: 'command', cmd: r.cmd, at: Date.now() }));
+      this.reissue = [];
+      this.unshiftHeld(back);
+    }
     let next = this.queue.peek();
     while (next !== undefined && next.kind === Kind.Local) {
       this.queue.shift();
@@ -1265,7 +1343,9 @@ export class Session implements SharedWaiter {
   }
 
   private onClientDrain(): void {
+    // The spare too: it may have been paused for this client before the links swapped.
     this.link?.socket.resume();
+    this.spare?.socket.resume();
     this.resumeReading(PAUSE_OUTPUT);
   }
 
@@ -1275,17 +1355,21 @@ export class Session implements SharedWaiter {
   /** Sends held commands while the group allows it. */
   pump(): void {
     if (this.closed) return;
+    // Sent now: `now` is the sending time (the read-your-writes window starts when a write
+    // leaves), `arrivedAt` the command's arrival (its age if it must be put back).
+    this.now = Date.now();
     while (this.held.length > 0) {
       const h = this.held.peek()!;
-      const now = this.now;
-      this.now = h.at;
       let done = true;
-      if (h.local !== undefined) this.enqueueLocal(h.local, undefined);
-      else done = this.dispatch(h.cmd);
-      this.now = now;
+      if (h.type === 'reply') this.enqueueLocal(h.reply, undefined);
+      else {
+        this.arrivedAt = h.at;
+        done = this.dispatch(h.cmd);
+        this.arrivedAt = this.now;
+      }
       if (this.closed || !done) return;
       this.held.shift();
-      this.heldBytes -= h.cmd.size;
+      if (h.type === 'command') this.heldBytes -= h.cmd.size;
     }
     if (this.heldBytes <= this.group.config.failover.holdBytes) this.resumeReading(PAUSE_HOLD);
     if (this.holdTimer && this.held.length === 0) {
@@ -1304,17 +1388,29 @@ export class Session implements SharedWaiter {
     this.holdTimer.unref();
   }
 
-  /** Commands held past holdTimeoutMs get a retryable error, in order. */
+  /** Commands held past holdTimeoutMs get a retryable error, in order. The hold timeout is the
+   * failover's: commands that only wait for the replies in flight before them (the group is not
+   * blocked) are not timed out — their clock starts again. */
   private expireHeld(): void {
     this.holdTimer = undefined;
     if (this.closed) return;
-    const deadline = Date.now() - this.group.config.failover.holdTimeoutMs;
+    const now = Date.now();
+    if (this.queue.length > 0 && !this.group.blocked) {
+      for (const h of this.held) h.at = now;
+      this.armHoldTimer();
+      return;
+    }
+    const deadline = now - this.group.config.failover.holdTimeoutMs;
     let h: Held | undefined;
     let n = 0;
     while ((h = this.held.peek()) !== undefined && h.at <= deadline) {
       this.held.shift();
+      if (h.type === 'reply') {
+        this.enqueueLocal(h.reply, undefined);
+        continue;
+      }
       this.heldBytes -= h.cmd.size;
-      this.enqueueLocal(h.local ?? (this.group.blockedReason === 'majority' ? ErrorReplies.NO_SENTINEL_MAJORITY : ErrorReplies.HOLD_TIMEOUT), h.cmd);
+      this.enqueueLocal(this.group.blockedReason === 'majority' ? ErrorReplies.NO_SENTINEL_MAJORITY : ErrorReplies.HOLD_TIMEOUT, h.cmd);
       n++;
     }
     if (n > 0) {
@@ -1353,15 +1449,21 @@ export class Session implements SharedWaiter {
       link.destroy();
       return;
     }
-    // Blocked commands were asked to unblock; give that a moment, then cut.
+    // Blocked commands were asked to unblock; give that a moment, then cut once the master has
+    // changed (checked again every second until then, or until the link is done with).
     this.onFence();
-    if (!this.cutTimer) {
-      this.cutTimer = setTimeout(() => {
-        this.cutTimer = undefined;
-        if (this.link === link && this.queue.length > 0 && this.group.masterEpoch !== link.masterEpoch) link.destroy();
-      }, 1000);
-      this.cutTimer.unref();
-    }
+    this.armCut(link);
+  }
+
+  private armCut(link: BackendLink): void {
+    if (this.cutTimer) return;
+    this.cutTimer = setTimeout(() => {
+      this.cutTimer = undefined;
+      if (this.closed || this.link !== link || link.closed || this.queue.length === 0) return;
+      if (this.group.masterEpoch !== link.masterEpoch) link.destroy();
+      else this.armCut(link);
+    }, 1000);
+    this.cutTimer.unref();
   }
 
   /** The verified master changed, or the fence lifted. */
@@ -1416,7 +1518,7 @@ export class Session implements SharedWaiter {
     this.pauseReading(PAUSE_CLOSING);
     this.closeWhenDrained = true;
     let h: Held | undefined;
-    while ((h = this.held.shift()) !== undefined) this.enqueueLocal(h.local ?? ErrorReplies.SHUTTING_DOWN, h.cmd);
+    while ((h = this.held.shift()) !== undefined) this.enqueueLocal(h.type === 'reply' ? h.reply : ErrorReplies.SHUTTING_DOWN, h.type === 'command' ? h.cmd : undefined);
     this.heldBytes = 0;
     this.maybeFinish();
   }
@@ -1486,7 +1588,57 @@ export class Session implements SharedWaiter {
   }
 }
 
-const NO_CMD: Cmd = { data: Buffer.alloc(0), size: 0, argc: 0, spec: undefined, arg1: undefined, inline: false, src: undefined, off: -1 };
 const PONG = Buffer.from('+PONG\r\n', 'latin1');
 const DISCARD = Buffer.from('*1\r\n$7\r\nDISCARD\r\n', 'latin1');
 const CLIENT_ID = Buffer.from('*2\r\n$6\r\nCLIENT\r\n$2\r\nID\r\n', 'latin1');
+
+/** What `queue` owes from `from` (or from its start) on, as held items in order, the entries
+ * removed (and marked cancelled): commands go again, decided replies stay decided. */
+function requeued(queue: Deque<Entry>, from: Entry | undefined): Held[] {
+  const back: Held[] = [];
+  const take = (q: Entry) => {
+    q.cancelled = true;
+    if (q.kind === Kind.Internal) return;
+    if (q.kind === Kind.Local) {
+      if (q.local !== undefined) back.push({ type: 'reply', reply: q.local, at: q.at });
+      return;
+    }
+    if (q.cmd === undefined) return;
+    if (q.more === undefined) {
+      back.push({ type: 'command', cmd: q.cmd, at: q.at });
+      return;
+    }
+    // A shared run: only its commands not answered yet (the last `expect` of them).
+    const all = [q.cmd, ...q.more];
+    for (let i = all.length - q.expect; i < all.length; i++) back.push({ type: 'command', cmd: all[i], at: q.at });
+  };
+  if (from === undefined) {
+    for (const q of queue) take(q);
+    queue.clear();
+    return back;
+  }
+  const tail: Entry[] = [];
+  let q: Entry | undefined;
+  while ((q = queue.pop()) !== undefined) {
+    tail.push(q);
+    if (q === from) break;
+  }
+  for (let i = tail.length - 1; i >= 0; i--) take(tail[i]);
+  return back;
+}
+
+/** `n` LINK_LOST errors (one per reply owed). */
+function lostReplies(n: number): Buffer {
+  return n <= 1 ? ErrorReplies.LINK_LOST : Buffer.concat(Array.from({ length: n }, () => ErrorReplies.LINK_LOST));
+}
+
+/** Are all the (unanswered) commands of a shared run reads without side effects? */
+function sharedRunReadsOnly(e: Entry): boolean {
+  if (e.cmd === undefined) return false;
+  const all = e.more === undefined ? [e.cmd] : [e.cmd, ...e.more];
+  for (let i = all.length - e.expect; i < all.length; i++) {
+    const spec = all[i].spec;
+    if (!isReadOnly(spec) || (spec!.flags & CmdFlag.Blocking) !== 0) return false;
+  }
+  return true;
+}
