@@ -21,7 +21,7 @@ t.test('enabling clientAuth by reload applies to new sessions; open sessions kee
   t.equal(await before.cmd('SET', 'k', 'v'), '+OK\r\n');
   const next = withGroupChange(p.config, { clientAuth: { users: [{ name: 'app', passwordSha256: sha('pw'), access: 'write' }] } });
   const r = await p.proxy.reload(next);
-  t.match(r.applied.join('\n'), /clientAuth \(new sessions\)/, `reported: ${JSON.stringify(r.applied)}`);
+  t.match(r.applied.join('\n'), /clientAuth on \(new sessions\)/, `reported: ${JSON.stringify(r.applied)}`);
   t.equal(await before.cmd('GET', 'k'), '$1\r\nv\r\n', 'the open session is not asked to authenticate mid-session');
   const after = await rawClient(p.port);
   t.teardown(() => after.close());
