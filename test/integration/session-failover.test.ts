@@ -1,7 +1,9 @@
 // Session state combined with a real failover (issue 15): subscriptions, pipelined blocking
 // commands and reload of session options, through the proxy in front of a real Sentinel group.
+import net from 'node:net';
 import t from 'tap';
 import { Redis } from 'ioredis';
+import { ReplyFramer } from '../../src/resp/reply.js';
 import { withGroup, waitFor, sleep } from '../helpers/group.js';
 import { withProxy } from '../helpers/proxy.js';
 import { encode, rawClient, type RawClient } from '../helpers/raw.js';
@@ -146,4 +148,81 @@ t.test('pipelined blocking commands all move through a planned failover (defect 
   t.equal((await c.read(1, 10_000))[0], '*2\r\n$2\r\nk1\r\n$1\r\na\r\n', 'the first BLPOP is served by the new master');
   await pub.rpush('k2', 'b');
   t.equal((await c.read(1, 10_000))[0], '*2\r\n$2\r\nk2\r\n$1\r\nb\r\n', 'so is the second');
+});
+
+/** Clients sending only `GET` (pipelines of `depth`) over raw sockets, never retrying; half of them
+ * first `SELECT 0`, so that they have links of their own, the other half on the shared link. */
+function startGetLoad(port: number, clients: number, depth: number) {
+  const stats = { ops: 0, errors: new Map<string, number>(), disconnects: 0 };
+  let stopping = false;
+  const socks: net.Socket[] = [];
+  const done: Promise<void>[] = [];
+  for (let i = 0; i < clients; i++) {
+    done.push(
+      new Promise<void>((resolve) => {
+        const sock = net.connect({ port, host: '127.0.0.1' });
+        socks.push(sock);
+        const framer = new ReplyFramer();
+        let owed = 0;
+        let start = 0;
+        let acc: Buffer[] = [];
+        const send = () => {
+          if (stopping) return void sock.end();
+          owed = depth;
+          sock.write(Buffer.concat(Array.from({ length: depth }, () => encode('GET', `rk${i}`))));
+        };
+        sock.on('connect', () => {
+          if (i % 2 === 0) {
+            owed = 1;
+            sock.write(encode('SELECT', '0'));
+          } else send();
+        });
+        sock.on('data', (chunk: Buffer) => {
+          start = 0;
+          framer.push(chunk, (end) => {
+            acc.push(chunk.subarray(start, end));
+            const reply = Buffer.concat(acc).toString('latin1');
+            acc = [];
+            start = end;
+            if (reply[0] === '-') {
+              const kind = reply.slice(1).split(' ')[0];
+              stats.errors.set(kind, (stats.errors.get(kind) ?? 0) + 1);
+            } else stats.ops++;
+            if (--owed === 0) send();
+          });
+          if (start < chunk.length) acc.push(chunk.subarray(start));
+        });
+        sock.on('error', () => {});
+        sock.on('close', () => {
+          if (!stopping) stats.disconnects++;
+          resolve();
+        });
+      }),
+    );
+  }
+  return {
+    stats,
+    async stop() {
+      stopping = true;
+      const cut = setTimeout(() => socks.forEach((s) => s.destroy()), 15_000);
+      await Promise.all(done);
+      clearTimeout(cut);
+    },
+  };
+}
+
+t.test('readers see no error when the master is killed with kill -9: reads in flight go to the new master', async (t) => {
+  const group = await withGroup(t, { replicas: 2 });
+  const p = await withProxy(t, group, { failover: { holdTimeoutMs: 20_000 } });
+  const load = startGetLoad(p.port, 8, 4);
+  await waitFor(() => load.stats.ops >= 2000, { timeoutMs: 15_000, what: '2000 GETs' });
+  await group.waitForReplicasInSync();
+  await group.nodes[0].kill('SIGKILL');
+  await group.waitForMaster({ notAddr: group.nodes[0].addr, timeoutMs: 30_000 });
+  const target = load.stats.ops + 2000;
+  await waitFor(() => load.stats.ops >= target, { timeoutMs: 30_000, what: '2000 more GETs after the failover' });
+  await load.stop();
+  t.comment(`kill -9 readers: ops=${load.stats.ops} errors=${JSON.stringify([...load.stats.errors])} disconnects=${load.stats.disconnects}`);
+  t.equal(load.stats.errors.size, 0, `no errors: ${JSON.stringify([...load.stats.errors])}`);
+  t.equal(load.stats.disconnects, 0, 'no disconnects');
 });
