@@ -1,6 +1,7 @@
 // What a session sees of its group, and what the group sees of a session: two small interfaces
 // owned here, so that the session never imports the group (no import cycle; src/group.ts
 // implements SessionHost and keeps SessionHandles).
+import type net from 'node:net';
 import type { GroupConfig } from '../config/types.js';
 import type { CommandSpec } from '../commands/table.js';
 import type { SharedLink } from './shared-link.js';
@@ -65,6 +66,8 @@ export interface SessionHost {
 /** What the group needs of a session: failover reactions, drain, teardown, a description. */
 export interface SessionHandle {
   readonly kind: 'master' | 'read';
+  /** The client's socket (tests and /topology look at its buffers). */
+  readonly client: net.Socket;
   /** On the group's shared link (moves with it). */
   readonly onSharedLink: boolean;
   /** A failover started: ask the old master to unblock blocked commands so they can move. */

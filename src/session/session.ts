@@ -20,11 +20,13 @@ import { adoptReads } from './socket-reads.js';
 import type { SharedLink, SharedWaiter } from './shared-link.js';
 import { Deque } from './deque.js';
 import { ReplayState } from './state.js';
-import type { GroupRuntime } from '../group.js';
+import { Transaction } from './transaction.js';
+import { Gates, type GateOwner } from './gates.js';
+import { route, type RouteInput } from './router.js';
+import type { SessionHandle, SessionHost, SessionDescription } from './host.js';
 import type { ClientUser } from '../config/types.js';
 import { encodeCommand } from '../resp/encode.js';
 import { DEFAULT_LINKS } from '../config/defaults.js';
-import { createHash, timingSafeEqual } from 'node:crypto';
 
 const enum Kind {
   /** Sent to the node; its replies go to the client. */
@@ -91,7 +93,7 @@ const SUB_MESSAGE = new Set(['message', 'pmessage', 'smessage']);
 
 let nextSessionId = 1;
 
-export class Session implements SharedWaiter {
+export class Session implements SharedWaiter, SessionHandle, GateOwner {
   readonly id = nextSessionId++;
   readonly log: Logger;
   readonly state = new ReplayState();
@@ -105,21 +107,22 @@ export class Session implements SharedWaiter {
   private now = Date.now();
   /** Arrival time of the command being dispatched (earlier than `now` for a held one). */
   private arrivedAt = this.now;
-  private closing = false;
-  private closed = false;
-  /** Close once every owed reply is written (QUIT, protocol error, shutdown). */
-  private closeWhenDrained = false;
+  /**
+   * 'open': reading and serving; 'draining': read nothing more (QUIT, a protocol error, shutdown),
+   * close once every owed reply is written; 'closing': the last reply is being written (client
+   * end() called); 'closed': torn down.
+   */
+  private life: 'open' | 'draining' | 'closing' | 'closed' = 'open';
+  private get closed(): boolean {
+    return this.life === 'closed';
+  }
 
   // Transaction state (DESIGN.md: a transaction cannot move to a new master).
-  private inMulti = false;
-  private watching = false;
-  /** The MULTI (or the WATCH) went to a master this session has since left. */
-  private txBroken = false;
-  private monitor = false;
-  private tracking = false;
+  readonly tx = new Transaction();
+  /** MONITOR or CLIENT TRACKING on: the session cannot move to a new master (DESIGN.md). */
+  private unmovable: 'no' | 'monitor' | 'tracking' = 'no';
   /** CLIENT REPLY OFF / SKIP: the node sends no reply. */
-  private replyOff = false;
-  private skipNext = false;
+  private replyMode: 'on' | 'off' | 'skip' = 'on';
 
   // Reply forwarding over one link chunk.
   private cur: Buffer | undefined;
@@ -139,23 +142,25 @@ export class Session implements SharedWaiter {
 
   /** The replica a read session uses (counted in the group's balancer). */
   private replica: string | undefined;
-  /** A command of the open transaction was refused by the proxy: its EXEC must fail. */
-  private txDirty = false;
-  /** With client authentication by the proxy: the user this client authenticated as. */
-  private user: ClientUser | undefined;
-  /** Client authentication by the proxy for this session: the users when it opened, or undefined. */
-  private readonly authUsers: readonly ClientUser[] | undefined;
+  /** Client authentication and access (gates.ts). */
+  private readonly gates: Gates;
   /** Per-command read split (reads.routeReads = replica): the link not in use right now (the
    * master's while reads go to a replica, or the other way round), kept open for the next switch.
    * Only one link has commands in flight at any time, so replies stay in request order. */
   private spare: BackendLink | undefined;
-  private readonly splitReads: boolean;
-  /** Still stateless: plain commands go over the group's shared link (config.links.shared). */
-  private shareable: boolean;
+  /**
+   * 'shared': stateless so far, plain commands go over the group's shared link (links.shared);
+   * 'own': a link of its own (the read listener, or the session gained state); 'split': the
+   * per-command read split (reads.routeReads = replica), a master link and a replica link, one
+   * of them the spare. Decided when the session opens; 'shared' turns 'own' for good.
+   */
+  private linkMode: 'shared' | 'own' | 'split';
+  /** The router's input, filled in per command (one object per session, not per command). */
+  private readonly ri: RouteInput;
 
   /** On the group's shared link (moves with it: its next command goes to the new master). */
   get onSharedLink(): boolean {
-    return this.shareable && this.link === undefined;
+    return this.linkMode === 'shared' && this.link === undefined;
   }
   private sharedInFlight = 0;
   /** Commands a session may have in flight on the shared link (links.maxPipeline). */
@@ -178,7 +183,7 @@ export class Session implements SharedWaiter {
 
   constructor(
     readonly client: net.Socket,
-    readonly group: GroupRuntime,
+    readonly group: SessionHost,
     private readonly table: CommandTable,
     parentLog: Logger,
     /** `read`: the read-only listener: a healthy replica, writes refused. */
@@ -195,10 +200,24 @@ export class Session implements SharedWaiter {
     // Redis's stricter request limits apply until the client authenticates.
     // Client authentication applies to the sessions opened while it is configured (a reload that
     // turns it on does not ask open sessions to authenticate mid-session; docs/session.md).
-    this.authUsers = group.config.clientAuth?.users;
-    if (this.authUsers !== undefined) this.framer.unauthenticated = true;
-    this.splitReads = kind === 'master' && group.config.reads.routeReads === 'replica';
-    this.shareable = kind === 'master' && !this.splitReads && (group.config.links?.shared ?? true);
+    this.gates = new Gates(this, group.config.clientAuth?.users, () => this.group.config.clientAuth?.users);
+    if (this.gates.authUsers !== undefined) this.framer.unauthenticated = true;
+    this.ri = {
+      listener: kind,
+      split: kind === 'master' && group.config.reads.routeReads === 'replica',
+      readOnly: false,
+      blocking: false,
+      txIdle: true,
+      subscribed: false,
+      sinceWriteMs: 0,
+      readYourWritesMs: 0,
+      replica: undefined,
+      atBoundary: true,
+      onReplicaLink: false,
+      masterUsable: false,
+      fallback: 'master',
+    };
+    this.linkMode = kind === 'read' ? 'own' : group.config.reads.routeReads === 'replica' ? 'split' : (group.config.links?.shared ?? true) ? 'shared' : 'own';
     this.maxPipeline = group.config.links?.maxPipeline ?? DEFAULT_LINKS.maxPipeline;
     client.setNoDelay(true);
     // Accepted paused (listener.ts), so that reads can go to the shared read buffer from the first.
@@ -213,7 +232,7 @@ export class Session implements SharedWaiter {
     if (lim.idleTimeoutMs > 0) {
       client.setTimeout(lim.idleTimeoutMs, () => {
         // As Redis: blocked and subscribed clients are never idle.
-        if (this.queue.length === 0 && this.held.length === 0 && !this.state.subscribed && !this.monitor) {
+        if (this.queue.length === 0 && this.held.length === 0 && !this.state.subscribed && this.unmovable !== 'monitor') {
           this.log.info('idle timeout');
           this.teardown('idle timeout');
         }
@@ -226,7 +245,7 @@ export class Session implements SharedWaiter {
   // Client → node
 
   private onClientData(chunk: Buffer): void {
-    if (this.closed || this.closing) return;
+    if (this.life === 'closing' || this.life === 'closed') return;
     this.now = Date.now();
     this.arrivedAt = this.now;
     this.curIn = chunk;
@@ -237,7 +256,7 @@ export class Session implements SharedWaiter {
       this.log.info({ reason: err.reply }, 'protocol error, closing');
       this.group.metrics.protocolErrors.inc();
       this.pauseReading(PAUSE_CLOSING);
-      this.closeWhenDrained = true;
+      this.life = 'draining';
       const reply = errorReply(err.reply);
       // After every command before it, held ones included.
       if (this.held.length > 0) this.held.push({ type: 'reply', reply, at: this.now });
@@ -253,61 +272,52 @@ export class Session implements SharedWaiter {
   }
 
   private onCommand(cmd: Cmd): void {
-    if (this.closeWhenDrained) return;
+    if (this.life !== 'open') return;
     this.group.metrics.commands.inc();
     if (this.held.length > 0 || !this.dispatch(cmd)) this.hold(cmd);
   }
 
-  /** Where this session's commands go now; undefined: hold them. */
+  /** Where this session's next command goes now (a subscribed session's link); undefined: hold. */
   private target(): { addr: string; epoch: number } | undefined {
-    const g = this.group;
-    if (this.kind === 'read') {
-      const r = g.replicas.choose(this.replica);
-      if (r !== undefined) {
-        if (r !== this.replica) {
-          if (this.replica !== undefined) g.replicas.release(this.replica);
-          g.replicas.take(r);
-          this.replica = r;
-        }
-        return { addr: r, epoch: -1 };
-      }
-      if (g.config.reads.fallback !== 'master') return undefined;
-    }
-    if (g.blocked || g.master === undefined) return undefined;
-    return { addr: g.master, epoch: g.masterEpoch };
+    return this.targetFor(undefined);
   }
 
   /**
-   * Where one command goes. With the per-command read split, a read-only command outside
-   * transactions, subscriptions and the read-your-writes window goes to a replica — when the
-   * session is at a boundary or already reading from that replica; otherwise to the master, which
-   * keeps every reply in order on one link.
+   * Where one command goes (router.ts decides; this fills in its input and leases the replica).
+   * Undefined: hold it (or, on the read listener with `fallback: error` and no healthy replica,
+   * refuse it: dispatch tells the two apart).
    */
   private targetFor(spec: CommandSpec | undefined): { addr: string; epoch: number } | undefined {
-    if (
-      this.splitReads &&
-      isReadOnly(spec) &&
-      (spec!.flags & CmdFlag.Blocking) === 0 &&
-      !this.inMulti &&
-      !this.watching &&
-      !this.txBroken &&
-      !this.state.subscribed &&
-      this.now - this.lastWriteAt >= this.group.config.reads.readYourWritesMs
-    ) {
-      const g = this.group;
-      const r = g.replicas.choose(this.replica);
-      const link = this.link;
-      if (r !== undefined && (this.queue.length === 0 || (link !== undefined && link.addr === r && link.masterEpoch === -1))) {
-        if (r !== this.replica) {
+    const g = this.group;
+    const ri = this.ri;
+    const readOnly = isReadOnly(spec);
+    ri.readOnly = readOnly;
+    ri.blocking = spec !== undefined && (spec.flags & CmdFlag.Blocking) !== 0;
+    ri.txIdle = this.tx.idle;
+    ri.subscribed = this.state.subscribed;
+    ri.sinceWriteMs = this.now - this.lastWriteAt;
+    ri.readYourWritesMs = g.config.reads.readYourWritesMs;
+    const replica = this.kind === 'read' || (ri.split && readOnly) ? g.replicas.choose(this.replica) : undefined;
+    ri.replica = replica;
+    ri.atBoundary = this.queue.length === 0;
+    const link = this.link;
+    ri.onReplicaLink = link !== undefined && link.masterEpoch === -1 && link.addr === replica;
+    ri.masterUsable = !g.blocked && g.master !== undefined;
+    ri.fallback = g.config.reads.fallback;
+    switch (route(ri)) {
+      case 'replica':
+        if (replica !== this.replica) {
           if (this.replica !== undefined) g.replicas.release(this.replica);
-          g.replicas.take(r);
-          this.replica = r;
+          g.replicas.take(replica!);
+          this.replica = replica;
         }
-        this.group.metrics.splitReads.inc();
-        return { addr: r, epoch: -1 };
-      }
+        if (this.kind === 'master') g.metrics.splitReads.inc();
+        return { addr: replica!, epoch: -1 };
+      case 'master':
+        return { addr: g.master!, epoch: g.masterEpoch };
+      default:
+        return undefined;
     }
-    return this.target();
   }
 
   private onTarget(link: BackendLink, tgt: { addr: string; epoch: number }): boolean {
@@ -355,7 +365,7 @@ export class Session implements SharedWaiter {
       return true;
     }
     if (link !== undefined) {
-      if (this.splitReads && !link.closed && this.stillValid(link)) {
+      if (this.linkMode === 'split' && !link.closed && this.stillValid(link)) {
         // Keep it for the next switch back.
         this.spare?.end();
         this.spare = link;
@@ -390,17 +400,15 @@ export class Session implements SharedWaiter {
     const spec = cmd.spec;
     // The steady state first: a plain command of a stateless session (without client
     // authentication by the proxy, nothing below applies to it).
-    if (this.shareable && this.authUsers === undefined && this.fitsShared(cmd)) return this.dispatchShared(cmd);
+    if (this.linkMode === 'shared' && this.gates.authUsers === undefined && this.fitsShared(cmd)) return this.dispatchShared(cmd);
     const kind = spec?.kind ?? 'other';
-    if (this.authUsers !== undefined) {
-      const passed = this.clientAuthGate(cmd, kind);
+    if (this.gates.authUsers !== undefined) {
+      const passed = this.gates.clientAuth(cmd, kind);
       if (passed === undefined) return true;
       cmd = passed;
     }
 
-    if (this.txBroken) {
-      if (this.answerBrokenTransaction(cmd, kind)) return true;
-    }
+    if (this.tx.broken && this.answerBrokenTransaction(cmd, kind)) return true;
     switch (kind) {
       case 'sync':
       case 'psync':
@@ -410,19 +418,19 @@ export class Session implements SharedWaiter {
         this.enqueueLocal(ErrorReplies.REFUSED_TOPOLOGY, cmd);
         return true;
       case 'quit':
-        this.closeWhenDrained = true;
+        this.life = 'draining';
         this.pauseReading(PAUSE_CLOSING);
         this.enqueueLocal(OK, cmd);
         this.maybeFinish();
         return true;
     }
-    if ((this.kind === 'read' || this.user?.access === 'read') && this.readOnlyAnswer(cmd, kind, spec)) return true;
-    if (this.shareable) {
+    if (this.gates.access(cmd, kind, spec)) return true;
+    if (this.linkMode === 'shared') {
       if (this.fitsShared(cmd)) return this.dispatchShared(cmd);
       // This command gives the session state, or the client pipelines more than the shared link
       // takes from one session, or sends large values: it gets a link of its own (where
       // backpressure applies to it alone) once its commands on the shared link are answered.
-      this.shareable = false;
+      this.linkMode = 'own';
     }
     if (this.sharedInFlight > 0) return false;
     if (!this.canSendTo(this.targetFor(spec))) {
@@ -434,10 +442,10 @@ export class Session implements SharedWaiter {
     }
     const link = this.link!;
     const e = this.entry(Kind.Forward, cmd, link);
-    const outsideTx = !this.inMulti && !this.watching && !this.txBroken;
+    const outsideTx = this.tx.idle;
     this.prepare(e, cmd, kind, spec);
     e.replayable = outsideTx && !e.blocking && !e.sub && isReadOnly(spec);
-    if (this.splitReads && link.masterEpoch !== -1 && isWrite(spec)) this.lastWriteAt = this.now;
+    if (this.linkMode === 'split' && link.masterEpoch !== -1 && isWrite(spec)) this.lastWriteAt = this.now;
     if (e.blocking && link.clientId === undefined && !link.clientIdRequested) this.requestClientId(link);
     this.send(link, cmd);
     if (kind === 'reset' && this.group.config.auth.password !== undefined) {
@@ -518,7 +526,7 @@ export class Session implements SharedWaiter {
         // The client does not keep up with its replies: the shared link cannot wait for it, so it
         // moves to a link of its own — where backpressure reaches the node — once what it has in
         // flight is answered.
-        this.shareable = false;
+        this.linkMode = 'own';
       }
     }
     if (complete === 0 || (e.expect -= complete) > 0) return;
@@ -570,139 +578,44 @@ export class Session implements SharedWaiter {
     this.scheduleRelink();
   }
 
-  /**
-   * The read-only listener answers writes itself, as a replica would, so they never reach a node.
-   * A transaction with a refused write fails at EXEC (Redis: EXECABORT). Returns true when the
-   * command was answered here.
-   */
-  private readOnlyAnswer(cmd: Cmd, kind: string, spec: CommandSpec | undefined): boolean {
-    if (kind === 'exec' && this.txDirty) {
-      this.txDirty = false;
-      this.inMulti = false;
-      this.watching = false;
-      const link = this.link;
-      if (link && !link.closed) {
-        // Close the node's side of the transaction without running it.
-        const e = this.entry(Kind.Internal, undefined, link);
-        this.flushWrites();
-        link.write(DISCARD);
-        this.pushEntry(e);
-      }
-      this.enqueueLocal(ErrorReplies.EXEC_ABORTED, cmd);
-      return true;
-    }
-    if (kind === 'discard') this.txDirty = false;
-    if (!isWrite(spec)) return false;
-    if (this.inMulti) this.txDirty = true;
-    this.enqueueLocal(this.kind === 'read' ? ErrorReplies.READONLY : ErrorReplies.NOPERM, cmd);
-    return true;
+  // GateOwner: what the gates (gates.ts) need of the session.
+
+  answer(reply: Buffer, cmd: Cmd): void {
+    this.enqueueLocal(reply, cmd);
   }
 
-  /**
-   * Client authentication by the proxy (group.config.clientAuth): AUTH and HELLO's AUTH are
-   * answered here against the configured users and never reach Redis (the session's links
-   * authenticate with the backend credentials); before that only AUTH, HELLO, PING and QUIT are
-   * accepted. Returns the command to go on with (HELLO without its AUTH part), or undefined when
-   * it was answered here.
-   */
-  private clientAuthGate(cmd: Cmd, kind: string): Cmd | undefined {
-    if (kind === 'auth') {
-      const a = commandArgs(cmd);
-      if (a.length < 2 || a.length > 3) {
-        this.enqueueLocal(errorReply("ERR wrong number of arguments for 'auth' command"), cmd);
-        return undefined;
-      }
-      const user = this.checkUser(a.length === 3 ? a[1] : undefined, a[a.length - 1]);
-      this.enqueueLocal(user ? OK : ErrorReplies.WRONGPASS, cmd);
-      if (user) this.authenticate(user);
-      return undefined;
-    }
-    if (kind === 'hello') {
-      const a = commandArgs(cmd);
-      const rest: Buffer[] = [];
-      let auth: [Buffer, Buffer] | undefined;
-      for (let i = 2; i < a.length; i++) {
-        if (a[i].toString('latin1').toLowerCase() === 'auth' && i + 2 < a.length) {
-          auth = [a[i + 1], a[i + 2]];
-          i += 2;
-        } else rest.push(a[i]);
-      }
-      if (auth) {
-        const user = this.checkUser(auth[0], auth[1]);
-        if (!user) {
-          this.enqueueLocal(ErrorReplies.WRONGPASS, cmd);
-          return undefined;
-        }
-        this.authenticate(user);
-      }
-      if (!this.user) {
-        this.enqueueLocal(ErrorReplies.NOAUTH_HELLO, cmd);
-        return undefined;
-      }
-      if (!auth) return cmd;
-      const bytes = encodeCommand(a.length >= 2 ? [a[0], a[1], ...rest] : [a[0]]);
-      return { data: bytes, size: bytes.length, argc: a.length >= 2 ? 2 + rest.length : 1, spec: cmd.spec, arg1: cmd.arg1, inline: false, src: undefined, off: -1 };
-    }
-    if (this.user) {
-      if (kind === 'reset') this.user = undefined; // RESET deauthenticates, as in Redis
-      return cmd;
-    }
-    if (kind === 'ping') {
-      this.enqueueLocal(PONG, cmd);
-      return undefined;
-    }
-    if (kind === 'quit') return cmd;
-    this.enqueueLocal(ErrorReplies.NOAUTH, cmd);
-    return undefined;
+  /** Closes the node's side of an open transaction without running it (DISCARD, reply swallowed). */
+  discardOnNode(): void {
+    const link = this.link;
+    if (link === undefined || link.closed) return;
+    const e = this.entry(Kind.Internal, undefined, link);
+    this.flushWrites();
+    link.write(DISCARD);
+    this.pushEntry(e);
   }
 
-  private checkUser(name: Buffer | undefined, password: Buffer): ClientUser | undefined {
-    // The users as reloaded (a rotated password applies to the next AUTH); the ones of the
-    // session's start if a reload turned client authentication off.
-    const users = this.group.config.clientAuth?.users ?? this.authUsers ?? [];
-    const wanted = name === undefined ? 'default' : name.toString('utf8');
-    const hash = createHash('sha256').update(password).digest();
-    let found: ClientUser | undefined;
-    for (const u of users) {
-      // Compare every user's hash in constant time, whichever name matches.
-      const ok = timingSafeEqual(hash, Buffer.from(u.passwordSha256, 'hex'));
-      if (ok && u.name === wanted) found = u;
-    }
-    return found;
-  }
-
-  private authenticate(user: ClientUser): void {
-    this.user = user;
+  authenticated(): void {
     this.framer.unauthenticated = false;
-    this.log.info({ user: user.name, access: user.access }, 'client authenticated');
   }
 
   /** Sets reply expectations and the state a command changes. */
   private prepare(e: Entry, cmd: Cmd, kind: string, spec: CommandSpec | undefined): void {
     const st = this.state;
-    if (this.skipNext) {
-      this.skipNext = false;
+    if (this.replyMode === 'skip') {
+      this.replyMode = 'on';
       e.expect = 0;
-    } else if (this.replyOff) {
+    } else if (this.replyMode === 'off') {
       e.expect = 0;
     }
-    if (this.inMulti && kind !== 'exec' && kind !== 'discard' && kind !== 'multi' && kind !== 'watch' && kind !== 'quit' && kind !== 'reset') {
-      return; // queued: one +QUEUED (or error) reply, no effect yet
-    }
+    const queued = this.tx.inMulti && kind !== 'exec' && kind !== 'discard' && kind !== 'multi' && kind !== 'watch' && kind !== 'quit' && kind !== 'reset';
+    this.tx.sent(kind);
+    if (queued) return; // one +QUEUED (or error) reply, no effect yet
     switch (kind) {
       case 'multi':
-        this.inMulti = true;
-        return;
       case 'exec':
       case 'discard':
-        this.inMulti = false;
-        this.watching = false;
-        return;
       case 'watch':
-        this.watching = true;
-        return;
       case 'unwatch':
-        this.watching = false;
         return;
       case 'select': {
         const db = Number(commandArgs(cmd)[1]?.toString('latin1'));
@@ -771,21 +684,16 @@ export class Session implements SharedWaiter {
         return;
       case 'monitor':
         e.done = (ok) => {
-          if (ok) this.monitor = true;
+          if (ok) this.unmovable = 'monitor';
         };
         return;
       case 'reset':
-        this.inMulti = false;
-        this.watching = false;
-        this.txBroken = false;
-        this.replyOff = false;
-        this.skipNext = false;
+        this.replyMode = 'on';
         e.expect = 1;
         e.done = () => {
           st.reset();
           this.dropSpare();
-          this.monitor = false;
-          this.tracking = false;
+          this.unmovable = 'no';
           this.updateInspect();
         };
         return;
@@ -811,20 +719,19 @@ export class Session implements SharedWaiter {
     } else if (sub === 'reply') {
       const mode = commandArgs(cmd)[2]?.toString('latin1').toLowerCase();
       if (mode === 'on') {
-        this.replyOff = false;
-        this.skipNext = false;
+        this.replyMode = 'on';
         e.expect = 1; // +OK even though replies were off
       } else if (mode === 'off') {
-        this.replyOff = true;
+        this.replyMode = 'off';
         e.expect = 0;
       } else if (mode === 'skip') {
-        if (!this.replyOff) this.skipNext = true;
+        if (this.replyMode !== 'off') this.replyMode = 'skip';
         e.expect = 0;
       }
     } else if (sub === 'tracking') {
       const on = commandArgs(cmd)[2]?.toString('latin1').toLowerCase() === 'on';
       e.done = (ok) => {
-        if (ok) this.tracking = on;
+        if (ok && this.unmovable !== 'monitor') this.unmovable = on ? 'tracking' : 'no';
       };
     }
   }
@@ -856,37 +763,26 @@ export class Session implements SharedWaiter {
    * the command was answered.
    */
   private answerBrokenTransaction(cmd: Cmd, kind: string): boolean {
-    if (kind === 'exec') {
-      this.txBroken = false;
-      this.inMulti = false;
-      const watched = this.watching;
-      this.watching = false;
-      // With WATCH, a null reply is what Redis gives when a watched key changed: clients retry.
-      this.enqueueLocal(watched ? (this.state.protocol === 3 ? NULL_RESP3 : NULL_ARRAY_RESP2) : ErrorReplies.EXEC_ABORTED_FAILOVER, cmd);
-      return true;
+    switch (this.tx.brokenAnswer(kind)) {
+      case 'forward':
+        return false;
+      case 'ok':
+        this.enqueueLocal(OK, cmd);
+        return true;
+      case 'queued':
+        this.enqueueLocal(QUEUED, cmd);
+        return true;
+      case 'nested-multi':
+        this.enqueueLocal(NESTED_MULTI, cmd);
+        return true;
+      case 'exec-null':
+        // A null reply is what Redis gives when a watched key changed: clients retry.
+        this.enqueueLocal(this.state.protocol === 3 ? NULL_RESP3 : NULL_ARRAY_RESP2, cmd);
+        return true;
+      case 'exec-abort':
+        this.enqueueLocal(ErrorReplies.EXEC_ABORTED_FAILOVER, cmd);
+        return true;
     }
-    if (kind === 'discard') {
-      this.txBroken = false;
-      this.inMulti = false;
-      this.watching = false;
-      this.enqueueLocal(OK, cmd);
-      return true;
-    }
-    if (this.inMulti) {
-      this.enqueueLocal(kind === 'multi' ? errorReply('ERR MULTI calls can not be nested') : QUEUED, cmd);
-      return true;
-    }
-    if (kind === 'multi') {
-      // WATCH was on the old master: run the transaction here and fail its EXEC.
-      this.inMulti = true;
-      this.enqueueLocal(OK, cmd);
-      return true;
-    }
-    if (kind === 'unwatch') {
-      this.txBroken = false;
-      this.watching = false;
-    }
-    return false;
   }
 
   private entry(kind: Kind, cmd: Cmd | undefined, link: BackendLink | undefined): Entry {
@@ -973,7 +869,7 @@ export class Session implements SharedWaiter {
     if (!link) return;
     this.link = undefined;
     this.log.debug({ node: link.addr, why }, 'leaving link');
-    if (this.inMulti || this.watching) this.txBroken = true;
+    this.tx.leftLink();
     link.end();
     this.pend = [];
     this.streaming = true;
@@ -1002,17 +898,17 @@ export class Session implements SharedWaiter {
       this.log.warn({ node: link.addr }, 'link lost in the middle of a reply; closing the session');
       this.teardown('link lost mid-reply');
       return;
-    } else if (this.kind === 'read' && !this.inMulti && !this.watching && !this.txBroken) {
+    } else if (this.kind === 'read' && this.tx.idle) {
       // The read listener sends only commands without side effects: they can simply run again on
       // another replica.
       this.group.metrics.reissued.inc(this.requeueAll());
     } else {
       // Replies owed for commands that reached the node are lost. A write is never re-sent (say
       // so, one error per reply owed); a read without side effects goes again, in order.
-      if (this.inMulti || this.watching) this.txBroken = true;
+      this.tx.leftLink();
       const reissued = this.lostInFlight();
       if (reissued > 0) this.group.metrics.reissued.inc(reissued);
-      if (this.monitor || this.tracking) {
+      if (this.unmovable !== 'no') {
         this.failSession(undefined);
         return;
       }
@@ -1146,7 +1042,7 @@ export class Session implements SharedWaiter {
     if (!this.streaming) this.pend.push(chunk.subarray(start, end));
 
     const head = this.queue.peek();
-    let mine = head !== undefined && !this.monitor;
+    let mine = head !== undefined && this.unmovable !== 'monitor';
     if (mine) {
       if (info.type === 0x3e /* > */) {
         mine = head!.sub && info.head !== undefined && SUB_CONFIRM.has(info.head);
@@ -1477,7 +1373,7 @@ export class Session implements SharedWaiter {
     }
     if (this.spare && !this.stillValid(this.spare)) this.dropSpare();
     const link = this.link;
-    if (this.kind === 'read' && link && !this.stillValid(link) && this.queue.length > 0 && !this.inMulti && !this.watching && !this.txBroken) {
+    if (this.kind === 'read' && link && !this.stillValid(link) && this.queue.length > 0 && this.tx.idle) {
       // Reads waiting on a replica that is no longer healthy (frozen, fallen behind, promoted):
       // they have no side effects, so cut the link and run them again on a healthy replica
       // (onLinkClose puts them back in order) rather than wait for this one.
@@ -1486,7 +1382,7 @@ export class Session implements SharedWaiter {
       return;
     }
     if (link && !this.stillValid(link) && this.queue.length === 0) {
-      if (this.monitor || this.tracking) {
+      if (this.unmovable !== 'no') {
         // Cannot be moved faithfully (DESIGN.md): close at this reply boundary.
         this.log.info('session cannot move to the new master (MONITOR or CLIENT TRACKING); closing');
         this.teardown('unmovable session');
@@ -1516,7 +1412,7 @@ export class Session implements SharedWaiter {
   drain(): void {
     if (this.closed) return;
     this.pauseReading(PAUSE_CLOSING);
-    this.closeWhenDrained = true;
+    this.life = 'draining';
     let h: Held | undefined;
     while ((h = this.held.shift()) !== undefined) this.enqueueLocal(h.type === 'reply' ? h.reply : ErrorReplies.SHUTTING_DOWN, h.type === 'command' ? h.cmd : undefined);
     this.heldBytes = 0;
@@ -1524,8 +1420,8 @@ export class Session implements SharedWaiter {
   }
 
   private maybeFinish(): void {
-    if (this.closeWhenDrained && this.queue.length === 0 && this.held.length === 0 && !this.closed) {
-      this.closing = true;
+    if (this.life === 'draining' && this.queue.length === 0 && this.held.length === 0) {
+      this.life = 'closing';
       // As Redis: close once the last reply is written, whatever the client sends meanwhile (it is
       // no longer read, so waiting for its FIN could keep the session forever).
       this.client.end(() => this.teardown('closed after its last reply'));
@@ -1544,8 +1440,7 @@ export class Session implements SharedWaiter {
   /** The one teardown path. Safe to call twice. */
   teardown(why: string): void {
     if (this.closed) return;
-    this.closed = true;
-    this.closing = true;
+    this.life = 'closed';
     clearTimeout(this.holdTimer);
     clearTimeout(this.relinkTimer);
     clearTimeout(this.cutTimer);
@@ -1564,17 +1459,7 @@ export class Session implements SharedWaiter {
   }
 
   /** For /topology and tests. */
-  describe(): {
-    id: number;
-    node: string | undefined;
-    inFlight: number;
-    held: number;
-    subscribed: boolean;
-    /** Bytes waiting in the proxy: to the client, to the node, framed-but-incomplete from the client. */
-    clientBuffered: number;
-    backendBuffered: number;
-    queryBuffered: number;
-  } {
+  describe(): SessionDescription {
     return {
       id: this.id,
       node: this.link?.addr,
@@ -1588,7 +1473,7 @@ export class Session implements SharedWaiter {
   }
 }
 
-const PONG = Buffer.from('+PONG\r\n', 'latin1');
+const NESTED_MULTI = errorReply('ERR MULTI calls can not be nested');
 const DISCARD = Buffer.from('*1\r\n$7\r\nDISCARD\r\n', 'latin1');
 const CLIENT_ID = Buffer.from('*2\r\n$6\r\nCLIENT\r\n$2\r\nID\r\n', 'latin1');
 
