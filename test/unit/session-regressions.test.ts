@@ -128,3 +128,32 @@ t.test('a link lost with several confirmations owed answers each of them (defect
   t.equal(rest.length, 2, `two more replies: ${JSON.stringify(rest)}`);
   for (const x of rest) t.match(x, /^-ERR connection to the master was lost/);
 });
+
+t.test('a replica link paused for a slow client is resumed when the session switches back to it (defect 4)', async (t) => {
+  const m = await fakeServer();
+  const r = await fakeServer();
+  t.teardown(() => m.close());
+  t.teardown(() => r.close());
+  const host = fakeHost(addrOf(m), { reads: { routeReads: 'replica', readYourWritesMs: 0 } });
+  host.setReplicas([addrOf(r)]);
+  const { session, client } = await sessionOn(t, host);
+  client.send(encode('GET', 'a'));
+  await r.waitReceived('GET');
+  r.write('$1\r\nA\r\n');
+  t.equal((await client.read(1))[0], '$1\r\nA\r\n');
+  // As the session does when the client is behind (output buffer past the soft limit): the link
+  // feeding it is paused, to be resumed when the client drains. The client drains while the
+  // session uses its master link, not this one.
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  (session as any).link.socket.pause();
+  client.send(encode('SET', 'b', '1'));
+  await waitFor(() => m.received().includes('SET'), { timeoutMs: 3000, what: 'the SET on the master' });
+  m.write('+OK\r\n');
+  t.equal((await client.read(1))[0], '+OK\r\n');
+  session.client.emit('drain');
+  client.send(encode('GET', 'c'));
+  await waitFor(() => (r.received().match(/GET/g) ?? []).length === 2, { timeoutMs: 3000, what: 'the second GET on the replica' });
+  r.write('$1\r\nC\r\n');
+  const got = await client.read(1, 3000).catch((e: Error) => [e.message]);
+  t.same(got, ['$1\r\nC\r\n'], 'the replica link reads again');
+});
