@@ -21,6 +21,8 @@ import type { SharedLink, SharedWaiter } from './shared-link.js';
 import { Deque } from './deque.js';
 import { ReplayState } from './state.js';
 import { Transaction } from './transaction.js';
+import { type Entry, type EntryKind, lostReplies, sharedRunReadsOnly } from './reply-queue.js';
+import { type Held, HoldQueue, requeued } from './hold-queue.js';
 import { Gates, type GateOwner } from './gates.js';
 import { route, type RouteInput } from './router.js';
 import type { SessionHandle, SessionHost, SessionDescription } from './host.js';
@@ -28,53 +30,7 @@ import type { ClientUser } from '../config/types.js';
 import { encodeCommand } from '../resp/encode.js';
 import { DEFAULT_LINKS } from '../config/defaults.js';
 
-const enum Kind {
-  /** Sent to the node; its replies go to the client. */
-  Forward,
-  /** Answered by the proxy. */
-  Local,
-  /** Sent by the proxy (replay, CLIENT ID); its replies are swallowed. */
-  Internal,
-}
-
 type Cmd = Command<CommandSpec>;
-
-interface Entry {
-  kind: Kind;
-  /** Replies still expected from the node. */
-  expect: number;
-  cmd: Cmd | undefined;
-  local: Buffer | undefined;
-  /** Counts (p|s)(un)subscribe confirmations rather than ordinary replies. */
-  sub: boolean;
-  /** The reply is collected and decided on once complete instead of streamed. */
-  buffered: boolean;
-  blocking: boolean;
-  /** The proxy asked the node to unblock it (CLIENT UNBLOCK ... ERROR) because of a fence. */
-  unblockRequested: boolean;
-  link: BackendLink | undefined;
-  /** When the client sent it (ms): a command put back after a failed connection keeps its age. */
-  at: number;
-  /** The proxy's own CLIENT ID on a new link: its integer reply is kept on the link. */
-  clientIdProbe: boolean;
-  /** Sent on the group's shared link: a run of `expect` consecutive commands (`cmd`, then `more`). */
-  shared: boolean;
-  /** A shared run's commands after the first, kept until answered (re-sent only if the link never
-   * connected). */
-  more: Cmd[] | undefined;
-  /** Put back to be sent again (its link never connected): replies or losses for it are ignored. */
-  cancelled: boolean;
-  /** A read without side effects outside a transaction: if its link dies before the reply, it
-   * can go again (DESIGN.md: a client that only reads sees no error when the master is killed). */
-  replayable: boolean;
-  /** Runs when the last reply arrives; `ok` is false for an error reply. */
-  done: ((ok: boolean, info: ReplyInfo) => void) | undefined;
-}
-
-/** Something waiting its turn before anything can be sent: a command not yet sent, or a reply of
- * the proxy's own that must follow the commands before it (a protocol error, or a reply already
- * decided for a command whose link never connected). `at`: when the hold clock started. */
-type Held = { type: 'command'; cmd: Cmd; at: number } | { type: 'reply'; reply: Buffer; at: number };
 
 const PAUSE_BACKEND = 1; // a link's write buffer is full
 const PAUSE_HOLD = 2; // too many bytes held during a fence
@@ -99,8 +55,7 @@ export class Session implements SharedWaiter, SessionHandle, GateOwner {
   readonly state = new ReplayState();
   private readonly framer: RequestFramer<CommandSpec>;
   private readonly queue = new Deque<Entry>();
-  private readonly held = new Deque<Held>();
-  private heldBytes = 0;
+  private readonly held = new HoldQueue();
   private link: BackendLink | undefined;
   private paused = 0;
   /** Arrival time of the client data being framed (one clock read per chunk, not per command). */
@@ -264,9 +219,9 @@ export class Session implements SharedWaiter, SessionHandle, GateOwner {
       this.maybeFinish();
       return;
     }
-    if (this.framer.bufferedBytes + this.heldBytes > this.group.config.limits.queryBufferBytes) {
+    if (this.framer.bufferedBytes + this.held.bytes > this.group.config.limits.queryBufferBytes) {
       // Redis closes such a client without a reply ("closing client that reached max query buffer length").
-      this.log.warn({ bytes: this.framer.bufferedBytes + this.heldBytes }, 'query buffer limit reached, closing');
+      this.log.warn({ bytes: this.framer.bufferedBytes + this.held.bytes }, 'query buffer limit reached, closing');
       this.teardown('query buffer limit');
     }
   }
@@ -388,9 +343,8 @@ export class Session implements SharedWaiter, SessionHandle, GateOwner {
 
   private hold(cmd: Cmd): void {
     this.held.push({ type: 'command', cmd, at: this.now });
-    this.heldBytes += cmd.size;
     this.group.metrics.held.inc();
-    if (this.heldBytes > this.group.config.failover.holdBytes) this.pauseReading(PAUSE_HOLD);
+    if (this.held.bytes > this.group.config.failover.holdBytes) this.pauseReading(PAUSE_HOLD);
     if (!this.holdTimer) this.armHoldTimer();
   }
 
@@ -441,7 +395,7 @@ export class Session implements SharedWaiter, SessionHandle, GateOwner {
       return false;
     }
     const link = this.link!;
-    const e = this.entry(Kind.Forward, cmd, link);
+    const e = this.entry('forward', cmd, link);
     const outsideTx = this.tx.idle;
     this.prepare(e, cmd, kind, spec);
     e.replayable = outsideTx && !e.blocking && !e.sub && isReadOnly(spec);
@@ -451,7 +405,7 @@ export class Session implements SharedWaiter, SessionHandle, GateOwner {
     if (kind === 'reset' && this.group.config.auth.password !== undefined) {
       // RESET deauthenticated the link: authenticate it again with the backend credentials,
       // after RESET's own reply.
-      const auth = this.entry(Kind.Internal, undefined, link);
+      const auth = this.entry('internal', undefined, link);
       this.flushWrites();
       link.write(encodeCommand(this.group.config.auth.username !== undefined ? ['AUTH', this.group.config.auth.username, this.group.config.auth.password] : ['AUTH', this.group.config.auth.password]));
       this.pushEntry(e);
@@ -485,14 +439,14 @@ export class Session implements SharedWaiter, SessionHandle, GateOwner {
     this.sharedOn = shared;
     const tail = this.queue.last();
     let e: Entry;
-    if (tail !== undefined && tail.shared && tail.kind === Kind.Forward && !tail.cancelled && (this.wToken === tail || shared.isOpenRun(this, tail))) {
+    if (tail !== undefined && tail.shared && tail.kind === 'forward' && !tail.cancelled && (this.wToken === tail || shared.isOpenRun(this, tail))) {
       // Joins the run of commands before it (not yet written: an entry is one write's commands,
       // so all of them reached the node, or none did).
       e = tail;
       e.expect++;
       (e.more ??= []).push(cmd);
     } else {
-      e = this.entry(Kind.Forward, cmd, undefined);
+      e = this.entry('forward', cmd, undefined);
       e.shared = true;
       this.queue.push(e);
     }
@@ -551,19 +505,19 @@ export class Session implements SharedWaiter, SessionHandle, GateOwner {
       if (this.queue.length === 0) this.scheduleRelink();
       return;
     }
-    if (e.kind === Kind.Local) return; // already turned into its error replies
+    if (e.kind === 'local') return; // already turned into its error replies
     if (e.replayable || sharedRunReadsOnly(e)) {
       // Reads without side effects: they go again once every loss of this link is reported.
       e.replayable = true;
     } else {
       // Writes reached the node and got no answer: say so (never re-send), in order.
       this.group.metrics.linkLost.inc(e.expect);
-      e.kind = Kind.Local;
+      e.kind = 'local';
       e.local = lostReplies(e.expect);
     }
     if (this.sharedInFlight > 0) return;
     let replay = false;
-    for (const q of this.queue) if (q.kind === Kind.Forward && q.replayable) replay = true;
+    for (const q of this.queue) if (q.kind === 'forward' && q.replayable) replay = true;
     if (!replay) {
       if (this.queue.peek() === e) this.afterPop();
       return;
@@ -588,7 +542,7 @@ export class Session implements SharedWaiter, SessionHandle, GateOwner {
   discardOnNode(): void {
     const link = this.link;
     if (link === undefined || link.closed) return;
-    const e = this.entry(Kind.Internal, undefined, link);
+    const e = this.entry('internal', undefined, link);
     this.flushWrites();
     link.write(DISCARD);
     this.pushEntry(e);
@@ -785,14 +739,14 @@ export class Session implements SharedWaiter, SessionHandle, GateOwner {
     }
   }
 
-  private entry(kind: Kind, cmd: Cmd | undefined, link: BackendLink | undefined): Entry {
+  private entry(kind: EntryKind, cmd: Cmd | undefined, link: BackendLink | undefined): Entry {
     return {
       kind,
       expect: 1,
       cmd,
       local: undefined,
       sub: false,
-      buffered: kind === Kind.Internal,
+      buffered: kind === 'internal',
       blocking: false,
       unblockRequested: false,
       link,
@@ -807,7 +761,7 @@ export class Session implements SharedWaiter, SessionHandle, GateOwner {
   }
 
   private enqueueLocal(reply: Buffer, cmd: Cmd | undefined): void {
-    const e = this.entry(Kind.Local, cmd, undefined);
+    const e = this.entry('local', cmd, undefined);
     e.local = reply;
     e.expect = 0;
     if (this.queue.length === 0) {
@@ -819,7 +773,7 @@ export class Session implements SharedWaiter, SessionHandle, GateOwner {
 
   private requestClientId(link: BackendLink): void {
     link.clientIdRequested = true;
-    const e = this.entry(Kind.Internal, undefined, link);
+    const e = this.entry('internal', undefined, link);
     e.clientIdProbe = true;
     this.flushWrites();
     link.write(CLIENT_ID);
@@ -839,7 +793,7 @@ export class Session implements SharedWaiter, SessionHandle, GateOwner {
     this.link = link;
     g.metrics.backendConnects.inc();
     for (const r of this.state.replayCommands(g.config.auth)) {
-      const e = this.entry(Kind.Internal, undefined, link);
+      const e = this.entry('internal', undefined, link);
       e.expect = r.replies;
       e.sub = r.what.endsWith('subscribe');
       const what = r.what;
@@ -927,8 +881,8 @@ export class Session implements SharedWaiter, SessionHandle, GateOwner {
     let e: Entry | undefined;
     while ((e = this.queue.shift()) !== undefined) {
       e.cancelled = true;
-      if (e.kind === Kind.Internal) continue;
-      if (e.kind === Kind.Local) {
+      if (e.kind === 'internal') continue;
+      if (e.kind === 'local') {
         if (e.local !== undefined) back.push({ type: 'reply', reply: e.local, at: e.at });
       } else if (e.replayable && e.cmd !== undefined) {
         back.push({ type: 'command', cmd: e.cmd, at: e.at });
@@ -974,7 +928,6 @@ export class Session implements SharedWaiter, SessionHandle, GateOwner {
       const h = back[i];
       this.held.unshift(h);
       if (h.type === 'command') {
-        this.heldBytes += h.cmd.size;
         n++;
       }
     }
@@ -1065,13 +1018,13 @@ export class Session implements SharedWaiter, SessionHandle, GateOwner {
     if (--e.expect > 0) {
       // More confirmations to come: pass this one on (or swallow it, for the proxy's own replay).
       if (!this.streaming) {
-        if (e.kind === Kind.Forward) this.deliverPend();
+        if (e.kind === 'forward') this.deliverPend();
         else this.pend = [];
       }
       return;
     }
     this.queue.shift();
-    if (e.kind === Kind.Internal) {
+    if (e.kind === 'internal') {
       if (e.clientIdProbe && e.link) {
         const txt = Buffer.concat(this.pend).toString('latin1');
         e.link.clientId = Number(txt.slice(1, txt.indexOf('\r')));
@@ -1092,7 +1045,7 @@ export class Session implements SharedWaiter, SessionHandle, GateOwner {
         this.group.unblock(link.addr, link.clientId);
       }
     } else {
-      if (this.reissue.length > 0 && e.kind === Kind.Forward) this.giveUpReissue();
+      if (this.reissue.length > 0 && e.kind === 'forward') this.giveUpReissue();
       if (!this.streaming) this.deliverPend();
     }
     if (info.type === 0x2d && info.errorCode === 'READONLY') {
@@ -1106,7 +1059,7 @@ export class Session implements SharedWaiter, SessionHandle, GateOwner {
   /** Can an unblocked command at the head be run again later? Only if nothing but blocked
    * commands (or the proxy's own) follow it on the link, so that no reply overtakes it. */
   private onlyBlockedBehind(): boolean {
-    for (const q of this.queue) if (q.kind === Kind.Local || (q.kind === Kind.Forward && !q.blocking)) return false;
+    for (const q of this.queue) if (q.kind === 'local' || (q.kind === 'forward' && !q.blocking)) return false;
     return true;
   }
 
@@ -1126,7 +1079,7 @@ export class Session implements SharedWaiter, SessionHandle, GateOwner {
       this.unshiftHeld(back);
     }
     let next = this.queue.peek();
-    while (next !== undefined && next.kind === Kind.Local) {
+    while (next !== undefined && next.kind === 'local') {
       this.queue.shift();
       this.writeClient(next.local!);
       next = this.queue.peek();
@@ -1265,9 +1218,8 @@ export class Session implements SharedWaiter, SessionHandle, GateOwner {
       }
       if (this.closed || !done) return;
       this.held.shift();
-      if (h.type === 'command') this.heldBytes -= h.cmd.size;
     }
-    if (this.heldBytes <= this.group.config.failover.holdBytes) this.resumeReading(PAUSE_HOLD);
+    if (this.held.bytes <= this.group.config.failover.holdBytes) this.resumeReading(PAUSE_HOLD);
     if (this.holdTimer && this.held.length === 0) {
       clearTimeout(this.holdTimer);
       this.holdTimer = undefined;
@@ -1305,7 +1257,6 @@ export class Session implements SharedWaiter, SessionHandle, GateOwner {
         this.enqueueLocal(h.reply, undefined);
         continue;
       }
-      this.heldBytes -= h.cmd.size;
       this.enqueueLocal(this.group.blockedReason === 'majority' ? ErrorReplies.NO_SENTINEL_MAJORITY : ErrorReplies.HOLD_TIMEOUT, h.cmd);
       n++;
     }
@@ -1313,7 +1264,7 @@ export class Session implements SharedWaiter, SessionHandle, GateOwner {
       this.group.metrics.holdTimeouts.inc(n);
       this.log.warn({ commands: n }, 'held commands timed out');
     }
-    if (this.heldBytes <= this.group.config.failover.holdBytes) this.resumeReading(PAUSE_HOLD);
+    if (this.held.bytes <= this.group.config.failover.holdBytes) this.resumeReading(PAUSE_HOLD);
     if (this.held.length > 0) this.armHoldTimer();
   }
 
@@ -1339,7 +1290,7 @@ export class Session implements SharedWaiter, SessionHandle, GateOwner {
     const link = this.link;
     if (!link || this.queue.length === 0) return;
     let onlyBlocking = true;
-    for (const e of this.queue) if (e.kind === Kind.Forward && !e.blocking) onlyBlocking = false;
+    for (const e of this.queue) if (e.kind === 'forward' && !e.blocking) onlyBlocking = false;
     if (!onlyBlocking) {
       this.log.info({ node: link.addr }, 'cutting link to the demoted master with commands in flight');
       link.destroy();
@@ -1415,7 +1366,6 @@ export class Session implements SharedWaiter, SessionHandle, GateOwner {
     this.life = 'draining';
     let h: Held | undefined;
     while ((h = this.held.shift()) !== undefined) this.enqueueLocal(h.type === 'reply' ? h.reply : ErrorReplies.SHUTTING_DOWN, h.type === 'command' ? h.cmd : undefined);
-    this.heldBytes = 0;
     this.maybeFinish();
   }
 
@@ -1468,7 +1418,7 @@ export class Session implements SharedWaiter, SessionHandle, GateOwner {
       subscribed: this.state.subscribed,
       clientBuffered: this.client.writableLength,
       backendBuffered: this.link?.writableLength ?? 0,
-      queryBuffered: this.framer.bufferedBytes + this.heldBytes,
+      queryBuffered: this.framer.bufferedBytes + this.held.bytes,
     };
   }
 }
@@ -1477,53 +1427,3 @@ const NESTED_MULTI = errorReply('ERR MULTI calls can not be nested');
 const DISCARD = Buffer.from('*1\r\n$7\r\nDISCARD\r\n', 'latin1');
 const CLIENT_ID = Buffer.from('*2\r\n$6\r\nCLIENT\r\n$2\r\nID\r\n', 'latin1');
 
-/** What `queue` owes from `from` (or from its start) on, as held items in order, the entries
- * removed (and marked cancelled): commands go again, decided replies stay decided. */
-function requeued(queue: Deque<Entry>, from: Entry | undefined): Held[] {
-  const back: Held[] = [];
-  const take = (q: Entry) => {
-    q.cancelled = true;
-    if (q.kind === Kind.Internal) return;
-    if (q.kind === Kind.Local) {
-      if (q.local !== undefined) back.push({ type: 'reply', reply: q.local, at: q.at });
-      return;
-    }
-    if (q.cmd === undefined) return;
-    if (q.more === undefined) {
-      back.push({ type: 'command', cmd: q.cmd, at: q.at });
-      return;
-    }
-    // A shared run: only its commands not answered yet (the last `expect` of them).
-    const all = [q.cmd, ...q.more];
-    for (let i = all.length - q.expect; i < all.length; i++) back.push({ type: 'command', cmd: all[i], at: q.at });
-  };
-  if (from === undefined) {
-    for (const q of queue) take(q);
-    queue.clear();
-    return back;
-  }
-  const tail: Entry[] = [];
-  let q: Entry | undefined;
-  while ((q = queue.pop()) !== undefined) {
-    tail.push(q);
-    if (q === from) break;
-  }
-  for (let i = tail.length - 1; i >= 0; i--) take(tail[i]);
-  return back;
-}
-
-/** `n` LINK_LOST errors (one per reply owed). */
-function lostReplies(n: number): Buffer {
-  return n <= 1 ? ErrorReplies.LINK_LOST : Buffer.concat(Array.from({ length: n }, () => ErrorReplies.LINK_LOST));
-}
-
-/** Are all the (unanswered) commands of a shared run reads without side effects? */
-function sharedRunReadsOnly(e: Entry): boolean {
-  if (e.cmd === undefined) return false;
-  const all = e.more === undefined ? [e.cmd] : [e.cmd, ...e.more];
-  for (let i = all.length - e.expect; i < all.length; i++) {
-    const spec = all[i].spec;
-    if (!isReadOnly(spec) || (spec!.flags & CmdFlag.Blocking) !== 0) return false;
-  }
-  return true;
-}
