@@ -10,11 +10,11 @@
 // ever sent twice and replies never interleave.
 import type net from 'node:net';
 import type { Logger } from '../logger.js';
-import { type Command, RequestFramer, commandArgs } from '../resp/request.js';
+import { type Command, RequestFramer } from '../resp/request.js';
 import { ReplyProtocolError, type ReplyInfo } from '../resp/reply.js';
 import { NULL_ARRAY_RESP2, NULL_RESP3, OK, QUEUED } from '../resp/encode.js';
 import { ErrorReplies, errorReply } from '../errors.js';
-import { CmdFlag, type CommandSpec, type CommandTable, isBlockingCall, isReadOnly, isWrite } from '../commands/table.js';
+import { CmdFlag, type CommandSpec, type CommandTable, isReadOnly, isWrite } from '../commands/table.js';
 import { BackendLink } from './backend-link.js';
 import { adoptReads } from './socket-reads.js';
 import type { SharedLink, SharedWaiter } from './shared-link.js';
@@ -24,9 +24,9 @@ import { Transaction } from './transaction.js';
 import { type Entry, type EntryKind, lostReplies, sharedRunReadsOnly } from './reply-queue.js';
 import { type Held, HoldQueue, requeued } from './hold-queue.js';
 import { Gates, type GateOwner } from './gates.js';
+import { prepare, type EffectsOwner } from './effects.js';
 import { route, type RouteInput } from './router.js';
 import type { SessionHandle, SessionHost, SessionDescription } from './host.js';
-import type { ClientUser } from '../config/types.js';
 import { encodeCommand } from '../resp/encode.js';
 import { DEFAULT_LINKS } from '../config/defaults.js';
 
@@ -49,7 +49,7 @@ const SUB_MESSAGE = new Set(['message', 'pmessage', 'smessage']);
 
 let nextSessionId = 1;
 
-export class Session implements SharedWaiter, SessionHandle, GateOwner {
+export class Session implements SharedWaiter, SessionHandle, GateOwner, EffectsOwner {
   readonly id = nextSessionId++;
   readonly log: Logger;
   readonly state = new ReplayState();
@@ -75,9 +75,9 @@ export class Session implements SharedWaiter, SessionHandle, GateOwner {
   // Transaction state (DESIGN.md: a transaction cannot move to a new master).
   readonly tx = new Transaction();
   /** MONITOR or CLIENT TRACKING on: the session cannot move to a new master (DESIGN.md). */
-  private unmovable: 'no' | 'monitor' | 'tracking' = 'no';
+  unmovable: 'no' | 'monitor' | 'tracking' = 'no';
   /** CLIENT REPLY OFF / SKIP: the node sends no reply. */
-  private replyMode: 'on' | 'off' | 'skip' = 'on';
+  replyMode: 'on' | 'off' | 'skip' = 'on';
 
   // Reply forwarding over one link chunk.
   private cur: Buffer | undefined;
@@ -336,7 +336,7 @@ export class Session implements SharedWaiter, SessionHandle, GateOwner {
   }
 
   /** Drops the spare link (its replayed state is out of date, or its node is no longer usable). */
-  private dropSpare(): void {
+  dropSpare(): void {
     this.spare?.end();
     this.spare = undefined;
   }
@@ -397,7 +397,7 @@ export class Session implements SharedWaiter, SessionHandle, GateOwner {
     const link = this.link!;
     const e = this.entry('forward', cmd, link);
     const outsideTx = this.tx.idle;
-    this.prepare(e, cmd, kind, spec);
+    prepare(this, e, cmd, kind, spec);
     e.replayable = outsideTx && !e.blocking && !e.sub && isReadOnly(spec);
     if (this.linkMode === 'split' && link.masterEpoch !== -1 && isWrite(spec)) this.lastWriteAt = this.now;
     if (e.blocking && link.clientId === undefined && !link.clientIdRequested) this.requestClientId(link);
@@ -552,162 +552,8 @@ export class Session implements SharedWaiter, SessionHandle, GateOwner {
     this.framer.unauthenticated = false;
   }
 
-  /** Sets reply expectations and the state a command changes. */
-  private prepare(e: Entry, cmd: Cmd, kind: string, spec: CommandSpec | undefined): void {
-    const st = this.state;
-    if (this.replyMode === 'skip') {
-      this.replyMode = 'on';
-      e.expect = 0;
-    } else if (this.replyMode === 'off') {
-      e.expect = 0;
-    }
-    const queued = this.tx.inMulti && kind !== 'exec' && kind !== 'discard' && kind !== 'multi' && kind !== 'watch' && kind !== 'quit' && kind !== 'reset';
-    this.tx.sent(kind);
-    if (queued) return; // one +QUEUED (or error) reply, no effect yet
-    switch (kind) {
-      case 'multi':
-      case 'exec':
-      case 'discard':
-      case 'watch':
-      case 'unwatch':
-        return;
-      case 'select': {
-        const db = Number(commandArgs(cmd)[1]?.toString('latin1'));
-        e.done = (ok) => {
-          if (ok && Number.isInteger(db)) {
-            st.db = db;
-            this.dropSpare();
-          }
-        };
-        return;
-      }
-      case 'auth': {
-        const a = commandArgs(cmd);
-        const user = a.length >= 3 ? a[1].toString('utf8') : undefined;
-        const pass = a.length >= 3 ? a[2].toString('utf8') : a[1]?.toString('utf8');
-        e.done = (ok) => {
-          if (!ok) return;
-          st.authed = true;
-          st.username = user;
-          st.password = pass;
-          this.dropSpare();
-        };
-        return;
-      }
-      case 'hello': {
-        const a = commandArgs(cmd);
-        const proto = a[1] !== undefined ? Number(a[1].toString('latin1')) : undefined;
-        let user: string | undefined;
-        let pass: string | undefined;
-        let name: string | undefined;
-        for (let i = 2; i < a.length; i++) {
-          const opt = a[i].toString('latin1').toLowerCase();
-          if (opt === 'auth' && i + 2 < a.length) {
-            user = a[i + 1].toString('utf8');
-            pass = a[i + 2].toString('utf8');
-            i += 2;
-          } else if (opt === 'setname' && i + 1 < a.length) {
-            name = a[i + 1].toString('utf8');
-            i += 1;
-          }
-        }
-        e.done = (ok) => {
-          if (!ok) return;
-          if (proto === 2 || proto === 3) st.protocol = proto;
-          if (pass !== undefined) {
-            st.authed = true;
-            st.username = user;
-            st.password = pass;
-          }
-          if (name !== undefined) st.name = name;
-          this.dropSpare();
-          this.updateInspect();
-        };
-        return;
-      }
-      case 'client':
-        this.prepareClient(e, cmd, spec);
-        return;
-      case 'subscribe':
-      case 'psubscribe':
-      case 'ssubscribe':
-      case 'unsubscribe':
-      case 'punsubscribe':
-      case 'sunsubscribe':
-        this.prepareSubscription(e, cmd, kind);
-        return;
-      case 'monitor':
-        e.done = (ok) => {
-          if (ok) this.unmovable = 'monitor';
-        };
-        return;
-      case 'reset':
-        this.replyMode = 'on';
-        e.expect = 1;
-        e.done = () => {
-          st.reset();
-          this.dropSpare();
-          this.unmovable = 'no';
-          this.updateInspect();
-        };
-        return;
-      default:
-        if (isBlockingCall(spec, spec?.name === 'xread' || spec?.name === 'xreadgroup' ? commandArgs(cmd).slice(1) : undefined)) {
-          e.blocking = true;
-          e.buffered = true;
-        }
-    }
-  }
-
-  private prepareClient(e: Entry, cmd: Cmd, spec: CommandSpec | undefined): void {
-    const sub = cmd.arg1?.toString('latin1').toLowerCase();
-    void spec;
-    if (sub === 'setname') {
-      const name = commandArgs(cmd)[2]?.toString('utf8');
-      e.done = (ok) => {
-        if (ok && name !== undefined) {
-          this.state.name = name === '' ? undefined : name;
-          this.dropSpare();
-        }
-      };
-    } else if (sub === 'reply') {
-      const mode = commandArgs(cmd)[2]?.toString('latin1').toLowerCase();
-      if (mode === 'on') {
-        this.replyMode = 'on';
-        e.expect = 1; // +OK even though replies were off
-      } else if (mode === 'off') {
-        this.replyMode = 'off';
-        e.expect = 0;
-      } else if (mode === 'skip') {
-        if (this.replyMode !== 'off') this.replyMode = 'skip';
-        e.expect = 0;
-      }
-    } else if (sub === 'tracking') {
-      const on = commandArgs(cmd)[2]?.toString('latin1').toLowerCase() === 'on';
-      e.done = (ok) => {
-        if (ok && this.unmovable !== 'monitor') this.unmovable = on ? 'tracking' : 'no';
-      };
-    }
-  }
-
-  private prepareSubscription(e: Entry, cmd: Cmd, kind: string): void {
-    const subs = this.state.subs;
-    const args = cmd.argc > 1 ? commandArgs(cmd).slice(1).map((b) => b.toString('latin1')) : [];
-    const { replies, change } = subs.apply(kind, args);
-    e.sub = true;
-    e.expect = replies;
-    e.done = (ok) => {
-      // Refused (arity, ACL): the node changed nothing.
-      if (!ok) {
-        subs.undo(change);
-        this.updateInspect();
-      }
-    };
-    this.updateInspect();
-  }
-
   /** RESP2 pub/sub messages are plain arrays: look at the first element of arrays while subscribed. */
-  private updateInspect(): void {
+  updateInspect(): void {
     if (this.link) this.link.framer.inspectArrays = this.state.protocol === 2 && this.state.subscribed;
   }
 
