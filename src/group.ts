@@ -10,7 +10,7 @@ import { Redis } from 'ioredis';
 import type { GroupConfig } from './config/types.js';
 import type { Logger } from './logger.js';
 import type { TopologyEvent, TopologySnapshot, TopologySource } from './topology/types.js';
-import type { Session } from './session/session.js';
+import type { SessionHandle } from './session/host.js';
 import { ReplicaBalancer } from './reads.js';
 import { CommandTable } from './commands/table.js';
 import { SharedLink } from './session/shared-link.js';
@@ -55,7 +55,7 @@ export class GroupStats {
 
 export class GroupRuntime {
   readonly name: string;
-  readonly sessions = new Set<Session>();
+  readonly sessions = new Set<SessionHandle>();
   readonly metrics = new GroupStats();
   /** Healthy replicas and how many read sessions use each. */
   readonly replicas = new ReplicaBalancer();
@@ -113,12 +113,12 @@ export class GroupRuntime {
     if (wasBlocked && !this.blocked) for (const s of this.sessions) s.onTopologyChange();
   }
 
-  addSession(s: Session): void {
+  addSession(s: SessionHandle): void {
     this.sessions.add(s);
     this.metrics.sessionsTotal.inc();
   }
 
-  removeSession(s: Session): void {
+  removeSession(s: SessionHandle): void {
     this.sessions.delete(s);
   }
 

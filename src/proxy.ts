@@ -184,7 +184,13 @@ export async function startProxy(initial: ProxyConfig, logger: Logger): Promise<
     const name = gc.name;
     if (same(o, gc)) return;
     const live: string[] = [];
-    for (const k of ['sentinels', 'sentinelAuth', 'topology', 'failover', 'reads'] as const) if (!same(o[k], gc[k])) live.push(k);
+    for (const k of ['sentinels', 'sentinelAuth', 'topology', 'failover'] as const) if (!same(o[k], gc[k])) live.push(k);
+    // What a session decides when it opens applies to new sessions (docs/session.md, "Reload").
+    if (o.reads.routeReads !== gc.reads.routeReads) live.push('reads.routeReads (new sessions)');
+    if (!same({ ...o.reads, routeReads: undefined }, { ...gc.reads, routeReads: undefined })) live.push('reads');
+    if (!same(o.links, gc.links)) live.push('links (new sessions)');
+    if ((o.clientAuth === undefined) !== (gc.clientAuth === undefined)) live.push(`clientAuth ${gc.clientAuth ? 'on' : 'off'} (new sessions)`);
+    else if (!same(o.clientAuth, gc.clientAuth)) live.push('clientAuth users (next AUTH)');
     if (!same(o.tls.sentinel, gc.tls.sentinel)) live.push('tls.sentinel');
     if (!same(o.limits, gc.limits)) {
       const keys = Object.keys(gc.limits) as (keyof GroupConfig['limits'])[];

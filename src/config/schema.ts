@@ -398,6 +398,11 @@ function clientAuthSchema(ctx: SchemaContext) {
           return z.NEVER;
         }
         pw = r.value.replace(/(\r?\n)+$/, '');
+        if (pw === '') {
+          // As for the backend credentials: an empty file is a mistake, not a user with password "".
+          zctx.addIssue({ code: 'custom', message: 'the password file is empty', path: ['passwordFile'] });
+          return z.NEVER;
+        }
       }
       if (u.passwordEnv !== undefined) {
         pw = ctx.env[u.passwordEnv];
