@@ -14,7 +14,8 @@ import { type Command, RequestFramer, commandArgs } from '../resp/request.js';
 import { ReplyProtocolError, type ReplyInfo } from '../resp/reply.js';
 import { NULL_ARRAY_RESP2, NULL_RESP3, OK, QUEUED } from '../resp/encode.js';
 import { ErrorReplies, errorReply } from '../errors.js';
-import { CmdFlag, type CommandSpec, type CommandTable, isBlockingCall, isReadOnly, isWrite } from '../commands/table.js';
+import { CmdFlag, type CommandSpec, type CommandTable, isBlockingCall, isReadOnly, isWrite, subcommandOf } from '../commands/table.js';
+import { decideAccess, refusalReply, unresolvedName } from '../commands/access.js';
 import { BackendLink } from './backend-link.js';
 import { adoptReads } from './socket-reads.js';
 import type { SharedLink, SharedWaiter } from './shared-link.js';
@@ -537,8 +538,9 @@ export class Session implements SharedWaiter {
   }
 
   /**
-   * The read-only listener answers writes itself, as a replica would, so they never reach a node.
-   * A transaction with a refused write fails at EXEC (Redis: EXECABORT). Returns true when the
+   * Access (src/commands/access.ts), for `read` users and the read-only listener: refused commands
+   * are answered here (-NOPERM, or -READONLY as a replica would) and never reach a node. A
+   * transaction with a refused command fails at EXEC (Redis: EXECABORT). Returns true when the
    * command was answered here.
    */
   private readOnlyAnswer(cmd: Cmd, kind: string, spec: CommandSpec | undefined): boolean {
@@ -558,9 +560,12 @@ export class Session implements SharedWaiter {
       return true;
     }
     if (kind === 'discard') this.txDirty = false;
-    if (!isWrite(spec)) return false;
+    // Decided on the subcommand (CONFIG SET, FUNCTION FLUSH...), never on the container's row.
+    const resolved = subcommandOf(spec, cmd.arg1, cmd.argc);
+    const verdict = decideAccess(this.kind, this.user?.access ?? 'write', resolved);
+    if (verdict === 'allow') return false;
     if (this.inMulti) this.txDirty = true;
-    this.enqueueLocal(this.kind === 'read' ? ErrorReplies.READONLY : ErrorReplies.NOPERM, cmd);
+    this.enqueueLocal(refusalReply(verdict, resolved ?? unresolvedName(spec, cmd.arg1, spec === undefined ? commandArgs(cmd)[0] : undefined)), cmd);
     return true;
   }
 
