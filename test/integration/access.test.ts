@@ -111,6 +111,7 @@ t.test('a read user cannot change the master, on either listener', async (t) => 
       t.equal(await r.cmd('CLIENT', 'SETNAME', 'rd'), '+OK\r\n');
       t.equal(await r.cmd('CLIENT', 'GETNAME'), '$2\r\nrd\r\n');
       t.equal(await r.cmd('PING'), '+PONG\r\n');
+      t.match(await r.cmd('COMMAND', 'COUNT'), /^:\d+\r\n$/);
       t.match(await r.cmd('HELLO', '2'), /^\*14\r\n/);
       t.match(await r.cmd('INFO', 'server'), /redis_version/);
       t.equal(await r.cmd('MULTI'), '+OK\r\n');
