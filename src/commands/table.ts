@@ -1,10 +1,12 @@
 // The command table: what the proxy knows about each Redis command, looked up straight from the
 // request bytes.
 //
-// The data is Redis's own `COMMAND` reply (flags, arity, legacy key positions, subcommands): the
-// packaged copy in ./redis-commands.ts (regenerate with scripts/gen-command-table.mjs), or a live
-// node's reply via `CommandTable.fromCommandReply`, so module commands are known too. On top of it
-// the proxy adds one thing by name: the `kind` of the few commands a session treats specially.
+// The data is Redis's own `COMMAND` reply (flags, arity, legacy key positions, ACL categories,
+// subcommands with their own flags and categories): the packaged copy in ./redis-commands.ts
+// (regenerate with scripts/gen-command-table.mjs), or a live node's reply via
+// `CommandTable.fromCommandReply`, so module commands are known too. On top of it the proxy adds
+// one thing by name: the `kind` of the few commands a session treats specially. Access decisions
+// (./access.ts) read the categories of the subcommand a command resolves to (subcommandOf).
 //
 // Lookup is a byte trie walked over the name's bytes, case-folded through a 256-entry class map:
 // no string is created, and an unknown name is usually rejected at its first or second byte.
