@@ -1,7 +1,8 @@
 // Access: which commands a session may run, decided per subcommand from Redis's own ACL categories
 // and flags (DESIGN.md "Access"; issue 15). Pure: no sockets, no config; docs/access.md is the
-// user-facing page, and test/unit/access.test.ts checks every command and subcommand of the
-// packaged table against it.
+// user-facing page; test/unit/access.test.ts checks every command and subcommand of the packaged
+// table against it, and test/integration/access.test.ts against Redis's own ACL engine (ACL DRYRUN
+// for a Redis user built from the same rule).
 //
 // The rule. A `read` user may run what a Redis ACL user with `+@read +@connection` may, minus
 // what Redis marks @write, @admin or @dangerous (a +@read +@connection user in Redis can run
