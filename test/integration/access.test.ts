@@ -55,7 +55,7 @@ t.test('a read user cannot change the master, on either listener', async (t) => 
     },
   });
   // Categories come from the master's own COMMAND reply once read; the packaged table before.
-  await waitFor(() => p.proxy.groups[0].commands !== CommandTable.packaged(), { what: "the master's COMMAND reply read" });
+  await waitFor(() => p.proxy.groups[0].commands !== CommandTable.packaged(), { timeoutMs: 30_000, what: "the master's COMMAND reply read" });
 
   const master = new Redis({ port: group.nodes[0].port, password: 'backend-secret' });
   t.teardown(() => master.disconnect());
@@ -159,7 +159,7 @@ t.test("Redis's own ACL engine agrees, for every command and subcommand (ACL DRY
     if (server.exitCode === null && server.signalCode === null) await new Promise((r) => server.once('exit', r));
     rmSync(dir, { recursive: true, force: true });
   });
-  await waitFor(() => redis.connect().then(() => true), { what: 'redis-server up' });
+  await waitFor(() => redis.connect().then(() => true), { timeoutMs: 30_000, what: 'redis-server up' });
   const table = CommandTable.packaged();
   const helps = table.all().filter((s) => s.name.endsWith('|help')).map((s) => `+${s.name}`);
   await redis.call('ACL', 'SETUSER', 'rd', 'on', 'nopass', '~*', '&*', '+@read', '+@connection', '-@write', '-@admin', '-@dangerous',
