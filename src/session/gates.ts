@@ -2,15 +2,17 @@
 // - client authentication by the proxy (clientAuth): AUTH and HELLO's AUTH are answered here
 //   against the configured users and never reach Redis (the session's links authenticate with the
 //   backend credentials); before that only AUTH, HELLO, PING and QUIT are accepted;
-// - access: the read-only listener and `read` users may not write. `access()` is the one call
-//   site of the access decision (issue 15 defect 2 changes what counts as a write, here).
+// - access: the read-only listener and `read` users get what src/commands/access.ts decides for
+//   the command resolved to its subcommand (CONFIG SET, FUNCTION FLUSH...), never the container's
+//   row; `access()` is the one call site of that decision (docs/access.md).
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Logger } from '../logger.js';
 import type { ClientUser } from '../config/types.js';
 import { type Command, commandArgs } from '../resp/request.js';
 import { OK, encodeCommand } from '../resp/encode.js';
 import { ErrorReplies, errorReply } from '../errors.js';
-import { type CommandSpec, isWrite } from '../commands/table.js';
+import { type CommandSpec, subcommandOf } from '../commands/table.js';
+import { decideAccess, refusalReply, unresolvedName } from '../commands/access.js';
 import type { Transaction } from './transaction.js';
 
 type Cmd = Command<CommandSpec>;
@@ -48,9 +50,10 @@ export class Gates {
   }
 
   /**
-   * The access gate: the read-only listener answers writes itself, as a replica would, so they
-   * never reach a node; a `read` user gets -NOPERM. A transaction with a refused write fails at
-   * EXEC (Redis: EXECABORT). Returns true when the command was answered here.
+   * The access gate (src/commands/access.ts), for `read` users and the read-only listener: refused
+   * commands are answered here (-NOPERM, or -READONLY as a replica would) and never reach a node.
+   * A transaction with a refused command fails at EXEC (Redis: EXECABORT). Returns true when the
+   * command was answered here.
    */
   access(cmd: Cmd, kind: string, spec: CommandSpec | undefined): boolean {
     if (!this.restricted) return false;
@@ -63,9 +66,12 @@ export class Gates {
       return true;
     }
     if (kind === 'discard') this.txDirty = false;
-    if (!isWrite(spec)) return false;
+    // Decided on the subcommand (CONFIG SET, FUNCTION FLUSH...), never on the container's row.
+    const resolved = subcommandOf(spec, cmd.arg1, cmd.argc);
+    const verdict = decideAccess(o.kind, this.user?.access ?? 'write', resolved);
+    if (verdict === 'allow') return false;
     if (o.tx.inMulti) this.txDirty = true;
-    o.answer(o.kind === 'read' ? ErrorReplies.READONLY : ErrorReplies.NOPERM, cmd);
+    o.answer(refusalReply(verdict, resolved ?? unresolvedName(spec, cmd.arg1, spec === undefined ? commandArgs(cmd)[0] : undefined)), cmd);
     return true;
   }
 
