@@ -53,6 +53,8 @@ interface Entry {
   link: BackendLink | undefined;
   /** When the client sent it (ms): a command put back after a failed connection keeps its age. */
   at: number;
+  /** performance.now() when its bytes arrived: the start of its latency (group.observe). */
+  t0: number;
   /** The proxy's own CLIENT ID on a new link: its integer reply is kept on the link. */
   clientIdProbe: boolean;
   /** Sent on the group's shared link: a run of `expect` consecutive commands (`cmd`, then `more`). */
@@ -69,6 +71,8 @@ interface Entry {
 interface Held {
   cmd: Cmd;
   at: number;
+  /** performance.now() at arrival: a held command's latency includes its time held. */
+  t0: number;
   /** A reply of the proxy's own that must wait its turn behind held commands (a protocol error
    * after them); `cmd` is then an empty placeholder. */
   local?: Buffer;
@@ -103,6 +107,8 @@ export class Session implements SharedWaiter {
   private paused = 0;
   /** Arrival time of the client data being framed (one clock read per chunk, not per command). */
   private now = Date.now();
+  /** The same instant as performance.now(), the start of the latency the group observes. */
+  private arrived = performance.now();
   private closing = false;
   private closed = false;
   /** Close once every owed reply is written (QUIT, protocol error, shutdown). */
@@ -218,6 +224,7 @@ export class Session implements SharedWaiter {
   private onClientData(chunk: Buffer): void {
     if (this.closed || this.closing) return;
     this.now = Date.now();
+    this.arrived = performance.now();
     this.curIn = chunk;
     const err = this.framer.push(chunk, (cmd) => this.onCommand(cmd));
     this.flushWrites();
@@ -229,7 +236,7 @@ export class Session implements SharedWaiter {
       this.closeWhenDrained = true;
       const reply = errorReply(err.reply);
       // After every command before it, held ones included.
-      if (this.held.length > 0) this.held.push({ cmd: NO_CMD, at: this.now, local: reply });
+      if (this.held.length > 0) this.held.push({ cmd: NO_CMD, at: this.now, t0: this.arrived, local: reply });
       else this.enqueueLocal(reply, undefined);
       this.maybeFinish();
       return;
@@ -364,7 +371,7 @@ export class Session implements SharedWaiter {
   }
 
   private hold(cmd: Cmd): void {
-    this.held.push({ cmd, at: this.now });
+    this.held.push({ cmd, at: this.now, t0: this.arrived });
     this.heldBytes += cmd.size;
     this.group.metrics.held.inc();
     if (this.heldBytes > this.group.config.failover.holdBytes) this.pauseReading(PAUSE_HOLD);
@@ -506,9 +513,21 @@ export class Session implements SharedWaiter {
         this.shareable = false;
       }
     }
+    if (complete > 0) this.observeShared(e, complete);
     if (complete === 0 || (e.expect -= complete) > 0) return;
     this.queue.shift();
     this.afterPop();
+  }
+
+  /** Latency hook (issue 18) for the shared link: `complete` commands of the run `e` (`cmd`, then
+   * `more`) were answered in full; they are the ones after the `total - e.expect` answered before. */
+  private observeShared(e: Entry, complete: number): void {
+    const first = 1 + (e.more?.length ?? 0) - e.expect;
+    const node = this.sharedOn?.addr;
+    for (let i = first; i < first + complete; i++) {
+      const cmd = i === 0 ? e.cmd : e.more![i - 1];
+      this.group.observe.command(cmd?.spec, e.t0, node, this.id);
+    }
   }
 
   onSharedLost(token: unknown, left: number, sent: boolean, midReply: boolean): void {
@@ -869,6 +888,7 @@ export class Session implements SharedWaiter {
       unblockRequested: false,
       link,
       at: this.now,
+      t0: this.arrived,
       clientIdProbe: false,
       shared: false,
       more: undefined,
@@ -1002,8 +1022,8 @@ export class Session implements SharedWaiter {
     const back: Held[] = [];
     for (const e of this.queue) {
       if (e.kind === Kind.Internal || !e.cmd) continue;
-      back.push({ cmd: e.cmd, at: e.at });
-      if (e.more) for (const c of e.more) back.push({ cmd: c, at: e.at });
+      back.push({ cmd: e.cmd, at: e.at, t0: e.t0 });
+      if (e.more) for (const c of e.more) back.push({ cmd: c, at: e.at, t0: e.t0 });
     }
     this.queue.clear();
     for (let i = back.length - 1; i >= 0; i--) {
@@ -1022,8 +1042,8 @@ export class Session implements SharedWaiter {
     while ((q = this.queue.pop()) !== undefined) {
       q.cancelled = true;
       if (q.kind !== Kind.Internal && q.cmd) {
-        if (q.more) for (let i = q.more.length - 1; i >= 0; i--) back.push({ cmd: q.more[i], at: q.at });
-        back.push({ cmd: q.cmd, at: q.at });
+        if (q.more) for (let i = q.more.length - 1; i >= 0; i--) back.push({ cmd: q.more[i], at: q.at, t0: q.t0 });
+        back.push({ cmd: q.cmd, at: q.at, t0: q.t0 });
       }
       if (q === e) break;
     }
@@ -1134,11 +1154,13 @@ export class Session implements SharedWaiter {
       // The fence unblocked it on the old master: it did not run there. Run it on the new one.
       this.pend = [];
       this.group.metrics.reissued.inc();
-      this.held.unshift({ cmd: e.cmd!, at: Date.now() });
+      this.held.unshift({ cmd: e.cmd!, at: Date.now(), t0: e.t0 });
       this.heldBytes += e.cmd!.size;
       if (!this.holdTimer) this.armHoldTimer();
-    } else if (!this.streaming) {
-      this.deliverPend();
+    } else {
+      if (!this.streaming) this.deliverPend();
+      // Latency hook (issue 18): the last byte of a forwarded command's reply is passed on.
+      this.group.observe.command(e.cmd!.spec, e.t0, e.link?.addr, this.id);
     }
     if (info.type === 0x2d && info.errorCode === 'READONLY') {
       // The supposed master is a replica now: have the topology checked at once.
@@ -1278,11 +1300,14 @@ export class Session implements SharedWaiter {
     while (this.held.length > 0) {
       const h = this.held.peek()!;
       const now = this.now;
+      const arrived = this.arrived;
       this.now = h.at;
+      this.arrived = h.t0;
       let done = true;
       if (h.local !== undefined) this.enqueueLocal(h.local, undefined);
       else done = this.dispatch(h.cmd);
       this.now = now;
+      this.arrived = arrived;
       if (this.closed || !done) return;
       this.held.shift();
       this.heldBytes -= h.cmd.size;
