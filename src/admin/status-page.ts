@@ -43,8 +43,8 @@ main { padding: 16px 20px 40px; max-width: 1500px; margin: 0 auto; }
 .card { background: var(--card); border: 1px solid var(--line); border-radius: 10px; padding: 14px 16px; min-width: 0; }
 .card h3 { margin: 0 0 10px; font-size: 12px; text-transform: uppercase; letter-spacing: .6px; color: var(--muted); font-weight: 600; }
 .c3 { grid-column: span 3; } .c4 { grid-column: span 4; } .c5 { grid-column: span 5; } .c6 { grid-column: span 6; } .c7 { grid-column: span 7; } .c8 { grid-column: span 8; } .c12 { grid-column: span 12; }
-@media (max-width: 1100px) { .c3, .c4, .c5 { grid-column: span 6; } .c6, .c7, .c8 { grid-column: span 12; } }
-@media (max-width: 700px) { .grid { grid-template-columns: 1fr; } .c3, .c4, .c5, .c6, .c7, .c8, .c12 { grid-column: auto; } main { padding: 12px 10px 30px; } header { padding: 10px 12px; } }
+@media (max-width: 1100px) { .c3, .c4, .c5 { grid-column: span 6; } .c6, .c7, .c8 { grid-column: span 12; } .group .c5, .group .c4 { grid-column: span 12; } }
+@media (max-width: 700px) { .grid { grid-template-columns: 1fr; } .c3, .c4, .c5, .c6, .c7, .c8, .c12, .group .c4, .group .c5 { grid-column: auto; } main { padding: 12px 10px 30px; } header { padding: 10px 12px; } }
 .badge { display: inline-block; padding: 1px 8px; border-radius: 999px; font-size: 12px; font-weight: 600; white-space: nowrap; }
 .ok { color: var(--ok); background: var(--ok-bg); } .warn { color: var(--warn); background: var(--warn-bg); }
 .bad { color: var(--bad); background: var(--bad-bg); } .info { color: var(--info); background: var(--info-bg); }
@@ -62,6 +62,10 @@ td.mono, .mono { font-family: var(--mono); }
 td.num, th.num { text-align: right; font-family: var(--mono); }
 .scroll { overflow-x: auto; }
 .empty { color: var(--muted); font-style: italic; }
+.stack { display: flex; flex-direction: column; gap: 14px; min-width: 0; }
+.stack > .card { flex: 0 0 auto; }
+td.time { white-space: nowrap; }
+#events { max-height: 560px; overflow-y: auto; }
 .fo-head { display: flex; flex-wrap: wrap; gap: 6px 10px; align-items: center; margin-bottom: 8px; }
 .fo-head .route { font-family: var(--mono); }
 .timeline { list-style: none; margin: 0; padding: 0 0 0 4px; }
@@ -123,7 +127,7 @@ function dur(ms) {
   if (h < 48) return h + "h " + (m % 60) + "m";
   return Math.floor(h / 24) + "d " + (h % 24) + "h";
 }
-function clock(at) { return at ? new Date(at).toLocaleTimeString() : "-"; }
+function clock(at) { return at ? new Date(at).toLocaleTimeString([], { hour12: false }) : "-"; }
 function rel(ms) {
   if (ms === undefined || ms === null) return "";
   var sign = ms < 0 ? "-" : "+";
@@ -177,7 +181,7 @@ function trafficCard(g, series) {
   var c = g.counters;
   return '<section class="card c8"><h3>Traffic</h3><div class="tiles">' +
     tile("commands/s", cur === null ? "-" : Math.round(cur).toLocaleString()) + listeners +
-    tile("held", num(c.held)) + tile("hold timeouts", num(c.holdTimeouts), c.holdTimeouts > 0) +
+    tile("commands held", num(c.held)) + tile("hold timeouts", num(c.holdTimeouts), c.holdTimeouts > 0) +
     tile("lost in flight", num(c.lostInFlight), c.lostInFlight > 0) + tile("failovers", num(c.fences)) +
     "</div>" + spark(series) + "</section>";
 }
@@ -189,7 +193,7 @@ function replicasCard(g) {
       "</td><td>" + (r.linkUp ? "up" : "down") + (flags ? " <span class=sub>" + esc(flags) + "</span>" : "") +
       "</td><td class=num>" + (r.lagMs === null || r.lagMs === undefined ? "-" : esc(Math.round(r.lagMs)) + " ms") + "</td></tr>";
   }).join("");
-  return '<section class="card c6"><h3>Replicas</h3><div class="scroll">' + (rows ? "<table><tr><th>replica</th><th>health</th><th>link</th><th class=num>lag</th></tr>" + rows + "</table>" : '<div class="empty">no replica reported</div>') + "</div></section>";
+  return '<section class="card"><h3>Replicas</h3><div class="scroll">' + (rows ? "<table><tr><th>replica</th><th>health</th><th>link</th><th class=num>lag</th></tr>" + rows + "</table>" : '<div class="empty">no replica reported</div>') + "</div></section>";
 }
 
 function sentinelsCard(g) {
@@ -199,7 +203,7 @@ function sentinelsCard(g) {
       "</td><td class=mono>" + esc(x.master || "-") + "</td><td class=num>" + esc(x.configEpoch === undefined ? "-" : x.configEpoch) + "</td></tr>";
   }).join("");
   var majority = Math.floor(s.known / 2) + 1;
-  return '<section class="card c6"><h3>Sentinels &middot; ' + esc(s.reachable) + " of " + esc(s.known) + " reachable " + (s.reachable >= majority ? badge("majority", "ok") : badge("no majority", "bad")) +
+  return '<section class="card"><h3>Sentinels &middot; ' + esc(s.reachable) + " of " + esc(s.known) + " reachable " + (s.reachable >= majority ? badge("majority", "ok") : badge("no majority", "bad")) +
     '</h3><div class="scroll"><table><tr><th>sentinel</th><th>link</th><th>names master</th><th class=num>epoch</th></tr>' + rows + "</table></div></section>";
 }
 
@@ -231,19 +235,20 @@ function latencyCard(g) {
   var rows = (g.latency || []).map(function (l) {
     return "<tr><td class=mono>" + esc(l.command) + "</td><td class=num>" + num(l.count) + "</td><td class=num>" + msFmt(l.p50Ms) + "</td><td class=num>" + msFmt(l.p99Ms) + "</td></tr>";
   }).join("");
-  return '<section class="card c5"><h3>Latency by command (ms, since start)</h3><div class="scroll">' + (rows ? '<table><tr><th>command</th><th class=num>calls</th><th class=num>p50</th><th class=num>p99</th></tr>' + rows + "</table>" : '<div class="empty">no command yet</div>') + "</div></section>";
+  return '<section class="card"><h3>Latency by command (ms, since start)</h3><div class="scroll">' + (rows ? '<table><tr><th>command</th><th class=num>calls</th><th class=num>p50</th><th class=num>p99</th></tr>' + rows + "</table>" : '<div class="empty">no command yet</div>') + "</div></section>";
 }
 
 function renderGroup(g, now) {
   var series = rate(g, now);
   return '<div class="group" data-group="' + esc(g.group) + '"><h2>' + esc(g.group) + " " + stateBadge(g) + "</h2><div class=grid>" +
-    masterCard(g, now) + trafficCard(g, series) + timelineCard(g) + latencyCard(g) + replicasCard(g) + sentinelsCard(g) + "</div></div>";
+    masterCard(g, now) + trafficCard(g, series) + timelineCard(g) +
+    '<div class="c5 stack">' + replicasCard(g) + sentinelsCard(g) + latencyCard(g) + "</div></div></div>";
 }
 
 function renderEvents(list) {
   if (!list.length) return '<div class="empty">no event yet</div>';
-  var rows = list.slice().reverse().slice(0, 40).map(function (e) {
-    return "<tr><td class=mono>" + esc(clock(e.at)) + "</td><td>" + esc(e.group) + "</td><td>" + badge(e.type, e.source === "proxy" ? "info" : "warn") +
+  var rows = list.slice().reverse().slice(0, 30).map(function (e) {
+    return "<tr><td class=\"mono time\">" + esc(clock(e.at)) + "</td><td>" + esc(e.group) + "</td><td>" + badge(e.type, e.source === "proxy" ? "info" : "warn") +
       "</td><td>" + esc(e.detail) + (e.sentinel ? ' <span class="sub">from ' + esc(e.sentinel) + "</span>" : "") + (e.sinceFenceMs !== undefined ? ' <span class="sub">(' + esc(rel(e.sinceFenceMs)) + " after the fence)</span>" : "") + "</td></tr>";
   }).join("");
   return "<table><tr><th>time</th><th>group</th><th>event</th><th>detail</th></tr>" + rows + "</table>";
@@ -252,7 +257,7 @@ function renderEvents(list) {
 function renderSlow(list) {
   if (!list.length) return '<div class="empty">no command slower than 10 ms</div>';
   return '<table><tr><th>command</th><th class=num>ms</th><th>group</th><th>node</th><th class=num>session</th><th>at</th></tr>' + list.map(function (s) {
-    return "<tr><td class=mono>" + esc(s.command) + "</td><td class=num>" + msFmt(s.durationMs) + "</td><td>" + esc(s.group) + "</td><td class=mono>" + esc(s.node || "-") + "</td><td class=num>" + esc(s.session) + "</td><td class=mono>" + esc(clock(s.at)) + "</td></tr>";
+    return "<tr><td class=mono>" + esc(s.command) + "</td><td class=num>" + msFmt(s.durationMs) + "</td><td>" + esc(s.group) + "</td><td class=mono>" + esc(s.node || "-") + "</td><td class=num>" + esc(s.session) + "</td><td class=\"mono time\">" + esc(clock(s.at)) + "</td></tr>";
   }).join("") + "</table>";
 }
 
