@@ -104,6 +104,7 @@ interface Open {
   base: FailoverCounts;
   /** performance.now() when it ended (master verified or fence lifted). */
   endedT?: number;
+  timer?: NodeJS.Timeout;
   seen: Set<string>;
 }
 
@@ -165,13 +166,19 @@ export class EventLog {
         return;
       case 'master': {
         this.masterSince = Date.now();
-        const o = this.open ?? (ev.previous !== undefined ? this.startUnfenced(ev.previous, now) : undefined);
+        // The failover under way; or, when none is (a poll found another master after every Sentinel
+        // event was missed), one that starts here.
+        let o = this.open !== undefined && this.open.endedT === undefined ? this.open : undefined;
+        if (o === undefined && ev.previous !== undefined) {
+          this.closeOpen();
+          o = this.startUnfenced(ev.previous, now);
+        }
         if (o !== undefined) {
           o.rec.state = 'switched';
           o.rec.to = snap.master;
           o.rec.durationMs = round1(now - o.t0);
-          o.endedT = now;
-          this.step('master verified', snap.master);
+          this.ended(o, now);
+          this.step('master verified', snap.master, o.rec.durationMs);
         }
         this.add('proxy', 'master', ev.previous === undefined ? `master ${snap.master ?? '?'} verified` : `new master ${snap.master ?? '?'} verified (was ${ev.previous})`);
         return;
@@ -182,8 +189,8 @@ export class EventLog {
           o.rec.state = 'aborted';
           o.rec.to = snap.master;
           o.rec.durationMs = round1(now - o.t0);
-          o.endedT = now;
-          this.step('fence lifted', ev.reason);
+          this.ended(o, now);
+          this.step('fence lifted', ev.reason, o.rec.durationMs);
         }
         this.add('proxy', 'unfence', `fence lifted, master ${snap.master ?? '?'} kept (${ev.reason})`);
         return;
@@ -277,7 +284,17 @@ export class EventLog {
     return this.open;
   }
 
-  /** Freezes the open failover's counts once it has settled. */
+  /** The failover ended (new master verified, or fence lifted): its counts are frozen once it has
+   * settled, by a timer, so what happens later is not counted in it. */
+  private ended(o: Open, now: number): void {
+    o.endedT = now;
+    o.timer = setTimeout(() => {
+      if (this.open === o) this.closeOpen();
+    }, this.settleMs);
+    o.timer.unref();
+  }
+
+  /** Closes the open failover when its settle timer is overdue (a busy event loop). */
   private settle(): void {
     const o = this.open;
     if (o !== undefined && o.endedT !== undefined && performance.now() - o.endedT >= this.settleMs) this.closeOpen();
@@ -286,15 +303,16 @@ export class EventLog {
   private closeOpen(): void {
     const o = this.open;
     if (o === undefined) return;
+    clearTimeout(o.timer);
     o.rec.counts = this.delta(o.base);
     o.rec.settled = o.endedT !== undefined;
     this.open = undefined;
   }
 
-  private step(step: string, detail?: string): void {
+  private step(step: string, detail?: string, atMs?: number): void {
     const o = this.open;
     if (o === undefined) return;
-    const s: FailoverStep = { step, atMs: round1(performance.now() - o.t0) };
+    const s: FailoverStep = { step, atMs: atMs ?? round1(performance.now() - o.t0) };
     if (detail !== undefined) s.detail = detail;
     o.rec.steps.push(s);
   }
