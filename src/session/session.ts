@@ -109,6 +109,8 @@ export class Session implements SharedWaiter {
   private now = Date.now();
   /** The same instant as performance.now(), the start of the latency the group observes. */
   private arrived = performance.now();
+  /** performance.now() when the node's chunk being framed arrived: the end of that latency. */
+  private replyAt = 0;
   private closing = false;
   private closed = false;
   /** Close once every owed reply is written (QUIT, protocol error, shutdown). */
@@ -524,9 +526,10 @@ export class Session implements SharedWaiter {
   private observeShared(e: Entry, complete: number): void {
     const first = 1 + (e.more?.length ?? 0) - e.expect;
     const node = this.sharedOn?.addr;
+    const t1 = performance.now();
     for (let i = first; i < first + complete; i++) {
       const cmd = i === 0 ? e.cmd : e.more![i - 1];
-      this.group.observe.command(cmd?.spec, e.t0, node, this.id);
+      this.group.observe.command(cmd?.spec, e.t0, t1, node, this.id);
     }
   }
 
@@ -1076,6 +1079,7 @@ export class Session implements SharedWaiter {
   private onLinkData(link: BackendLink, chunk: Buffer): void {
     if (link !== this.link || this.closed) return;
     this.relinkDelay = 0;
+    this.replyAt = performance.now();
     this.cur = chunk;
     this.segStart = 0;
     this.fwdFrom = this.streaming ? 0 : -1;
@@ -1160,7 +1164,7 @@ export class Session implements SharedWaiter {
     } else {
       if (!this.streaming) this.deliverPend();
       // Latency hook (issue 18): the last byte of a forwarded command's reply is passed on.
-      this.group.observe.command(e.cmd!.spec, e.t0, e.link?.addr, this.id);
+      this.group.observe.command(e.cmd!.spec, e.t0, this.replyAt, e.link?.addr, this.id);
     }
     if (info.type === 0x2d && info.errorCode === 'READONLY') {
       // The supposed master is a replica now: have the topology checked at once.

@@ -49,11 +49,11 @@ t.test('latency: quantiles interpolated inside the bucket, as histogram_quantile
 t.test('the observer: one call per command; slow ones in the slow log, never waiting commands', async (t) => {
   const o = new GroupObserver('g', { held: new Count(), holdTimeouts: new Count(), linkLost: new Count(), reissued: new Count(), rehomed: new Count() });
   const now = performance.now();
-  o.command(spec('get'), now - 1, 'n:1', 7);
-  o.command(spec('set'), now - 50, 'n:1', 8);
-  o.command(spec('blpop'), now - 5000, 'n:1', 9);
-  o.command(spec('wait'), now - 5000, 'n:1', 9);
-  o.command(undefined, now - 30, 'n:2', 10);
+  o.command(spec('get'), now - 1, now, 'n:1', 7);
+  o.command(spec('set'), now - 50, now, 'n:1', 8);
+  o.command(spec('blpop'), now - 5000, now, 'n:1', 9);
+  o.command(spec('wait'), now - 5000, now, 'n:1', 9);
+  o.command(undefined, now - 30, now, 'n:2', 10);
   const e = o.slowlog.entries();
   t.same(
     e.map((x) => x.command),
