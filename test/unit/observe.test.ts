@@ -89,7 +89,7 @@ t.test('slow log: the last 128 kept; /slowlog sorts the slowest first, threshold
 });
 
 function snap(over: Partial<TopologySnapshot> = {}): TopologySnapshot {
-  return { group: 'g', masterEpoch: 1, fenced: false, promoted: false, replicas: [], sentinels: [], reachableSentinels: 3, knownSentinels: 3, ready: true, master: 'a:1', ...over };
+  return { group: 'g', masterEpoch: 1, fenced: false, promoted: false, replicas: [], replicasMeasured: true, sentinels: [], reachableSentinels: 3, knownSentinels: 3, ready: true, master: 'a:1', ...over };
 }
 
 function counters() {
