@@ -117,6 +117,7 @@ async function run(argv: RunArgs): Promise<void> {
     const next = load();
     if (!next.ok) {
       log.error({ problems: next.problems }, `reload: the configuration has ${next.problems.length} problem(s); keeping the running configuration`);
+      proxy.metrics?.reloaded('invalid'); // rsp_config_reloads_total{result="invalid"}, rsp_config_last_reload_successful 0
       return;
     }
     if (typeof proxy.reload !== 'function') {

@@ -15,6 +15,7 @@ import { ReplicaBalancer } from './reads.js';
 import { CommandTable } from './commands/table.js';
 import { SharedLink } from './session/shared-link.js';
 import { clientTlsOptions } from './security.js';
+import { GroupObserver } from './admin/group-observer.js';
 
 /** A counter cheap enough for the per-command path; the metrics registry reads it. */
 export class Count {
@@ -57,6 +58,8 @@ export class GroupRuntime {
   readonly name: string;
   readonly sessions = new Set<SessionHandle>();
   readonly metrics = new GroupStats();
+  /** Latency per command, slow log, event log and failover timeline (src/admin/, issue 18). */
+  readonly observe: GroupObserver;
   /** Healthy replicas and how many read sessions use each. */
   readonly replicas = new ReplicaBalancer();
   /** Command flags: the packaged table until the master's own `COMMAND` reply is read (module
@@ -89,6 +92,7 @@ export class GroupRuntime {
     readonly log: Logger,
   ) {
     this.name = config.name;
+    this.observe = new GroupObserver(this.name, this.metrics);
     topology.on('event', this.onEvent);
     this.sync(topology.snapshot());
     this.loadCommands();
@@ -146,6 +150,7 @@ export class GroupRuntime {
   }
 
   private apply(ev: TopologyEvent): void {
+    this.observe.topology(ev);
     this.sync(ev.snapshot);
     switch (ev.type) {
       case 'fence':
@@ -182,6 +187,7 @@ export class GroupRuntime {
       default:
         if (!this.blocked) for (const s of this.sessions) s.onTopologyChange();
     }
+    this.observe.applied(ev);
   }
 
   /** The shared link to the current master, opened on first use; undefined while commands must

@@ -9,6 +9,9 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { HostPort } from '../config/types.js';
 import type { GroupRuntime, GroupStats } from '../group.js';
 import { majorityOf } from '../topology/decide.js';
+import type { SentinelEvent } from '../topology/events.js';
+import { buildInfo } from './build-info.js';
+import { LATENCY_BUCKETS_S } from './latency.js';
 import type { ListenerKind, ListenerStats } from '../listener.js';
 
 /** What /metrics and /topology see of one group. */
@@ -29,6 +32,8 @@ export class ProxyMetrics {
   private readonly fenceSeconds: Histogram<'group'>;
   private readonly refreshSeconds: Histogram<'group'>;
   private readonly reloads: Counter<'result'>;
+  private readonly lastReloadOk: Gauge;
+  private readonly lastReloadOkAt: Gauge;
 
   constructor(private readonly groups: () => Iterable<GroupView>) {
     const reg = this.registry;
@@ -194,36 +199,110 @@ export class ProxyMetrics {
     });
     this.reloads.inc({ result: 'ok' }, 0);
     this.reloads.inc({ result: 'partial' }, 0);
+    this.reloads.inc({ result: 'invalid' }, 0);
+
+    // ---- issue 18: build, reload status, per-command latency
+    const build = buildInfo();
+    new Gauge({
+      name: METRIC_PREFIX + 'build_info',
+      help: 'Always 1; the labels say which build runs: the proxy version, the Node.js version, the platform.',
+      labelNames: ['version', 'node', 'platform'] as const,
+      registers,
+    }).set({ version: build.version, node: build.node, platform: build.platform }, 1);
+    this.lastReloadOk = new Gauge({
+      name: METRIC_PREFIX + 'config_last_reload_successful',
+      help: 'Whether the last configuration reload (SIGHUP) was applied whole: 1 (or no reload yet), 0 when it was invalid or partly failed.',
+      registers,
+    });
+    this.lastReloadOk.set(1);
+    this.lastReloadOkAt = new Gauge({
+      name: METRIC_PREFIX + 'config_last_reload_success_timestamp_seconds',
+      help: 'Unix time of the last configuration applied whole: the last successful reload, or the start.',
+      registers,
+    });
+    this.lastReloadOkAt.set(Date.now() / 1000);
+    reg.registerMetric(commandDurationMetric(source) as unknown as Parameters<Registry['registerMetric']>[0]);
   }
 
   /** Hooks the histograms to a group's fence ends and its watcher's refreshes. */
-  attach(group: GroupRuntime, watcher: { onRefreshDuration: ((ms: number) => void) | undefined }): void {
+  attach(group: GroupRuntime, watcher: WatcherHooks): void {
     const labels = { group: group.name };
     // Zero series from the start, so rate() works before the first failover.
     this.fenceSeconds.zero(labels);
     this.refreshSeconds.zero(labels);
     group.metrics.onFenceDuration = (ms) => this.fenceSeconds.observe(labels, ms / 1000);
     watcher.onRefreshDuration = (ms) => this.refreshSeconds.observe(labels, ms / 1000);
+    // The event log and failover timeline see each sentinel's messages (src/admin/events.ts).
+    if ('onSentinelMessage' in watcher) watcher.onSentinelMessage = (ch, from, ev) => group.observe.sentinel(ch, from, ev);
   }
 
   /** A group is gone (removed by a reload and drained): drop its histogram series. */
-  detach(group: GroupRuntime, watcher: { onRefreshDuration: ((ms: number) => void) | undefined }): void {
+  detach(group: GroupRuntime, watcher: WatcherHooks): void {
     group.metrics.onFenceDuration = undefined;
     watcher.onRefreshDuration = undefined;
+    if ('onSentinelMessage' in watcher) watcher.onSentinelMessage = undefined;
     // A group of the same name may be back already (removed, then added again by a later reload).
     if ([...this.groups()].some((g) => g.runtime !== group && g.runtime.name === group.name)) return;
     this.fenceSeconds.remove({ group: group.name });
     this.refreshSeconds.remove({ group: group.name });
   }
 
-  reloaded(ok: boolean): void {
-    this.reloads.inc({ result: ok ? 'ok' : 'partial' });
+  /** A SIGHUP reload: applied whole (`ok` / true), partly (`partial` / false: some change failed),
+   * or not at all because the new configuration is invalid (`invalid`, from the CLI). */
+  reloaded(result: boolean | 'ok' | 'partial' | 'invalid'): void {
+    const r = result === true ? 'ok' : result === false ? 'partial' : result;
+    this.reloads.inc({ result: r });
+    this.lastReloadOk.set(r === 'ok' ? 1 : 0);
+    if (r === 'ok') this.lastReloadOkAt.set(Date.now() / 1000);
   }
 
   /** The text exposition format and its content type. */
   async render(): Promise<{ contentType: string; body: string }> {
     return { contentType: this.registry.contentType, body: await this.registry.metrics() };
   }
+}
+
+/** The watcher's hooks the registry sets (src/topology/watcher.ts). */
+export interface WatcherHooks {
+  onRefreshDuration: ((ms: number) => void) | undefined;
+  onSentinelMessage?: ((channel: string, sentinel: string, ev: SentinelEvent) => void) | undefined;
+}
+
+/**
+ * rsp_command_duration_seconds{group,command}: the groups' own arrays (src/admin/latency.ts) in the
+ * histogram exposition format, read at scrape time. A plain prom-client Histogram would build a
+ * label key per observation on the per-command path. Only commands seen so far get series.
+ */
+function commandDurationMetric(groups: () => Iterable<GroupView>) {
+  const name = METRIC_PREFIX + 'command_duration_seconds';
+  const help =
+    'Time from a command\'s arrival at the proxy to the last byte of its reply (held time included), per command name (the packaged command table; others are "other").';
+  const les = LATENCY_BUCKETS_S.map(String);
+  return {
+    name,
+    help,
+    type: 'histogram',
+    aggregator: 'sum',
+    labelNames: ['group', 'command'],
+    reset() {},
+    async get() {
+      const values: { labels: Record<string, string | number>; value: number; metricName: string }[] = [];
+      const seen = new Set<string>();
+      for (const g of groups()) {
+        const group = g.runtime.name;
+        if (seen.has(group)) continue; // a group removed by a reload and added again: the serving one
+        seen.add(group);
+        for (const row of g.runtime.observe.latency.rows()) {
+          const labels = { group, command: row.command };
+          for (let i = 0; i < les.length; i++) values.push({ labels: { ...labels, le: les[i] }, value: row.buckets[i], metricName: name + '_bucket' });
+          values.push({ labels: { ...labels, le: '+Inf' }, value: row.count, metricName: name + '_bucket' });
+          values.push({ labels, value: row.sumSeconds, metricName: name + '_sum' });
+          values.push({ labels, value: row.count, metricName: name + '_count' });
+        }
+      }
+      return { name, help, type: 'histogram', values, aggregator: 'sum' };
+    },
+  };
 }
 
 export interface Readiness {

@@ -10,8 +10,9 @@ type Cmd = Command<CommandSpec>;
 
 /** Something waiting its turn before anything can be sent: a command not yet sent, or a reply of
  * the proxy's own that must follow the commands before it (a protocol error, or a reply already
- * decided for a command whose link never connected). `at`: when the hold clock started. */
-export type Held = { type: 'command'; cmd: Cmd; at: number } | { type: 'reply'; reply: Buffer; at: number };
+ * decided for a command whose link never connected). `at`: when the hold clock started; `t0`: performance.now() at the command's arrival, the start of
+ * its latency (src/admin/latency.ts: held time is included). */
+export type Held = { type: 'command'; cmd: Cmd; at: number; t0: number } | { type: 'reply'; reply: Buffer; at: number; t0: number };
 
 
 /** What `queue` owes from `from` (or from its start) on, as held items in order, the entries
@@ -22,17 +23,17 @@ export function requeued(queue: Deque<Entry>, from: Entry | undefined): Held[] {
     q.cancelled = true;
     if (q.kind === 'internal') return;
     if (q.kind === 'local') {
-      if (q.local !== undefined) back.push({ type: 'reply', reply: q.local, at: q.at });
+      if (q.local !== undefined) back.push({ type: 'reply', reply: q.local, at: q.at, t0: q.t0 });
       return;
     }
     if (q.cmd === undefined) return;
     if (q.more === undefined) {
-      back.push({ type: 'command', cmd: q.cmd, at: q.at });
+      back.push({ type: 'command', cmd: q.cmd, at: q.at, t0: q.t0 });
       return;
     }
     // A shared run: only its commands not answered yet (the last `expect` of them).
     const all = [q.cmd, ...q.more];
-    for (let i = all.length - q.expect; i < all.length; i++) back.push({ type: 'command', cmd: all[i], at: q.at });
+    for (let i = all.length - q.expect; i < all.length; i++) back.push({ type: 'command', cmd: all[i], at: q.at, t0: q.t0 });
   };
   if (from === undefined) {
     for (const q of queue) take(q);

@@ -27,6 +27,12 @@ export interface SessionCounters {
   readonly readsOnMaster: Counter;
 }
 
+/** Where a session reports each command's end-to-end latency (src/admin/group-observer.ts): the
+ * command, performance.now() at its arrival and at its last reply byte, the node, the session. */
+export interface CommandObserver {
+  command(spec: CommandSpec | undefined, t0: number, t1: number, node: string | undefined, session: number): void;
+}
+
 /** The healthy replicas, leased to read sessions (src/reads.ts ReplicaBalancer). */
 export interface ReplicaLeases {
   choose(current: string | undefined): string | undefined;
@@ -56,6 +62,7 @@ export interface SessionHost {
   /** Replica health measured once for the current master (read sessions hold until then). */
   readonly replicasMeasured: boolean;
   readonly metrics: SessionCounters;
+  readonly observe: CommandObserver;
   /** The shared link to the current master; undefined while commands must be held. */
   sharedLink(): SharedLink | undefined;
   /** A session's link to `addr` died (the one report of link loss). */

@@ -29,6 +29,8 @@ export interface Entry {
   link: BackendLink | undefined;
   /** When the client sent it (ms): a command put back after a failed connection keeps its age. */
   at: number;
+  /** performance.now() when its bytes arrived: the start of its latency (group.observe). */
+  t0: number;
   /** The proxy's own CLIENT ID on a new link: its integer reply is kept on the link. */
   clientIdProbe: boolean;
   /** Sent on the group's shared link: a run of `expect` consecutive commands (`cmd`, then `more`). */

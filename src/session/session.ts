@@ -62,6 +62,11 @@ export class Session implements SharedWaiter, SessionHandle, GateOwner, EffectsO
   private now = Date.now();
   /** Arrival time of the command being dispatched (earlier than `now` for a held one). */
   private arrivedAt = this.now;
+  /** The same instant as performance.now(): the start of the latency the group observes
+   * (issue 18; one clock read per chunk, not per command). */
+  private arrived = performance.now();
+  /** performance.now() when the node's chunk being framed arrived: the end of that latency. */
+  private replyAt = 0;
   /**
    * 'open': reading and serving; 'draining': read nothing more (QUIT, a protocol error, shutdown),
    * close once every owed reply is written; 'closing': the last reply is being written (client
@@ -89,7 +94,7 @@ export class Session implements SharedWaiter, SessionHandle, GateOwner, EffectsO
 
   /** Blocked commands unblocked on the old master (they did not run there), in order, waiting for
    * the rest of the pipeline to be unblocked too before they go to the new one. */
-  private reissue: { cmd: Cmd; error: Buffer }[] = [];
+  private reissue: { cmd: Cmd; error: Buffer; t0: number }[] = [];
   private holdTimer: NodeJS.Timeout | undefined;
   private relinkTimer: NodeJS.Timeout | undefined;
   private relinkDelay = 0;
@@ -204,6 +209,7 @@ export class Session implements SharedWaiter, SessionHandle, GateOwner, EffectsO
     if (this.life === 'closing' || this.life === 'closed') return;
     this.now = Date.now();
     this.arrivedAt = this.now;
+    this.arrived = performance.now();
     this.curIn = chunk;
     const err = this.framer.push(chunk, (cmd) => this.onCommand(cmd));
     this.flushWrites();
@@ -215,7 +221,7 @@ export class Session implements SharedWaiter, SessionHandle, GateOwner, EffectsO
       this.life = 'draining';
       const reply = errorReply(err.reply);
       // After every command before it, held ones included.
-      if (this.held.length > 0) this.held.push({ type: 'reply', reply, at: this.now });
+      if (this.held.length > 0) this.held.push({ type: 'reply', reply, at: this.now, t0: this.arrived });
       else this.enqueueLocal(reply, undefined);
       this.maybeFinish();
       return;
@@ -344,7 +350,7 @@ export class Session implements SharedWaiter, SessionHandle, GateOwner, EffectsO
   }
 
   private hold(cmd: Cmd): void {
-    this.held.push({ type: 'command', cmd, at: this.now });
+    this.held.push({ type: 'command', cmd, at: this.now, t0: this.arrived });
     this.group.metrics.held.inc();
     if (this.held.bytes > this.group.config.failover.holdBytes) this.pauseReading(PAUSE_HOLD);
     if (!this.holdTimer) this.armHoldTimer();
@@ -486,9 +492,22 @@ export class Session implements SharedWaiter, SessionHandle, GateOwner, EffectsO
         this.linkMode = 'own';
       }
     }
+    if (complete > 0) this.observeShared(e, complete);
     if (complete === 0 || (e.expect -= complete) > 0) return;
     this.queue.shift();
     this.afterPop();
+  }
+
+  /** Latency (issue 18) on the shared link: `complete` commands of the run `e` (`cmd`, then
+   * `more`) were answered in full; they follow the `total - e.expect` answered before. */
+  private observeShared(e: Entry, complete: number): void {
+    const first = 1 + (e.more?.length ?? 0) - e.expect;
+    const node = this.group.sharedLink()?.addr;
+    const t1 = performance.now();
+    for (let i = first; i < first + complete; i++) {
+      const cmd = i === 0 ? e.cmd : e.more![i - 1];
+      this.group.observe.command(cmd?.spec, e.t0, t1, node, this.id);
+    }
   }
 
   onSharedLost(token: unknown, left: number, sent: boolean, midReply: boolean): void {
@@ -600,6 +619,7 @@ export class Session implements SharedWaiter, SessionHandle, GateOwner, EffectsO
       unblockRequested: false,
       link,
       at: this.arrivedAt,
+      t0: this.arrived,
       clientIdProbe: false,
       shared: false,
       more: undefined,
@@ -732,16 +752,16 @@ export class Session implements SharedWaiter, SessionHandle, GateOwner, EffectsO
       e.cancelled = true;
       if (e.kind === 'internal') continue;
       if (e.kind === 'local') {
-        if (e.local !== undefined) back.push({ type: 'reply', reply: e.local, at: e.at });
+        if (e.local !== undefined) back.push({ type: 'reply', reply: e.local, at: e.at, t0: e.t0 });
       } else if (e.replayable && e.cmd !== undefined) {
-        back.push({ type: 'command', cmd: e.cmd, at: e.at });
+        back.push({ type: 'command', cmd: e.cmd, at: e.at, t0: e.t0 });
         n++;
       } else {
         this.group.metrics.linkLost.inc();
-        back.push({ type: 'reply', reply: lostReplies(e.expect), at: e.at });
+        back.push({ type: 'reply', reply: lostReplies(e.expect), at: e.at, t0: e.t0 });
       }
     }
-    for (const r of this.reissue) back.unshift({ type: 'command', cmd: r.cmd, at: Date.now() });
+    back.unshift(...this.reissue.map((r): Held => ({ type: 'command', cmd: r.cmd, at: Date.now(), t0: r.t0 })));
     this.reissue = [];
     this.unshiftHeld(back);
     // Errors due before any command are written now.
@@ -805,6 +825,7 @@ export class Session implements SharedWaiter, SessionHandle, GateOwner, EffectsO
   private onLinkData(link: BackendLink, chunk: Buffer): void {
     if (link !== this.link || this.closed) return;
     this.relinkDelay = 0;
+    this.replyAt = performance.now();
     this.cur = chunk;
     this.segStart = 0;
     this.fwdFrom = this.streaming ? 0 : -1;
@@ -883,7 +904,7 @@ export class Session implements SharedWaiter, SessionHandle, GateOwner, EffectsO
       // Unblocked by the fence (CLIENT UNBLOCK) or by the node turning replica: it did not run
       // there. It runs again on the new master, after those unblocked with it; its error is kept
       // in case a command behind it completes there after all (then order wins: it is answered).
-      this.reissue.push({ cmd: e.cmd!, error: Buffer.concat(this.pend) });
+      this.reissue.push({ cmd: e.cmd!, error: Buffer.concat(this.pend), t0: e.t0 });
       this.pend = [];
       this.group.metrics.reissued.inc();
       // The next blocking command of the pipeline runs on the old node now: unblock it too.
@@ -896,6 +917,8 @@ export class Session implements SharedWaiter, SessionHandle, GateOwner, EffectsO
     } else {
       if (this.reissue.length > 0 && e.kind === 'forward') this.giveUpReissue();
       if (!this.streaming) this.deliverPend();
+      // Latency (issue 18): the last byte of a forwarded command's reply is passed on.
+      if (e.kind === 'forward') this.group.observe.command(e.cmd?.spec, e.t0, this.replyAt, e.link?.addr, this.id);
     }
     if (info.type === 0x2d && info.errorCode === 'READONLY') {
       // The supposed master is a replica now: have the topology checked at once.
@@ -923,7 +946,7 @@ export class Session implements SharedWaiter, SessionHandle, GateOwner, EffectsO
    * the next reply, and move on if the session is now at a boundary. */
   private afterPop(): void {
     if (this.queue.length === 0 && this.reissue.length > 0) {
-      const back: Held[] = this.reissue.map((r) => ({ type: 'command', cmd: r.cmd, at: Date.now() }));
+      const back: Held[] = this.reissue.map((r) => ({ type: 'command', cmd: r.cmd, at: Date.now(), t0: r.t0 }));
       this.reissue = [];
       this.unshiftHeld(back);
     }
@@ -1062,8 +1085,11 @@ export class Session implements SharedWaiter, SessionHandle, GateOwner, EffectsO
       if (h.type === 'reply') this.enqueueLocal(h.reply, undefined);
       else {
         this.arrivedAt = h.at;
+        const arrived = this.arrived;
+        this.arrived = h.t0;
         done = this.dispatch(h.cmd);
         this.arrivedAt = this.now;
+        this.arrived = arrived;
       }
       if (this.closed || !done) return;
       this.held.shift();

@@ -43,6 +43,7 @@ export function fakeHost(master: string | undefined, over: Partial<GroupConfigIn
     metrics: new GroupStats(),
     replicas: new ReplicaBalancer(),
     replicasMeasured: true,
+    observe: { command: () => {} },
     commands,
     lookup: { lookup: (b: Buffer, s: number, e: number) => commands.lookup(b, s, e) },
     unblocks: [] as [string, number][],
