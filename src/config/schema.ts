@@ -31,7 +31,8 @@ type Result<T> = { ok: true; value: T } | { ok: false; message: string };
 // ---------------------------------------------------------------------------------------------
 // Scalar parsers, shared by the file schema and the flag/env overrides.
 
-const HOSTNAME_RE = /^[A-Za-z0-9_]([A-Za-z0-9._-]*[A-Za-z0-9_])?$/;
+// A trailing dot (a fully qualified name, as Kubernetes writes `svc.cluster.local.`) is allowed.
+const HOSTNAME_RE = /^[A-Za-z0-9_]([A-Za-z0-9._-]*[A-Za-z0-9_])?\.?$/;
 const HOSTPORT_HINT = 'expected "host:port" (e.g. "127.0.0.1:6380", "[::1]:6380") or {host, port}';
 
 function checkHost(host: string): string | undefined {
@@ -118,6 +119,30 @@ export function parseSize(v: unknown, min = 0): Result<number> {
   return { ok: true, value: n };
 }
 
+const DURATION_UNITS: Record<string, number> = { '': 1, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+const DURATION_HINT = 'expected a whole number of milliseconds or a duration like "500ms", "5s", "1m" (units ms, s, m, h)';
+
+/** Milliseconds as a number, or a duration string: "500ms", "5s", "1.5s", "1m", "1h" ("500" = 500 ms). */
+export function parseDuration(v: unknown, min = 0, max = INT_MAX): Result<number> {
+  let ms: number;
+  if (typeof v === 'number') {
+    if (!Number.isInteger(v)) return { ok: false, message: DURATION_HINT };
+    ms = v;
+  } else if (typeof v === 'string') {
+    const m = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(v);
+    const unit = m ? DURATION_UNITS[m[2]!.toLowerCase()] : undefined;
+    if (!m || unit === undefined) return { ok: false, message: DURATION_HINT };
+    const exact = Number(m[1]) * unit;
+    ms = Math.round(exact);
+    if (Math.abs(exact - ms) > 1e-6) return { ok: false, message: `${DURATION_HINT}; whole milliseconds only` };
+  } else {
+    return { ok: false, message: DURATION_HINT };
+  }
+  if (ms < min) return { ok: false, message: `must be at least ${min} ms` };
+  if (ms > max) return { ok: false, message: `must be at most ${max} ms` };
+  return { ok: true, value: ms };
+}
+
 function parseWhole(v: unknown, what: string, min: number, max: number): Result<number> {
   if (typeof v !== 'number' || !Number.isInteger(v)) {
     return { ok: false, message: `expected a whole number${what}${typeof v === 'string' ? ' (not a string)' : ''}` };
@@ -139,7 +164,7 @@ function custom<T>(parse: (v: unknown) => Result<T>) {
 
 const hostPort = (allowZero: boolean) => custom((v) => parseHostPort(v, allowZero));
 const size = (min = 0) => custom((v) => parseSize(v, min));
-const duration = (min = 0, max = INT_MAX) => custom((v) => parseWhole(v, ' of milliseconds', min, max));
+const duration = (min = 0, max = INT_MAX) => custom((v) => parseDuration(v, min, max));
 const count = (min: number, max: number) => custom((v) => parseWhole(v, '', min, max));
 const bool = () => z.boolean();
 
@@ -506,7 +531,7 @@ export function formatPath(path: readonly PropertyKey[]): string {
 const norm = (k: string) => k.replace(/[_-]/g, '').toLowerCase();
 
 /** Edit distance counting an adjacent transposition as one edit ("lsiten" -> "listen": 1). */
-function editDistance(a: string, b: string): number {
+export function editDistance(a: string, b: string): number {
   const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
   for (let i = 1; i <= a.length; i++) {
     for (let j = 1; j <= b.length; j++) {
@@ -519,13 +544,32 @@ function editDistance(a: string, b: string): number {
   return d[a.length]![b.length]!;
 }
 
-/** "did you mean ...?" for an unknown key, from the keys allowed where it was found. */
+/** Keys that are easy to guess wrong, by "holder.key" (normalized): what to write instead. */
+const KEY_HINTS: Record<string, string> = {
+  'admin.enabled': 'the admin server is on by default; "admin: false" turns it off',
+  'admin.disabled': 'the admin server is on by default; "admin: false" turns it off',
+  'tls.enabled': 'TLS is set per link: tls.listener, tls.backend, tls.sentinel (each "true" or a mapping)',
+};
+
+/** The sections (keys that hold objects of their own) allowed in the object held by `holder`. */
+function sectionsIn(holder: string): string[] {
+  return (KNOWN_KEYS[holder] ?? []).filter((k) => k !== holder && Object.hasOwn(KNOWN_KEYS, k));
+}
+
+/** "did you mean ...?" for an unknown key, from the keys allowed where it was found; or, when the
+ * key belongs to a section nested here or to a sibling section, that section's name. Only
+ * sections reachable from here are named: a key of the same name elsewhere in the file (e.g.
+ * `enabled` of a TLS link) is no answer to a key misplaced under `admin`. */
 export function suggestKey(key: string, objectPath: readonly PropertyKey[]): string {
-  const holder = [...objectPath].reverse().find((s) => typeof s === 'string') as string | undefined;
-  const known = KNOWN_KEYS[holder ?? ''] ?? [];
+  const names = objectPath.filter((s): s is string => typeof s === 'string');
+  const holder = names[names.length - 1] ?? '';
+  const parent = names[names.length - 2] ?? '';
+  const known = KNOWN_KEYS[holder] ?? [];
   const n = norm(key);
   const exact = known.find((k) => norm(k) === n);
   if (exact) return ` (did you mean "${exact}"? keys are camelCase)`;
+  const hint = KEY_HINTS[`${holder}.${n}`];
+  if (hint) return ` (${hint}; allowed here: ${known.join(', ')})`;
   let best: string | undefined;
   let bestD = Infinity;
   for (const k of known) {
@@ -536,9 +580,10 @@ export function suggestKey(key: string, objectPath: readonly PropertyKey[]): str
     }
   }
   if (best && bestD <= Math.max(1, Math.floor(best.length / 3))) return ` (did you mean "${best}"?)`;
-  const elsewhere = Object.entries(KNOWN_KEYS)
-    .filter(([, keys]) => keys.some((k) => norm(k) === n))
-    .map(([holderKey]) => (holderKey === '' ? 'the top level' : holderKey === 'groups' ? 'a group' : holderKey));
+  const candidates = holder === '' ? sectionsIn('') : [...sectionsIn(holder), ...sectionsIn(parent).filter((s) => s !== holder)];
+  const elsewhere = [...new Set(candidates)]
+    .filter((section) => (KNOWN_KEYS[section] ?? []).some((k) => norm(k) === n))
+    .map((section) => (section === 'groups' ? 'a group (groups[])' : section));
   if (elsewhere.length) return ` (it belongs under ${elsewhere.join(' or ')})`;
   return known.length ? ` (allowed here: ${known.join(', ')})` : '';
 }
@@ -576,4 +621,22 @@ export function formatIssue(issue: z.core.$ZodIssue, prefix: readonly PropertyKe
 
 export function formatIssues(error: z.ZodError, prefix: readonly PropertyKey[] = []): string[] {
   return error.issues.flatMap((i) => formatIssue(i, prefix));
+}
+
+/** A problem with the path it is about (so it can be given a line and column in the file).
+ * `key`: about the key itself (an unknown key), not its value. */
+export interface PathProblem {
+  text: string;
+  path?: readonly PropertyKey[];
+  key?: boolean;
+}
+
+/** formatIssues, each line with its path. */
+export function issueProblems(error: z.ZodError, prefix: readonly PropertyKey[] = []): PathProblem[] {
+  return error.issues.flatMap((issue): PathProblem[] => {
+    const path = [...prefix, ...issue.path];
+    const lines = formatIssue(issue, prefix);
+    if (issue.code === 'unrecognized_keys') return lines.map((text, i) => ({ text, path: [...path, issue.keys[i]!], key: true }));
+    return lines.map((text) => ({ text, path }));
+  });
 }
