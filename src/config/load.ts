@@ -32,6 +32,7 @@ import {
   type SchemaContext,
 } from './schema.js';
 import type { Credentials, GroupConfig, HostPort, LogLevel, ProxyConfig } from './types.js';
+import type { OriginSources } from './effective.js';
 
 /** The parsed command-line flags (yargs's camelCase keys; anything else is ignored). */
 export interface CliFlags {
@@ -60,7 +61,9 @@ export interface LoadOptions {
 
 /** `problems`: one line each, `file:line:col: path: message` when it is about the file.
  * `warnings`: worth telling but not fatal (unknown RSP_* variables). */
-export type LoadResult = { ok: true; config: ProxyConfig; warnings: string[] } | { ok: false; problems: string[]; warnings: string[] };
+export type LoadResult =
+  | { ok: true; config: ProxyConfig; warnings: string[]; /** For `--print-config`. */ origins: OriginSources }
+  | { ok: false; problems: string[]; warnings: string[] };
 
 /** A problem: a line as it is (about a flag, a variable, the file as a whole), or one about a path
  * in the file (given its line and column once the file is known). */
@@ -261,7 +264,9 @@ function parseOverrides(
   }
 
   const admin = get('admin');
-  if (admin === false) set('admin', false);
+  if (Array.isArray(admin) && admin.includes(false) && admin.some((a) => a !== false)) {
+    problems.push(`${label('admin')} and --no-admin conflict: give one of them`);
+  } else if (admin === false || (Array.isArray(admin) && admin.every((a) => a === false))) set('admin', false);
   else if (admin === true) problems.push(`${label('admin')}: expected "host:port" (or --no-admin / "off" to disable)`);
   else {
     const v = str('admin');
@@ -293,6 +298,13 @@ function parseOverrides(
 function flagOverrides(argv: CliFlags, problems: Problem[]) {
   const get = (k: OverrideKey): unknown => (k === 'sentinels' ? argv.sentinel : argv[k]);
   return parseOverrides(get, (k) => FLAGS[k], problems);
+}
+
+/** Problems with the flags alone: usage errors, reported before any file is read. */
+export function flagProblems(argv: CliFlags): string[] {
+  const problems: Problem[] = [];
+  flagOverrides(argv, problems);
+  return problems.map((p) => (typeof p === 'string' ? p : p.text));
 }
 
 function envOverrides(env: NodeJS.ProcessEnv, problems: Problem[]) {
@@ -642,7 +654,28 @@ export function loadConfig(opts: LoadOptions): LoadResult {
     shutdown: { timeoutMs: topData.shutdown?.timeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_MS },
     groups,
   };
-  return { ok: true, config: deepFreeze(config), warnings };
+  // Which config paths the overrides set, for --print-config.
+  const overrides = new Map<string, string>();
+  const setBy = (k: OverrideKey, ...paths: string[]) => {
+    if (ov[k] !== undefined) for (const p of paths) overrides.set(p, ovSrc[k]!);
+  };
+  setBy('logLevel', 'logLevel');
+  setBy('logFormat', 'logFormat');
+  setBy('admin', 'admin', 'admin.listen');
+  if (single) {
+    setBy('masterName', 'groups[0].name');
+    setBy('listen', 'groups[0].listen');
+    setBy('readListen', 'groups[0].readListen');
+    setBy('sentinels', 'groups[0].sentinels');
+  }
+  groups.forEach((_, i) => {
+    setBy('username', `groups[${i}].auth.username`);
+    setBy('password', `groups[${i}].auth.password`);
+    setBy('sentinelUsername', `groups[${i}].sentinelAuth.username`);
+    setBy('sentinelPassword', `groups[${i}].sentinelAuth.password`);
+  });
+  const origins: OriginSources = { raw, overrides, locate: (path) => locate(path, false) };
+  return { ok: true, config: deepFreeze(config), warnings, origins };
 }
 
 /** Deduplicated; the file's top level first, then group by group, then flags / env (stable);
