@@ -12,6 +12,7 @@ import {
   DEFAULT_LINKS,
   DEFAULT_LOG_FORMAT,
   DEFAULT_LOG_LEVEL,
+  DEFAULT_READINESS,
   DEFAULT_READS,
   DEFAULT_SHUTDOWN_TIMEOUT_MS,
   DEFAULT_TOPOLOGY,
@@ -650,7 +651,7 @@ export function loadConfig(opts: LoadOptions): LoadResult {
   const config: ProxyConfig = {
     logLevel: ov.logLevel ?? topData.logLevel ?? DEFAULT_LOG_LEVEL,
     logFormat: ov.logFormat ?? topData.logFormat ?? DEFAULT_LOG_FORMAT,
-    admin: admin ? { listen: admin } : {},
+    admin: { ...(admin ? { listen: admin } : {}), readiness: topData.admin?.readiness ?? DEFAULT_READINESS },
     shutdown: { timeoutMs: topData.shutdown?.timeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_MS },
     groups,
   };

@@ -17,6 +17,7 @@ import type {
   HostPort,
   LimitsConfig,
   LogLevel,
+  ReadinessMode,
   ReadsConfig,
   TlsClientOptions,
   TlsServerOptions,
@@ -25,6 +26,7 @@ import type {
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const satisfies readonly LogLevel[];
 export const LOG_FORMATS = ['json', 'pretty'] as const;
+export const READINESS_MODES = ['master', 'strict'] as const satisfies readonly ReadinessMode[];
 
 type Result<T> = { ok: true; value: T } | { ok: false; message: string };
 
@@ -238,7 +240,7 @@ export const KNOWN_KEYS: Record<string, readonly string[]> = {
   listener: tlsServerKeys,
   backend: tlsClientKeys,
   sentinel: tlsClientKeys,
-  admin: ['listen'],
+  admin: ['listen', 'readiness'],
   shutdown: ['timeoutMs'],
   clientAuth: ['users'],
   users: clientUserKeys,
@@ -494,6 +496,7 @@ export function topSchema(ctx: SchemaContext) {
         (v) => (v === false ? { listen: false } : v),
         z.strictObject({
           listen: custom((v): Result<HostPort | false> => (v === false ? { ok: true, value: false } : parseHostPort(v, true))).optional(),
+          readiness: z.enum(READINESS_MODES).optional(),
         }),
       )
       .optional(),

@@ -57,6 +57,9 @@ export interface TopologySnapshot {
    * is reachable). */
   ready: boolean;
   notReadyReason?: string;
+  /** The verified master fails its own checks (e.g. stopped answering ROLE as master), whatever
+   * the sentinels say; `notReadyReason` shows it only while a sentinel majority is reachable. */
+  masterProblem?: string;
 }
 
 /** Events, in the order they happen. Every event carries the snapshot after it. */

@@ -51,7 +51,7 @@ t.test('defaults, from flags alone', async (t) => {
   const c = ok(t, loadConfig({ argv: { sentinel: ['127.0.0.1:26379'], masterName: 'mymaster', listen: '127.0.0.1:6380' }, env: {} }));
   t.equal(c.logLevel, 'info');
   t.equal(c.logFormat, 'json');
-  t.same(c.admin, { listen: { host: '127.0.0.1', port: 9121 } });
+  t.same(c.admin, { listen: { host: '127.0.0.1', port: 9121 }, readiness: 'master' });
   t.equal(c.shutdown.timeoutMs, 10000);
   t.equal(c.groups.length, 1);
   const g = c.groups[0]!;
@@ -126,7 +126,7 @@ groups:
   );
   t.equal(c.logLevel, 'debug');
   t.equal(c.logFormat, 'pretty');
-  t.same(c.admin, { listen: { host: '127.0.0.1', port: 0 } });
+  t.same(c.admin, { listen: { host: '127.0.0.1', port: 0 }, readiness: 'master' });
   t.equal(c.shutdown.timeoutMs, 2500);
   const [a, b] = c.groups;
   t.same(a!.readListen, { host: '127.0.0.1', port: 7001 });
@@ -174,7 +174,7 @@ groups:
   const withEnv = ok(t, loadYaml(t, yaml, { env }));
   t.equal(withEnv.logLevel, 'error');
   t.equal(withEnv.logFormat, 'json');
-  t.same(withEnv.admin, {}, 'RSP_ADMIN=off disables the admin server');
+  t.same(withEnv.admin, { readiness: 'master' }, 'RSP_ADMIN=off disables the admin server');
   const ge = withEnv.groups[0]!;
   t.equal(ge.name, 'envname');
   t.same(ge.listen, { host: '127.0.0.1', port: 6001 });
@@ -194,7 +194,7 @@ groups:
   };
   const withFlags = ok(t, loadYaml(t, yaml, { env, argv }));
   t.equal(withFlags.logLevel, 'trace');
-  t.same(withFlags.admin, { listen: { host: '127.0.0.1', port: 9999 } });
+  t.same(withFlags.admin, { listen: { host: '127.0.0.1', port: 9999 }, readiness: 'master' });
   const gf = withFlags.groups[0]!;
   t.equal(gf.name, 'flagname');
   t.same(gf.listen, { host: '127.0.0.1', port: 6002 });
@@ -203,9 +203,9 @@ groups:
   t.same(gf.auth, { username: 'flaguser', password: 'flagpw' });
 
   const noAdmin = ok(t, loadYaml(t, yaml, { argv: { admin: false } }));
-  t.same(noAdmin.admin, {}, '--no-admin');
+  t.same(noAdmin.admin, { readiness: 'master' }, '--no-admin');
   const flagBeatsEnvAdmin = ok(t, loadYaml(t, yaml, { argv: { admin: '127.0.0.1:9998' }, env: { RSP_ADMIN: 'off' } }));
-  t.same(flagBeatsEnvAdmin.admin, { listen: { host: '127.0.0.1', port: 9998 } });
+  t.same(flagBeatsEnvAdmin.admin, { listen: { host: '127.0.0.1', port: 9998 }, readiness: 'master' });
 });
 
 t.test('the config file may come from --config or RSP_CONFIG', async (t) => {
@@ -737,4 +737,12 @@ t.test('unknown RSP_* variables are warned about, with a suggestion', async (t) 
     'RSP_LOGLEVEL: unknown environment variable, ignored (did you mean RSP_LOG_LEVEL?)',
     'RSP_SENTINEL: unknown environment variable, ignored (did you mean RSP_SENTINELS?)',
   ]);
+});
+
+t.test('admin.readiness: master by default, strict on request', async (t) => {
+  t.equal(ok(t, loadYaml(t, BASE)).admin.readiness, 'master');
+  t.equal(ok(t, loadYaml(t, 'admin: { readiness: strict }\n' + BASE)).admin.readiness, 'strict');
+  const c = ok(t, loadYaml(t, 'admin: { readiness: master, listen: "127.0.0.1:9999" }\n' + BASE));
+  t.same(c.admin, { listen: { host: '127.0.0.1', port: 9999 }, readiness: 'master' });
+  hasAll(t, problems(t, loadYaml(t, 'admin: { readiness: always }\n' + BASE)), [/^admin\.readiness: expected one of "master", "strict"/]);
 });
