@@ -11,6 +11,9 @@ const ROOT = join(import.meta.dirname, '..', '..');
 const OUT = join(ROOT, '.tap', `cli-build-${process.pid}`);
 const CLI = join(OUT, 'src', 'cli.js');
 const SECRET = 'hunter2-do-not-print';
+// Dozens of CLI runs, each a Node start-up, after a private build: more than the suite's default
+// 240 s when the machine is busy.
+t.setTimeout(600_000);
 
 /** The environment without any RSP_* variable of the caller's. */
 function cleanEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
@@ -125,7 +128,7 @@ t.test('--print-config: every value, where it came from, secrets redacted', asyn
   t.match(line('groups[0].listen'), /^groups\[0\]\.listen: 127\.0\.0\.1:7401 +# flag --listen$/);
   t.match(line('groups[0].limits.maxClients'), new RegExp(`: 500 +# file ${file}:2:23$`), 'inherited from the top level');
   t.match(line('groups[0].failover.holdTimeoutMs'), new RegExp(`: 5000 +# file ${file}:8:32$`));
-  t.match(line('groups[0].auth.password'), new RegExp(`: <redacted> +# file ${file}:7:22$`));
+  t.match(line('groups[0].auth.password'), new RegExp(`: <redacted> +# file ${file}:7:23$`));
   t.match(line('groups[0].sentinelAuth.password'), /: <redacted> +# env RSP_SENTINEL_PASSWORD$/);
   t.match(line('groups[0].limits.idleTimeoutMs'), /: 0 +# default$/);
   t.notMatch(r.stdout + r.stderr, /hunter2/, 'no secret printed');
