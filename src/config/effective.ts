@@ -34,13 +34,16 @@ function has(raw: unknown, path: readonly PropertyKey[]): boolean {
 /** Paths in the file that may have set `path` of the resolved config, most specific first: a
  * group's own value, then the top level it inherits from (and `safety.requireSentinelMajority`,
  * the alias of `topology.requireSentinelMajority`); a password resolved from passwordFile or
- * passwordEnv comes from its credentials section. */
+ * passwordEnv comes from its credentials section; a client user's hash from its password. */
 function fileCandidates(path: readonly PropertyKey[]): (readonly PropertyKey[])[] {
   const out: (readonly PropertyKey[])[] = [];
   const add = (p: readonly PropertyKey[]) => {
     out.push(p);
     if (p[p.length - 2] === 'topology' && p[p.length - 1] === 'requireSentinelMajority') out.push([...p.slice(0, -2), 'safety', 'requireSentinelMajority']);
-    if (p[p.length - 1] === 'password') for (const k of ['passwordFile', 'passwordEnv']) out.push([...p.slice(0, -1), k]);
+    // A password (or a client user's hash) may come from any of its sources.
+    if (p[p.length - 1] === 'password' || p[p.length - 1] === 'passwordSha256') {
+      for (const k of ['password', 'passwordFile', 'passwordEnv', 'passwordSha256']) if (k !== p[p.length - 1]) out.push([...p.slice(0, -1), k]);
+    }
   };
   add(path);
   if (path[0] === 'groups' && typeof path[1] === 'number' && path.length > 3) add(path.slice(2));
@@ -79,19 +82,18 @@ function show(key: PropertyKey | undefined, v: unknown): string {
 const isLeaf = (v: unknown): boolean =>
   v === null || typeof v !== 'object' || Array.isArray(v) || ('host' in (v as object) && 'port' in (v as object));
 
-/** Every value of the config with its path, in the config's own order. */
+/** Every value of the config with its path, in the config's own order. A list of plain values
+ * (the sentinels) is one value; a list of mappings (clientAuth users) is walked item by item. */
 function leaves(v: unknown, path: PropertyKey[], out: { path: PropertyKey[]; value: unknown }[]): void {
-  if (isLeaf(v) || (Array.isArray(v) && v.some((x) => !isLeaf(x)))) {
-    if (Array.isArray(v) && v.some((x) => !isLeaf(x))) {
-      v.forEach((x, i) => leaves(x, [...path, i], out));
-      return;
-    }
+  if (Array.isArray(v) && v.some((x) => !isLeaf(x))) {
+    v.forEach((x, i) => leaves(x, [...path, i], out));
+  } else if (isLeaf(v)) {
     out.push({ path, value: v });
-    return;
+  } else {
+    const entries = Object.entries(v as Record<string, unknown>);
+    if (entries.length === 0) out.push({ path, value: '(none)' });
+    for (const [k, x] of entries) leaves(x, [...path, k], out);
   }
-  const entries = Object.entries(v as Record<string, unknown>);
-  if (entries.length === 0) out.push({ path, value: '(none)' });
-  for (const [k, x] of entries) leaves(x, [...path, k], out);
 }
 
 function originText(o: Origin): string {
