@@ -6,7 +6,8 @@
 // scraped. Only the two histograms are observed as things happen (a fence ending, a topology
 // refresh finishing), which is rare.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { HostPort } from '../config/types.js';
+import { DEFAULT_READINESS } from '../config/defaults.js';
+import type { HostPort, ReadinessMode } from '../config/types.js';
 import type { GroupRuntime, GroupStats } from '../group.js';
 import { majorityOf } from '../topology/decide.js';
 import type { SentinelEvent } from '../topology/events.js';
@@ -35,7 +36,11 @@ export class ProxyMetrics {
   private readonly lastReloadOk: Gauge;
   private readonly lastReloadOkAt: Gauge;
 
-  constructor(private readonly groups: () => Iterable<GroupView>) {
+  constructor(
+    private readonly groups: () => Iterable<GroupView>,
+    /** admin.readiness, read at each scrape (a reload may change it). */
+    readinessMode: () => ReadinessMode = () => DEFAULT_READINESS,
+  ) {
     const reg = this.registry;
     const registers = [reg];
     collectDefaultMetrics({ register: reg });
@@ -155,7 +160,9 @@ export class ProxyMetrics {
     groupGauge('sentinels_reachable', 'Sentinels of the group the proxy has a working link to (sentinel links up).', (g) => g.runtime.topology.snapshot().reachableSentinels);
     groupGauge('sentinels_known', 'Sentinels known: configured plus discovered.', (g) => g.runtime.topology.snapshot().knownSentinels);
     groupGauge('master_verified', '1 when the group has a verified master (Sentinel names it and ROLE says master).', (g) => (g.runtime.master !== undefined ? 1 : 0));
-    groupGauge('ready', '1 when the group is ready (as /readyz): a verified master (and a sentinel majority when required).', (g) => (isReady(g.runtime) ? 1 : 0));
+    groupGauge('ready', '1 when the group is ready (as /readyz, by admin.readiness): a verified master to send to; "strict" also wants a reachable sentinel.', (g) =>
+      isReady(g.runtime, readinessMode()) ? 1 : 0,
+    );
     groupGauge('fenced', '1 while new commands are held: failover under way, no verified master, or no sentinel majority when required.', (g) => (g.runtime.blocked ? 1 : 0));
     groupGauge('master_epoch', 'Increments each time the proxy switches to a new master.', (g) => g.runtime.masterEpoch);
     groupGauge('replicas', 'Replicas Sentinel reports for the group.', (g) => g.runtime.topology.snapshot().replicas.length);
@@ -322,11 +329,24 @@ export interface Readiness {
  * - the group is not holding commands: no fence (failover under way) and, with
  *   requireSentinelMajority, a majority of sentinels reachable, and
  * - with a read-only listener, replica health has been measured once (issue 16).
- * With every sentinel unreachable the last verified master is kept and the group stays ready (a
- * warning), unless requireSentinelMajority.
+ * `master` (the default): with sentinels unreachable the last verified master is kept and the
+ * group stays ready, with a warning. `strict`: no reachable sentinel is not ready (the proxy could
+ * no longer follow a failover), and neither is a master problem seen with a sentinel majority.
  */
-export function readiness(g: GroupRuntime): Readiness {
+export function readiness(g: GroupRuntime, mode: ReadinessMode = DEFAULT_READINESS): Readiness {
   const snap = g.topology.snapshot();
+  if (mode === 'master') {
+    if (g.master === undefined || snap.master === undefined) return { ready: false, reason: snap.notReadyReason ?? 'no verified master' };
+    if (!snap.ready || g.blocked) return strictReadiness(g, snap);
+    if (snap.masterProblem !== undefined) return { ready: false, reason: snap.masterProblem };
+    if (g.config.readListen && !snap.replicasMeasured) return { ready: false, reason: 'read listener: replica health not measured yet' };
+    return snap.notReadyReason !== undefined ? { ready: true, warning: snap.notReadyReason } : { ready: true };
+  }
+  return strictReadiness(g, snap);
+}
+
+/** Today's stricter rule (admin.readiness: strict). */
+function strictReadiness(g: GroupRuntime, snap: ReturnType<GroupRuntime['topology']['snapshot']>): Readiness {
   if (g.master === undefined || snap.master === undefined) return { ready: false, reason: snap.notReadyReason ?? 'no verified master' };
   if (!snap.ready) return { ready: false, reason: snap.notReadyReason ?? 'not ready' };
   if (g.blocked) {
@@ -350,6 +370,6 @@ export function readiness(g: GroupRuntime): Readiness {
   return { ready: true };
 }
 
-export function isReady(g: GroupRuntime): boolean {
-  return readiness(g).ready;
+export function isReady(g: GroupRuntime, mode: ReadinessMode = DEFAULT_READINESS): boolean {
+  return readiness(g, mode).ready;
 }

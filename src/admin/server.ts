@@ -1,6 +1,7 @@
 // The admin HTTP server, bound to loopback by default (config.admin.listen):
 //   /healthz   200 while the process runs (liveness);
-//   /readyz    200 when every group has a verified master, else 503 with the reasons (readiness);
+//   /readyz    200 when every group has a verified master, else 503 with the reasons (readiness;
+//              admin.readiness "strict" also wants a reachable sentinel);
 //   /topology  JSON per group: master, replicas with health and lag, sentinels, sessions per listener;
 //   /metrics   Prometheus text format (./metrics.ts);
 //   /events    the recent topology and Sentinel events and the last failovers' timelines (./events.ts);
@@ -10,7 +11,8 @@
 // Groups are read through a function: a reload adds and removes them.
 import http from 'node:http';
 import type net from 'node:net';
-import type { HostPort } from '../config/types.js';
+import { DEFAULT_READINESS } from '../config/defaults.js';
+import type { HostPort, ReadinessMode } from '../config/types.js';
 import type { Logger } from '../logger.js';
 import { readiness, type GroupView, type ProxyMetrics } from './metrics.js';
 import { EVENTS_KEPT, type ObservedEvent } from './events.js';
@@ -31,6 +33,8 @@ export class AdminServer {
     private readonly log: Logger,
     /** True once the proxy is shutting down: /readyz answers 503 so load balancers move away. */
     private readonly closing: () => boolean = () => false,
+    /** admin.readiness, read per request (a reload may change it). */
+    private readonly readinessMode: () => ReadinessMode = () => DEFAULT_READINESS,
   ) {
     this.server = http.createServer((req, res) => {
       this.handle(req, res).catch((err: unknown) => {
@@ -85,7 +89,7 @@ export class AdminServer {
         const warnings: { group: string; warning: string }[] = [];
         for (const g of this.groups()) {
           if (g.draining) continue; // removed from the config: not a readiness concern
-          const r = readiness(g.runtime);
+          const r = readiness(g.runtime, this.readinessMode());
           if (!r.ready) problems.push({ group: g.runtime.name, reason: r.reason ?? 'not ready' });
           else if (r.warning) warnings.push({ group: g.runtime.name, warning: r.warning });
         }
@@ -94,7 +98,7 @@ export class AdminServer {
         return;
       }
       case '/topology':
-        json(200, [...this.groups()].map(describeGroup));
+        json(200, [...this.groups()].map((g) => describeGroup(g, this.readinessMode())));
         return;
       case '/metrics': {
         const { contentType, body } = await this.metrics.render();
@@ -199,13 +203,13 @@ export class AdminServer {
 }
 
 /** One group as /topology shows it. */
-export function describeGroup(g: GroupView): unknown {
+export function describeGroup(g: GroupView, mode: ReadinessMode = DEFAULT_READINESS): unknown {
   const rt = g.runtime;
   const snap = rt.topology.snapshot();
   return {
     group: rt.name,
     state: g.draining ? 'draining' : 'serving',
-    ...readinessFields(rt),
+    ...readinessFields(rt, mode),
     master: snap.master ?? null,
     masterEpoch: snap.masterEpoch,
     configEpoch: snap.configEpoch,
@@ -235,8 +239,8 @@ export function describeGroup(g: GroupView): unknown {
   };
 }
 
-function readinessFields(rt: GroupView['runtime']): { ready: boolean; notReadyReason?: string; warning?: string } {
-  const r = readiness(rt);
+function readinessFields(rt: GroupView['runtime'], mode: ReadinessMode): { ready: boolean; notReadyReason?: string; warning?: string } {
+  const r = readiness(rt, mode);
   const out: { ready: boolean; notReadyReason?: string; warning?: string } = { ready: r.ready };
   if (r.reason) out.notReadyReason = r.reason;
   if (r.warning) out.warning = r.warning;

@@ -59,6 +59,9 @@ export interface TopologySnapshot {
    * is reachable). */
   ready: boolean;
   notReadyReason?: string;
+  /** The verified master fails its own checks (e.g. stopped answering ROLE as master), whatever
+   * the sentinels say; `notReadyReason` shows it only while a sentinel majority is reachable. */
+  masterProblem?: string;
   /** Replica health has been measured against a verified master (every listed replica judged):
    * until then a read listener does not know where reads may go (/readyz says not ready). */
   replicasMeasured: boolean;

@@ -294,6 +294,7 @@ export class TopologyWatcher extends EventEmitter implements TopologySource {
     if (this.configEpoch !== undefined) snap.configEpoch = this.configEpoch;
     if (this.fenced && this.fenceReason) snap.fenceReason = this.fenceReason;
     if (notReadyReason !== undefined) snap.notReadyReason = notReadyReason;
+    if (this.master !== undefined && this.masterProblem) snap.masterProblem = this.masterProblem;
     return snap;
   }
 
