@@ -182,7 +182,9 @@ export function step(s: ModelState, cmd: Cmd, execRan = true): Prediction {
       const { queued, dirty } = s.multi;
       s.multi = undefined;
       s.watching = false;
-      if (name === 'EXEC' && !dirty && execRan) for (const q of queued) applyEffects(s, q);
+      // Redis 7.0 refuses a queued SSUBSCRIBE when EXEC runs it ("SSUBSCRIBE isn't allowed for a
+      // DENY BLOCKING client"); SUBSCRIBE and PSUBSCRIBE run.
+      if (name === 'EXEC' && !dirty && execRan) for (const q of queued) if (q[0] !== 'SSUBSCRIBE') applyEffects(s, q);
       return { frames: normal(), how: 'executed' };
     }
     case 'CLIENT REPLY': {
