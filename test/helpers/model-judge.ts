@@ -58,7 +58,9 @@ export type Verdict =
 export function judgeProxyFrames(ctx: CmdContext, frames: string[]): Verdict {
   const name = ctx.cmd[0].toUpperCase();
   if (frames.includes(LINK_LOST)) {
-    if (!ctx.overlapsKill) return { kind: 'diverged', why: 'RSP_LINK_LOST outside a kill -9 window' };
+    if (!ctx.overlapsKill) {
+      return { kind: 'diverged', why: `RSP_LINK_LOST ${ctx.overlapsFailover ? 'in a planned failover (DESIGN: no client-visible error)' : 'outside any failover window'}` };
+    }
     if (READ_ONLY.has(name) && !ctx.inMulti) {
       return { kind: 'diverged', why: 'RSP_LINK_LOST for a read-only command outside MULTI: DESIGN says it is re-sent to the new master' };
     }

@@ -102,6 +102,15 @@ class Clock {
   close(): void {
     this.epoch++;
   }
+  /** "failover 1 (kill) started; failover 1 ended": what happened between two epoch readings. */
+  describe(from: number, to: number): string {
+    const out: string[] = [];
+    for (let e = from + 1; e <= to; e++) {
+      const n = Math.ceil(e / 2);
+      out.push(e % 2 === 1 ? `failover ${n} (${this.kinds.get(e)}) started` : `failover ${n} (${this.kinds.get(e - 1)}) done, the proxy uses the new master`);
+    }
+    return out.join('; ');
+  }
   /** Windows touched between two epoch readings (inclusive). */
   touched(from: number, to: number, kind?: FailoverKind): boolean {
     for (let e = from; e <= to; e++) if (e % 2 === 1 && (kind === undefined || this.kinds.get(e) === kind)) return true;
@@ -131,6 +140,8 @@ class SessionRun {
   /** Epoch when the current transaction (first WATCH or MULTI) was sent. */
   private txEpoch: number | undefined;
   private stopped: { finalChecks: boolean } | undefined;
+  /** The failover clock's epoch at this session's previous batch (windows are noted in the history). */
+  private lastEpoch = 0;
 
   constructor(
     private readonly i: number,
@@ -214,6 +225,10 @@ class SessionRun {
       this.txEpoch = clock.epoch;
     }
     const sentEpoch = clock.epoch;
+    if (sentEpoch !== this.lastEpoch) {
+      this.note(`-- ${clock.describe(this.lastEpoch, sentEpoch)}`);
+      this.lastEpoch = sentEpoch;
+    }
     const bytes = Buffer.concat(cmds.map((c) => encode(...c)));
     const split = this.rng.chance(0.2) ? 1 + this.rng.int(bytes.length - 1) : undefined;
     this.note(`> ${cmds.map(show).join(' | ')}${split ? `  (written in two parts at byte ${split})` : ''}`);

@@ -9,7 +9,10 @@
 //
 // Environment: DIFF_SEED (first run's seed; run r uses seed + r), DIFF_RUNS, DIFF_SESSIONS,
 // DIFF_FAILOVERS (how many per run), DIFF_KINDS (e.g. "planned,kill"; default: both, in a seeded
-// order), DIFF_PROFILE=long (the defaults of `npm run test:differential`).
+// order), DIFF_PROFILE=long (the defaults of `npm run test:differential`), DIFF_REPORT=dir (write
+// each run's full report, every diverged session's program included, as JSON).
+import fs from 'node:fs';
+import path from 'node:path';
 import t from 'tap';
 import { withGroup } from '../helpers/group.js';
 import { withProxy } from '../helpers/proxy.js';
@@ -73,6 +76,11 @@ interface Asserts {
 
 function assertReport(t: Asserts, r: RunReport, wantFailovers: number): void {
   t.comment(summary(r));
+  // DIFF_REPORT=dir: every run's whole report (each diverged session's program) as JSON there.
+  if (process.env.DIFF_REPORT) {
+    fs.mkdirSync(process.env.DIFF_REPORT, { recursive: true });
+    fs.writeFileSync(path.join(process.env.DIFF_REPORT, `seed-${r.seed}${r.failovers.length === 0 && wantFailovers === 0 ? '-model' : ''}.json`), JSON.stringify(r, null, 1));
+  }
   for (const e of r.errors) t.fail(`seed ${r.seed}: ${e}`);
   t.equal(r.failovers.length, wantFailovers, `seed ${r.seed}: every failover was injected`);
   const shown = r.divergences.slice(0, 5);
