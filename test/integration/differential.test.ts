@@ -8,7 +8,8 @@
 // says how to run it long and how to reproduce a seed.
 //
 // Environment: DIFF_SEED (first run's seed; run r uses seed + r), DIFF_RUNS, DIFF_SESSIONS,
-// DIFF_FAILOVERS (how many per run), DIFF_KINDS (e.g. "planned,kill"; default: both, in a seeded
+// DIFF_FAILOVERS (how many per run), DIFF_TAIL (batches per session after the last failover),
+// DIFF_KINDS (e.g. "planned,kill"; default: both, in a seeded
 // order), DIFF_PROFILE=long (the defaults of `npm run test:differential`), DIFF_REPORT=dir (write
 // each run's full report, every diverged session's program included, as JSON).
 import fs from 'node:fs';
@@ -50,7 +51,8 @@ function options(seed: number, over: Partial<DiffOptions> = {}): DiffOptions {
     seed,
     sessions,
     failovers: failoverPlan(seed),
-    tailSteps: 8,
+    // Without failovers the whole program is the tail.
+    tailSteps: envInt('DIFF_TAIL', failoversPerRun === 0 ? 40 : 8),
     stepsBetween: sessions * 6,
     thinkMs: 10,
     readTimeoutMs: 25_000,
@@ -74,12 +76,12 @@ interface Asserts {
   equal(a: unknown, b: unknown, m: string): void;
 }
 
-function assertReport(t: Asserts, r: RunReport, wantFailovers: number): void {
+function assertReport(t: Asserts, r: RunReport, wantFailovers: number, label: 'model' | 'proxy'): void {
   t.comment(summary(r));
   // DIFF_REPORT=dir: every run's whole report (each diverged session's program) as JSON there.
   if (process.env.DIFF_REPORT) {
     fs.mkdirSync(process.env.DIFF_REPORT, { recursive: true });
-    fs.writeFileSync(path.join(process.env.DIFF_REPORT, `seed-${r.seed}${r.failovers.length === 0 && wantFailovers === 0 ? '-model' : ''}.json`), JSON.stringify(r, null, 1));
+    fs.writeFileSync(path.join(process.env.DIFF_REPORT, `seed-${r.seed}-${label}.json`), JSON.stringify(r, null, 1));
   }
   for (const e of r.errors) t.fail(`seed ${r.seed}: ${e}`);
   t.equal(r.failovers.length, wantFailovers, `seed ${r.seed}: every failover was injected`);
@@ -99,7 +101,7 @@ t.test('the model agrees with Redis (the same programs on two plain redis-server
   const b = await startReference();
   t.teardown(() => b.stop());
   const r = await runDifferential({ port: b.port }, a.port, options(baseSeed, { sessions: 12, failovers: [], tailSteps: 40, thinkMs: 0, readTimeoutMs: 10_000 }));
-  assertReport(t, r, 0);
+  assertReport(t, r, 0, 'model');
   // Two plain servers differ only in connection ids and dict order (each Redis process has its own
   // random hash seed): the failover allowances must never be needed.
   t.same(Object.keys(r.allowed).filter((k) => k !== 'hello-connection-id' && k !== 'unsubscribe-order'), [], 'no failover allowance used without failovers');
@@ -114,6 +116,6 @@ for (let run = 0; run < runs; run++) {
     t.teardown(() => ref.stop());
     const opts = options(seed);
     const r = await runDifferential({ port: p.port, group, proxyMaster: () => p.proxy.groups[0].master }, ref.port, opts);
-    assertReport(t, r, opts.failovers.length);
+    assertReport(t, r, opts.failovers.length, 'proxy');
   });
 }
