@@ -44,6 +44,7 @@ t.test('proxy and reference', async (t) => {
   const [selR, selX] = await pair();
   const [ctxR, ctxX] = await pair();
   const [wR, wX] = await pair();
+  const [offR, offX] = await pair();
   // SELECT inside a transaction: the db after EXEC is the one SELECTed there.
   await both(selR, selX, 1, 'MULTI');
   await both(selR, selX, 1, 'SELECT', '3');
@@ -54,6 +55,10 @@ t.test('proxy and reference', async (t) => {
   same(await both(ctxR, ctxX, 1, 'MULTI'), 'MULTI refused while subscribed');
   // WATCH without MULTI.
   same(await both(wR, wX, 1, 'WATCH', 'rg:w'), 'WATCH');
+  // SELECT sent while replies are off: Redis runs it all the same.
+  await both(offR, offX, 0, 'CLIENT', 'REPLY', 'OFF');
+  await both(offR, offX, 0, 'SELECT', '2');
+  same(await both(offR, offX, 1, 'CLIENT', 'REPLY', 'ON'), 'CLIENT REPLY ON');
 
   const old = group.nodes[0].addr;
   await group.failover();
@@ -61,6 +66,11 @@ t.test('proxy and reference', async (t) => {
 
   await t.test('SELECT inside MULTI/EXEC is the db replayed after a failover', async (t) => {
     const [a, b] = await both(selR, selX, 1, 'CLIENT', 'INFO');
+    t.equal(/ db=(\d+)/.exec(b[0])?.[1], / db=(\d+)/.exec(a[0])?.[1], `db: Redis ${/ db=(\d+)/.exec(a[0])?.[1]}`);
+  });
+
+  await t.test('a SELECT sent with CLIENT REPLY OFF is the db replayed after a failover', async (t) => {
+    const [a, b] = await both(offR, offX, 1, 'CLIENT', 'INFO');
     t.equal(/ db=(\d+)/.exec(b[0])?.[1], / db=(\d+)/.exec(a[0])?.[1], `db: Redis ${/ db=(\d+)/.exec(a[0])?.[1]}`);
   });
 
