@@ -68,7 +68,8 @@ pids_of() {
   local p comm
   for p in /proc/[0-9]*; do
     comm=$(cat "$p/comm" 2>/dev/null || true)
-    for want in "$@"; do [ "$comm" = "$want" ] && echo "${p#/proc/}"; done
+    # `if`, not `&&`: a last non-matching name must not end the loop with status 1 (pipefail).
+    for want in "$@"; do if [ "$comm" = "$want" ]; then echo "${p#/proc/}"; fi; done
   done | sort -n
 }
 
@@ -160,12 +161,12 @@ obs_pkgs=()
 if [ "${#obs_pkgs[@]}" -gt 0 ]; then
   if can_apt; then
     say "installing ${obs_pkgs[*]} with apt-get ..."
-    before=$(pids_of prometheus || true)
+    before=$(pids_of prometheus)
     apt_install "${obs_pkgs[@]}" || say "warning: apt-get could not install ${obs_pkgs[*]}; the status page and Prometheus tests will skip"
     if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
       "${sudo[@]}" systemctl disable --now prometheus.service >/dev/null 2>&1 || true
     fi
-    for p in $(comm -13 <(echo "$before") <(pids_of prometheus || true)); do
+    for p in $(comm -13 <(echo "$before") <(pids_of prometheus)); do
       say "stopping the service the package started (pid $p)"
       "${sudo[@]}" kill -9 "$p" 2>/dev/null || true
     done
