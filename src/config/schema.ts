@@ -157,6 +157,15 @@ const topologyShape = {
   pollIntervalMs: duration(10).optional(),
   connectTimeoutMs: duration(1).optional(),
   requireSentinelMajority: bool().optional(),
+  writeSafety: z
+    .enum(['safe', 'available'])
+    .optional()
+    .describe(
+      'safe (default): hold commands while the master has replicas and none of them acknowledges its writes (probed every 50 ms with PUBLISH + WAIT), or while not all do and no majority of sentinels confirmed the master within down-after-milliseconds: the minority side of a partition takes no writes. available: keep writing to the last verified master. See docs/partitions.md.',
+    ),
+  livenessTimeoutMs: duration(100)
+    .optional()
+    .describe('How long the master may leave its probe unanswered before a fresh TCP connection is tried; when that fails too, links to the master are cut and their in-flight commands get an error instead of waiting for TCP retransmission.'),
 };
 const failoverShape = {
   holdTimeoutMs: duration(0).optional(),

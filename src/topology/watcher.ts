@@ -16,6 +16,7 @@ import type { Logger } from '../logger.js';
 import { decideMaster, estimateLagMs, majorityOf, type MasterDecision, type SentinelAnswer } from './decide.js';
 import { parseSentinelEvent, type SentinelEvent } from './events.js';
 import { SentinelLink, linkOptions, parseInfo, splitAddr, waitReady, withTimeout } from './sentinel-link.js';
+import { MasterProbe, PROBE_INTERVAL_MS } from './master-probe.js';
 import type { Addr, ReplicaState, SentinelState, TopologyEvent, TopologySnapshot, TopologySource } from './types.js';
 
 /** An admin link to a Redis node (ROLE, INFO replication), with the group's backend credentials. */
@@ -117,6 +118,11 @@ const FAILOVER_FLAGS = ['o_down', 'failover_in_progress'];
 const DOWN_FLAGS = ['s_down', 'o_down'];
 const UNHEALTHY_REPLICA_FLAGS = [...DOWN_FLAGS, 'disconnected'];
 const HISTORY_MAX = 240;
+/** Writes go while the master's probe found a replica acknowledging this recently (a few probes:
+ * one late answer holds nothing). */
+export const ACK_LEASE_MS = 3 * PROBE_INTERVAL_MS + 100;
+/** How often the write lease is re-checked between probes. */
+const LEASE_CHECK_MS = 50;
 const HISTORY_MAX_AGE_MS = 5 * 60_000;
 
 export class TopologyWatcher extends EventEmitter implements TopologySource {
@@ -141,6 +147,14 @@ export class TopologyWatcher extends EventEmitter implements TopologySource {
   private decisionProblem?: string;
   private replicas: ReplicaState[] = [];
   private offsetHistory: Array<{ t: number; offset: number }> = [];
+
+  /** The master's probe (replica acknowledgements, liveness): ./master-probe.ts. */
+  private probe?: MasterProbe;
+  /** Per sentinel: when it last confirmed the master in use (its poll named it with no s_down or
+   * o_down, minus its last-ok-ping-reply) and its down-after-milliseconds. */
+  private readonly confirmed = new Map<Addr, { at: number; downAfterMs: number }>();
+  private writeHold?: string;
+  private leaseTimer?: NodeJS.Timeout;
 
   private tick = 0;
   private running?: Promise<void>;
@@ -169,6 +183,8 @@ export class TopologyWatcher extends EventEmitter implements TopologySource {
     if (this.started) return;
     this.started = true;
     for (const hp of this.cfg.sentinels) this.addSentinel(`${hp.host}:${hp.port}`, 'config');
+    this.leaseTimer = setInterval(() => this.checkWriteHold(), LEASE_CHECK_MS);
+    this.leaseTimer.unref();
     await this.runRefresh('start');
   }
 
@@ -177,6 +193,9 @@ export class TopologyWatcher extends EventEmitter implements TopologySource {
     this.stopped = true;
     if (this.pollTimer) clearTimeout(this.pollTimer);
     this.pollTimer = undefined;
+    if (this.leaseTimer) clearInterval(this.leaseTimer);
+    this.probe?.stop();
+    this.probe = undefined;
     this.pendingReason = undefined;
     const links = [...this.links.values()];
     const admins = [...this.admins.values()];
@@ -272,6 +291,7 @@ export class TopologyWatcher extends EventEmitter implements TopologySource {
     if (this.configEpoch !== undefined) snap.configEpoch = this.configEpoch;
     if (this.fenced && this.fenceReason) snap.fenceReason = this.fenceReason;
     if (notReadyReason !== undefined) snap.notReadyReason = notReadyReason;
+    if (this.writeHold !== undefined) snap.writeHold = this.writeHold;
     return snap;
   }
 
@@ -430,6 +450,9 @@ export class TopologyWatcher extends EventEmitter implements TopologySource {
     this.abortSeen = undefined;
     this.masterProblem = undefined;
     this.offsetHistory = [];
+    this.confirmed.clear();
+    this.startProbe(addr);
+    this.writeHold = this.computeWriteHold(Date.now());
     this.log.info({ event: 'master', master: addr, previous, configEpoch, masterEpoch: this.masterEpoch }, 'master verified');
     const ev: TopologyEvent = { type: 'master', snapshot: this.snapshot() };
     if (previous !== undefined) ev.previous = previous;
@@ -442,6 +465,82 @@ export class TopologyWatcher extends EventEmitter implements TopologySource {
     } catch (err) {
       this.log.error({ err: err instanceof Error ? err.message : String(err), event: ev.type }, 'topology listener threw');
     }
+  }
+
+  // ---------------------------------------------------------------- write lease (issue 19)
+
+  private startProbe(addr: Addr): void {
+    this.probe?.stop();
+    this.probe = new MasterProbe(addr, this.cfg, this.log, {
+      onProbe: (p) => {
+        if (p === this.probe) this.checkWriteHold();
+      },
+      onUnreachable: (p) => {
+        if (p !== this.probe || this.stopped) return;
+        this.emitEvent({ type: 'unreachable', addr: p.addr, snapshot: this.snapshot() });
+        this.refresh('master unreachable');
+      },
+      onReachable: (p) => {
+        if (p === this.probe) this.refresh('master answers again');
+      },
+    });
+  }
+
+  /** Sentinels that named the master in use, not down, in this poll: confirmed at the time of
+   * their last good PING of it. */
+  private noteConfirmations(trusted: SentinelLink[]): void {
+    const now = Date.now();
+    for (const l of trusted) {
+      const m = l.lastPoll?.master;
+      if (this.master === undefined || l.master !== this.master || l.flagsAddr !== this.master || !m) continue;
+      if (l.masterFlags.some((f) => DOWN_FLAGS.includes(f))) continue;
+      const lastOk = Number(m['last-ok-ping-reply']);
+      const downAfterMs = Number(m['down-after-milliseconds']);
+      if (!Number.isFinite(lastOk) || !Number.isFinite(downAfterMs)) continue;
+      this.confirmed.set(l.addr, { at: now - lastOk, downAfterMs });
+    }
+  }
+
+  /**
+   * Why writes must wait (writeSafety: safe), or undefined. Writes acknowledged by a master that
+   * has lost its replicas are discarded by the failover that follows: so a master with replicas
+   * takes writes only while one of them acknowledges (probe: PUBLISH + WAIT). A replica the
+   * proxy cannot see may have been promoted only if it stopped acknowledging: when not all of them
+   * do, a majority of sentinels must also have confirmed the master within down-after-milliseconds
+   * (the soonest a failover can start). Sentinels restarting while every replica acknowledges stop
+   * nothing.
+   */
+  private computeWriteHold(now: number): string | undefined {
+    if (this.cfg.topology.writeSafety !== 'safe' || this.master === undefined) return undefined;
+    const p = this.probe;
+    if (p === undefined || p.addr !== this.master || p.answeredAt === 0) return 'master not probed yet';
+    if (now - p.answeredAt > ACK_LEASE_MS) return `master not answering its probe for ${now - p.answeredAt} ms`;
+    let fresh = 0;
+    for (const [addr, c] of this.confirmed) if (this.links.has(addr) && now - c.at < c.downAfterMs) fresh++;
+    const sentinelsConfirm = fresh >= majorityOf(this.links.size);
+    if (p.online === 0) {
+      // No replica streams from it: fine when Sentinel knows none either (nothing to fail over
+      // to). Otherwise they are down, or on the other side of a partition (maybe promoted): an old
+      // master whose replicas left it looks just like this once the partition heals.
+      if (this.replicas.length === 0 || sentinelsConfirm) return undefined;
+      return `the master streams to none of its ${this.replicas.length} replicas and only ${fresh} of ${this.links.size} sentinels confirmed it within down-after-milliseconds`;
+    }
+    if (now - p.ackedAt > ACK_LEASE_MS) return `no replica of the master acknowledged its writes for ${now - p.ackedAt} ms`;
+    if (now - p.allAckedAt <= ACK_LEASE_MS || sentinelsConfirm) return undefined;
+    return `${p.acked} of ${p.online} replicas acknowledge and only ${fresh} of ${this.links.size} sentinels confirmed the master within down-after-milliseconds`;
+  }
+
+  private checkWriteHold(): void {
+    if (this.stopped || !this.started) return;
+    const hold = this.computeWriteHold(Date.now());
+    if (hold === this.writeHold || (hold !== undefined && this.writeHold !== undefined)) {
+      this.writeHold = hold; // the reason's text may change; the state did not
+      return;
+    }
+    this.writeHold = hold;
+    if (hold !== undefined) this.log.warn({ event: 'write-hold', master: this.master, reason: hold }, 'holding writes: the master may be on the minority side');
+    else this.log.info({ event: 'write-hold-end', master: this.master }, 'writes released: the master\'s replicas acknowledge');
+    this.emitEvent({ type: 'lease', snapshot: this.snapshot() });
   }
 
   // ---------------------------------------------------------------- refresh
@@ -510,6 +609,7 @@ export class TopologyWatcher extends EventEmitter implements TopologySource {
       ...new Set(trusted.filter((l) => l.flagsAddr === this.master).flatMap((l) => l.masterFlags.filter((f) => FAILOVER_FLAGS.includes(f)))),
     ];
     this.decisionProblem = decisionText(decision);
+    this.noteConfirmations(trusted);
 
     // Failover signs seen by polling (events may have been lost).
     if (this.master !== undefined) {

@@ -47,8 +47,9 @@ export interface AgentStats {
 /** The HAProxy recipe operators put in front of a Sentinel group: every data node is a server,
  * the one answering `role:master` to a tcp-check gets the traffic (bench/lib/peers.ts has the
  * one-server form used by bench:compare). */
-export function haproxyRecipe(port: number, nodes: string[]): string {
+export function haproxyRecipe(port: number, nodes: string[], statsSocket?: string): string {
   return [
+    ...(statsSocket ? ['global', `    stats socket ${statsSocket}`] : []),
     'defaults',
     '    mode tcp',
     '    timeout connect 3s',
@@ -94,6 +95,21 @@ async function waitPing(port: number, timeoutMs: number): Promise<boolean> {
   return false;
 }
 
+/** Servers of the `master` backend HAProxy has UP (stats socket `show stat`), -1 if unknown. */
+function serversUp(sock: string): Promise<number> {
+  return new Promise((resolve) => {
+    let out = '';
+    const s = net.connect({ path: sock });
+    s.on('error', () => resolve(-1));
+    s.on('connect', () => s.write('show stat\n'));
+    s.on('data', (d) => (out += d.toString()));
+    s.on('end', () => {
+      const rows = out.split('\n').filter((l) => l.startsWith('master,n'));
+      resolve(rows.length === 0 ? -1 : rows.filter((l) => l.split(',')[17] === 'UP').length);
+    });
+  });
+}
+
 async function main(): Promise<void> {
   const args = JSON.parse(process.argv[2]!) as AgentArgs;
   let proxy: RunningProxy | undefined;
@@ -117,9 +133,14 @@ async function main(): Promise<void> {
       });
     });
     const cfg = path.join(path.dirname(args.logFile), `haproxy-${process.pid}.cfg`);
-    fs.writeFileSync(cfg, haproxyRecipe(port, args.nodes));
+    const sock = path.join(path.dirname(args.logFile), `haproxy-${process.pid}.sock`);
+    fs.writeFileSync(cfg, haproxyRecipe(port, args.nodes, sock));
     const out = fs.openSync(args.logFile, 'a');
     haproxy = spawn('haproxy', ['-db', '-f', cfg], { stdio: ['ignore', out, out] });
+    // HAProxy starts with every server up until its checks say otherwise: wait until only one
+    // (the master) is, as an operator's long-running HAProxy would be.
+    const deadline = Date.now() + 20_000;
+    while (Date.now() < deadline && (await serversUp(sock)) !== 1) await new Promise((r) => setTimeout(r, 200));
   }
   const stopAll = async () => {
     haproxy?.kill('SIGKILL');

@@ -57,6 +57,8 @@ export interface ScenarioResult {
   lostDiscarded: number;
   lostAtEnd: number;
   finalMaster: string;
+  /** From the first cut to the last heal, as applied. */
+  cutMs: number;
   failedOver: boolean;
   logFile: string;
   unansweredAtStop: number;
@@ -116,23 +118,25 @@ export async function runScenario(o: ScenarioOptions): Promise<ScenarioResult> {
     await agent.next(5000);
     await sleep(cutAtMs);
 
+    const cutAt = Date.now();
     const others = (...not: string[]) => ['p', ...DATA_NODES, ...SENTINELS].filter((n) => !not.includes(n));
     let healAt: number;
+    let cutMsDone = 0;
     switch (o.scenario) {
       case 'master-isolated':
-        g.lab.cut(['m'], others('m', 'p'));
+        await g.lab.cut(['m'], others('m', 'p'));
         break;
       case 'minority':
-        g.lab.cut(['p', 'm'], others('p', 'm'));
+        await g.lab.cut(['p', 'm'], others('p', 'm'));
         break;
       case 'proxy-master':
-        g.lab.cut(['p'], ['m']);
+        await g.lab.cut(['p'], ['m']);
         break;
       case 'proxy-sentinels':
-        g.lab.cut(['p'], [...SENTINELS]);
+        await g.lab.cut(['p'], [...SENTINELS]);
         break;
       case 'one-sentinel':
-        g.lab.isolate('s1');
+        await g.lab.isolate('s1');
         break;
       case 'flapping':
         break;
@@ -140,16 +144,18 @@ export async function runScenario(o: ScenarioOptions): Promise<ScenarioResult> {
     if (o.scenario === 'flapping') {
       const flaps = Math.max(1, Math.round(cutMs / 2000));
       for (let i = 0; i < flaps; i++) {
-        g.lab.isolate('m');
+        await g.lab.isolate('m');
         await sleep(1000);
-        g.lab.heal();
+        await g.lab.heal();
         await sleep(1000);
       }
       healAt = Date.now() - 1000;
+      cutMsDone = healAt - cutAt;
     } else {
       await sleep(cutMs);
-      g.lab.heal();
+      await g.lab.heal();
       healAt = Date.now();
+      cutMsDone = healAt - cutAt;
     }
     await sleep(afterMs);
     agent.send({ cmd: 'stop' });
@@ -179,6 +185,7 @@ export async function runScenario(o: ScenarioOptions): Promise<ScenarioResult> {
       lostDiscarded: stats.discarded,
       lostAtEnd,
       finalMaster,
+      cutMs: cutMsDone,
       failedOver: finalMaster !== 'm',
       logFile,
       unansweredAtStop: stats.unansweredAtStop,

@@ -19,7 +19,7 @@ function groupConfig(g: SandboxGroup, over: { sentinels?: string[]; requireSenti
     sentinelAuth: {},
     auth: {},
     tls: {},
-    topology: { pollIntervalMs: over.pollIntervalMs ?? 250, connectTimeoutMs: 500, requireSentinelMajority: over.requireSentinelMajority ?? false },
+    topology: { pollIntervalMs: over.pollIntervalMs ?? 250, connectTimeoutMs: 500, requireSentinelMajority: over.requireSentinelMajority ?? false, writeSafety: 'safe', livenessTimeoutMs: 1000 },
     failover: { holdTimeoutMs: 5000, holdBytes: 1 << 20 },
     reads: { routeReads: 'master', maxLagMs: 5000, fallback: 'master', readYourWritesMs: 0 },
     limits: {
