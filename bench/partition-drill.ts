@@ -21,7 +21,9 @@ import type { GroupConfigInput } from '../src/config/defaults.js';
 
 const HELP = `Usage: node dist/bench/partition-drill.js [options]
   --scenario LIST   ${SCENARIOS.join(', ')} (default: all)
-  --front LIST      proxy, haproxy (default: both; haproxy is skipped when not installed)
+  --front LIST      proxy, proxy-available, haproxy (default: all three; proxy-available is the
+                    proxy with topology.writeSafety: available; haproxy is skipped when not
+                    installed)
   --clients N       INCR clients (default 8)
   --cut-at MS       partition starts this long after the clients (default 3000)
   --cut MS          partition length (default 8000; flapping: cut/heal 1 s each over this long)
@@ -41,6 +43,8 @@ function parseSet(values: string[]): Partial<GroupConfigInput> {
   }
   return out as Partial<GroupConfigInput>;
 }
+
+type Front = 'proxy' | 'proxy-available' | 'haproxy';
 
 async function main(): Promise<number> {
   const { values } = parseArgs({
@@ -68,7 +72,8 @@ async function main(): Promise<number> {
   }
   const scenarios = (values.scenario?.split(',') ?? [...SCENARIOS]) as ScenarioName[];
   for (const s of scenarios) if (!(SCENARIOS as readonly string[]).includes(s)) throw new Error(`unknown scenario ${s}\n${HELP}`);
-  let fronts = (values.front?.split(',') ?? ['proxy', 'haproxy']) as Array<'proxy' | 'haproxy'>;
+  let fronts = (values.front?.split(',') ?? ['proxy', 'proxy-available', 'haproxy']) as Front[];
+  for (const f of fronts) if (!['proxy', 'proxy-available', 'haproxy'].includes(f)) throw new Error(`unknown front ${f}\n${HELP}`);
   if (fronts.includes('haproxy') && !['/usr/sbin/haproxy', '/usr/bin/haproxy'].some((p) => fs.existsSync(p))) {
     console.error('haproxy is not installed (bash scripts/ensure-deps.sh --peers): measuring the proxy only');
     fronts = fronts.filter((f) => f !== 'haproxy');
@@ -85,15 +90,20 @@ async function main(): Promise<number> {
   };
   const setText = (values.set ?? []).join(' ') || 'defaults';
   console.log(`partition drill: ${common.clients} INCR clients, cut at ${common.cutAtMs} ms for ${common.cutMs} ms, ${common.afterMs} ms after; proxy: ${setText}; logs in ${logDir}`);
-  const results: ScenarioResult[] = [];
   let failed = false;
+  const results: Array<ScenarioResult & { label: string }> = [];
+  const labelOf = (f: Front) => (f === 'proxy' ? `proxy (${setText})` : f === 'proxy-available' ? 'proxy (writeSafety: available)' : 'HAProxy recipe');
   for (const scenario of scenarios) {
     for (const front of fronts) {
       try {
-        const r = await runScenario({ scenario, front, ...common, ...(front === 'proxy' ? { group } : {}) });
+        const opts =
+          front === 'haproxy'
+            ? { front }
+            : { front: 'proxy' as const, group: front === 'proxy' ? group : { ...group, topology: { ...group.topology, writeSafety: 'available' as const } } };
+        const r = { ...(await runScenario({ scenario, ...common, ...opts })), label: labelOf(front) };
         results.push(r);
         console.log(
-          `${scenario.padEnd(16)} ${front.padEnd(8)} ops ${String(r.ops).padStart(7)}  errors ${String(r.errors).padStart(6)}  longest stall ${(r.longestStallMs / 1000).toFixed(1)} s  beyond heal ${(r.stallBeyondHealMs / 1000).toFixed(1)} s  lost ${r.lost}  (failover: ${r.failedOver ? `yes, to ${r.finalMaster}` : 'no'}; errors ${JSON.stringify(r.errorsByCode)})`,
+          `${scenario.padEnd(16)} ${front.padEnd(16)} ops ${String(r.ops).padStart(7)}  errors ${String(r.errors).padStart(6)}  longest stall ${(r.longestStallMs / 1000).toFixed(1)} s  beyond heal ${(r.stallBeyondHealMs / 1000).toFixed(1)} s  lost ${r.lost}  (failover: ${r.failedOver ? `yes, to ${r.finalMaster}` : 'no'}; errors ${JSON.stringify(r.errorsByCode)})`,
         );
       } catch (err) {
         failed = true;
@@ -104,9 +114,8 @@ async function main(): Promise<number> {
   console.log(`\n| scenario | front | errors | longest stall | wait beyond heal | lost acknowledged writes | failover |`);
   console.log(`|---|---|---|---|---|---|---|`);
   for (const r of results) {
-    const front = r.front === 'proxy' ? `proxy (${setText})` : 'HAProxy recipe';
     console.log(
-      `| ${SCENARIO_TEXT[r.scenario]} | ${front} | ${r.errors} | ${(r.longestStallMs / 1000).toFixed(1)} s | ${(r.stallBeyondHealMs / 1000).toFixed(1)} s | ${r.lost} | ${r.failedOver ? 'yes' : 'no'} |`,
+      `| ${SCENARIO_TEXT[r.scenario]} | ${r.label} | ${r.errors} | ${(r.longestStallMs / 1000).toFixed(1)} s | ${(r.stallBeyondHealMs / 1000).toFixed(1)} s | ${r.lost} | ${r.failedOver ? 'yes' : 'no'} |`,
     );
   }
   if (values.json) fs.writeFileSync(values.json, JSON.stringify({ options: { ...common, set: values.set ?? [] }, results }, null, 2));

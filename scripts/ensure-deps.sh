@@ -149,6 +149,17 @@ if [ "$peers" = 1 ] && { ! command -v haproxy >/dev/null 2>&1 && [ ! -x /usr/sbi
   done
 fi
 
+# ---------------------------------------------------------------------------------------------
+# iptables, for the partition tests and `npm run bench:partitions` (issue 19: test/helpers/netns.ts
+# drops packets between network namespaces with it). Only as root with apt-get, only when missing;
+# without it those tests are skipped with the reason.
+if [ "$(id -u)" = 0 ] && command -v ip >/dev/null 2>&1 && ! command -v iptables >/dev/null 2>&1 && [ ! -x /usr/sbin/iptables ]; then
+  if can_apt; then
+    say "installing iptables with apt-get (partition tests) ..."
+    apt_install iptables || say "warning: could not install iptables: the partition tests will be skipped"
+  fi
+fi
+
 redis_ver=$(redis-server --version | sed -n 's/.* v=\([0-9][0-9.]*\).*/\1/p')
 case "$redis_ver" in
   [0-5].* | 6.[01].*) say "warning: redis-server $redis_ver is old; the tests expect Redis 6.2 or newer (7.x recommended)" ;;

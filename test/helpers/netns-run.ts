@@ -34,6 +34,9 @@ export interface ScenarioOptions {
   clients?: number;
   cutAtMs?: number;
   cutMs?: number;
+  /** flapping: how many times the master's link is cut for 1 s then healed for 1 s (default 5;
+   * cutMs is not used). */
+  flaps?: number;
   afterMs?: number;
   downAfterMs?: number;
   /** Proxy group options over the defaults. */
@@ -113,7 +116,7 @@ export async function runScenario(o: ScenarioOptions): Promise<ScenarioResult> {
     if (o.group) args.group = o.group;
     const child = g.lab.spawn('p', process.execPath, [...process.execArgv, AGENT, JSON.stringify(args)], { stdio: ['pipe', 'pipe', 'inherit'] });
     agent = new Agent(child);
-    await agent.next(30_000); // ready
+    await agent.next(120_000); // ready (the agent may be compiled on the fly: slow on a busy machine)
     agent.send({ cmd: 'start' });
     await agent.next(5000);
     await sleep(cutAtMs);
@@ -142,7 +145,7 @@ export async function runScenario(o: ScenarioOptions): Promise<ScenarioResult> {
         break;
     }
     if (o.scenario === 'flapping') {
-      const flaps = Math.max(1, Math.round(cutMs / 2000));
+      const flaps = o.flaps ?? 5;
       for (let i = 0; i < flaps; i++) {
         await g.lab.isolate('m');
         await sleep(1000);
