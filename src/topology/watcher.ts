@@ -519,11 +519,12 @@ export class TopologyWatcher extends EventEmitter implements TopologySource {
     for (const [addr, c] of this.confirmed) if (this.links.has(addr) && now - c.at < c.downAfterMs) fresh++;
     const sentinelsConfirm = fresh >= majorityOf(this.links.size);
     if (p.online === 0) {
-      // No replica streams from it: fine when Sentinel knows none either (nothing to fail over
-      // to). Otherwise they are down, or on the other side of a partition (maybe promoted): an old
-      // master whose replicas left it looks just like this once the partition heals.
-      if (this.replicas.length === 0 || sentinelsConfirm) return undefined;
-      return `the master streams to none of its ${this.replicas.length} replicas and only ${fresh} of ${this.links.size} sentinels confirmed it within down-after-milliseconds`;
+      // No replica streams from it: fine when Sentinel knows none it could promote either (none,
+      // or all down). Otherwise they are on the other side of a partition (maybe promoted): an
+      // old master whose replicas left it looks just like this once the partition heals.
+      const promotable = this.replicas.filter((r) => !r.flags.some((f) => DOWN_FLAGS.includes(f))).length;
+      if (promotable === 0 || sentinelsConfirm) return undefined;
+      return `the master streams to none of its ${promotable} replicas and only ${fresh} of ${this.links.size} sentinels confirmed it within down-after-milliseconds`;
     }
     if (now - p.ackedAt > ACK_LEASE_MS) return `no replica of the master acknowledged its writes for ${now - p.ackedAt} ms`;
     if (now - p.allAckedAt <= ACK_LEASE_MS || sentinelsConfirm) return undefined;
