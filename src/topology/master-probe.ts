@@ -41,11 +41,11 @@ export class MasterProbe {
   /** Date.now() when the last probe that found at least one replica acknowledging was sent; 0
    * before the first. */
   ackedAt = 0;
-  /** The same, for probes that found every replica the master streams to acknowledging. */
-  allAckedAt = 0;
   /** Replicas the master listed online, and how many acknowledged, at the last answered probe. */
   online = 0;
   acked = 0;
+  /** `ip:port` of the replicas the master listed online at the last answered probe. */
+  onlineAddrs: Addr[] = [];
   /** When the last answered probe was sent (Date.now()); 0 before the first. */
   answeredAt = 0;
   unreachable = false;
@@ -119,11 +119,16 @@ export class MasterProbe {
       // Not a master (any more): nothing it acknowledges counts; the watcher fences on ROLE.
       this.online = 0;
       this.acked = 0;
+      this.onlineAddrs = [];
       return;
     }
     const lags: number[] = [];
+    const addrs: Addr[] = [];
     for (const [k, v] of Object.entries(info)) {
-      if (/^slave\d+$/.test(k) && /(^|,)state=online(,|$)/.test(v)) lags.push(Number(/(?:^|,)lag=(\d+)/.exec(v)?.[1] ?? 99));
+      if (/^slave\d+$/.test(k) && /(^|,)state=online(,|$)/.test(v)) {
+        lags.push(Number(/(?:^|,)lag=(\d+)/.exec(v)?.[1] ?? 99));
+        addrs.push(`${/(?:^|,)ip=([^,]*)/.exec(v)?.[1] ?? ''}:${/(?:^|,)port=(\d+)/.exec(v)?.[1] ?? ''}`);
+      }
     }
     const online = lags.length;
     let acked = 0;
@@ -140,10 +145,10 @@ export class MasterProbe {
     // (REPLCONF ACK comes once a second: lag 0 or 1 is a replica that acknowledges.)
     if (this.waitRefused) acked = lags.filter((l) => l <= 1).length;
     this.online = online;
+    this.onlineAddrs = addrs;
     this.acked = acked;
     this.answeredAt = sentAt;
     if (acked >= 1) this.ackedAt = sentAt;
-    if (online > 0 && acked >= online) this.allAckedAt = sentAt;
   }
 
   /** Does a new TCP connection to the node complete within connectTimeoutMs? */

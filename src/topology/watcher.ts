@@ -518,17 +518,22 @@ export class TopologyWatcher extends EventEmitter implements TopologySource {
     let fresh = 0;
     for (const [addr, c] of this.confirmed) if (this.links.has(addr) && now - c.at < c.downAfterMs) fresh++;
     const sentinelsConfirm = fresh >= majorityOf(this.links.size);
-    if (p.online === 0) {
-      // No replica streams from it: fine when Sentinel knows none it could promote either (none,
-      // or all down). Otherwise they are on the other side of a partition (maybe promoted): an
-      // old master whose replicas left it looks just like this once the partition heals.
-      const promotable = this.replicas.filter((r) => !r.flags.some((f) => DOWN_FLAGS.includes(f))).length;
+    // Replicas Sentinel flags down cannot be promoted (a frozen replica, say): their silence
+    // risks nothing.
+    const down = new Set(this.replicas.filter((r) => r.flags.some((f) => DOWN_FLAGS.includes(f))).map((r) => r.addr));
+    const needed = p.onlineAddrs.filter((a) => !down.has(a)).length;
+    if (needed === 0) {
+      // No replica that could be promoted streams from it: fine when Sentinel knows none it could
+      // promote either (none, or all down). Otherwise they are on the other side of a partition
+      // (maybe promoted already): an old master whose replicas left it looks just like this once
+      // the partition heals.
+      const promotable = this.replicas.filter((r) => !down.has(r.addr)).length;
       if (promotable === 0 || sentinelsConfirm) return undefined;
       return `the master streams to none of its ${promotable} replicas and only ${fresh} of ${this.links.size} sentinels confirmed it within down-after-milliseconds`;
     }
     if (now - p.ackedAt > ACK_LEASE_MS) return `no replica of the master acknowledged its writes for ${now - p.ackedAt} ms`;
-    if (now - p.allAckedAt <= ACK_LEASE_MS || sentinelsConfirm) return undefined;
-    return `${p.acked} of ${p.online} replicas acknowledge and only ${fresh} of ${this.links.size} sentinels confirmed the master within down-after-milliseconds`;
+    if (p.acked >= needed || sentinelsConfirm) return undefined;
+    return `${p.acked} of ${needed} replicas acknowledge and only ${fresh} of ${this.links.size} sentinels confirmed the master within down-after-milliseconds`;
   }
 
   private checkWriteHold(): void {

@@ -141,7 +141,7 @@ groups:
   t.same(a!.sentinelAuth, { password: 'sen' });
   t.same(a!.topology, { pollIntervalMs: 200, connectTimeoutMs: 1000, requireSentinelMajority: false, writeSafety: 'safe', livenessTimeoutMs: 1000 });
   t.same(b!.auth, { username: 'app', password: 'top' });
-  t.same(b!.topology, { pollIntervalMs: 50, connectTimeoutMs: 1000, requireSentinelMajority: true });
+  t.same(b!.topology, { pollIntervalMs: 50, connectTimeoutMs: 1000, requireSentinelMajority: true, writeSafety: 'safe', livenessTimeoutMs: 1000 });
   t.same(b!.failover, { holdTimeoutMs: 3000, holdBytes: MiB });
   t.equal(b!.limits.maxClients, 100);
 });
