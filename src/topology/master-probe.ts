@@ -41,6 +41,8 @@ export class MasterProbe {
   /** Date.now() when the last probe that found at least one replica acknowledging was sent; 0
    * before the first. */
   ackedAt = 0;
+  /** The same, for probes that found every replica the master listed online acknowledging. */
+  allAckedAt = 0;
   /** Replicas the master listed online, and how many acknowledged, at the last answered probe. */
   online = 0;
   acked = 0;
@@ -48,7 +50,13 @@ export class MasterProbe {
   onlineAddrs: Addr[] = [];
   /** When the last answered probe was sent (Date.now()); 0 before the first. */
   answeredAt = 0;
+  /** When the probe under way was started; undefined between probes. (Leases are judged on
+   * evidence: a probe outstanding too long, or answered without acknowledgements. Time the proxy
+   * itself spent elsewhere — a busy event loop — is no evidence.) */
+  pendingSince: number | undefined;
   unreachable = false;
+  /** The last answered probe found the node answering as a replica. */
+  notMaster = false;
   /** PUBLISH or WAIT refused (ACL): acknowledgements are read from INFO's `lag=` instead. */
   private waitRefused = false;
   private readonly conn: Redis;
@@ -87,8 +95,10 @@ export class MasterProbe {
 
   private async loop(): Promise<void> {
     while (!this.stopped) {
+      this.pendingSince ??= Date.now();
       try {
         await withTimeout(this.probeOnce(), this.livenessMs, `probe of ${this.addr}`);
+        this.pendingSince = undefined;
         if (this.unreachable) {
           this.unreachable = false;
           this.log.info({ node: this.addr }, 'master answers again');
@@ -106,6 +116,7 @@ export class MasterProbe {
         }
       }
       if (this.stopped) return;
+      // (A failed probe stays pending: the node has not answered since it started.)
       this.handlers.onProbe(this);
       await new Promise<void>((resolve) => (this.timer = setTimeout(resolve, PROBE_INTERVAL_MS)));
     }
@@ -120,6 +131,8 @@ export class MasterProbe {
       this.online = 0;
       this.acked = 0;
       this.onlineAddrs = [];
+      this.notMaster = true;
+      this.answeredAt = sentAt;
       return;
     }
     const lags: number[] = [];
@@ -144,11 +157,13 @@ export class MasterProbe {
     }
     // (REPLCONF ACK comes once a second: lag 0 or 1 is a replica that acknowledges.)
     if (this.waitRefused) acked = lags.filter((l) => l <= 1).length;
+    this.notMaster = false;
     this.online = online;
     this.onlineAddrs = addrs;
     this.acked = acked;
     this.answeredAt = sentAt;
     if (acked >= 1) this.ackedAt = sentAt;
+    if (online > 0 && acked >= online) this.allAckedAt = sentAt;
   }
 
   /** Does a new TCP connection to the node complete within connectTimeoutMs? */

@@ -183,7 +183,9 @@ export class TopologyWatcher extends EventEmitter implements TopologySource {
     if (this.started) return;
     this.started = true;
     for (const hp of this.cfg.sentinels) this.addSentinel(`${hp.host}:${hp.port}`, 'config');
-    this.leaseTimer = setInterval(() => this.checkWriteHold(), LEASE_CHECK_MS);
+    // Checked after the I/O of the loop iteration (setImmediate): when the event loop was busy, a
+    // probe's answer read in this iteration must count before its lease is judged expired.
+    this.leaseTimer = setInterval(() => setImmediate(() => this.checkWriteHold()), LEASE_CHECK_MS);
     this.leaseTimer.unref();
     await this.runRefresh('start');
   }
@@ -514,7 +516,8 @@ export class TopologyWatcher extends EventEmitter implements TopologySource {
     if (this.cfg.topology.writeSafety !== 'safe' || this.master === undefined) return undefined;
     const p = this.probe;
     if (p === undefined || p.addr !== this.master || p.answeredAt === 0) return 'master not probed yet';
-    if (now - p.answeredAt > ACK_LEASE_MS) return `master not answering its probe for ${now - p.answeredAt} ms`;
+    if (p.pendingSince !== undefined && now - p.pendingSince > ACK_LEASE_MS) return `master not answering its probe for ${now - p.pendingSince} ms`;
+    if (p.notMaster) return 'the master answers as a replica';
     let fresh = 0;
     for (const [addr, c] of this.confirmed) if (this.links.has(addr) && now - c.at < c.downAfterMs) fresh++;
     const sentinelsConfirm = fresh >= majorityOf(this.links.size);
@@ -531,8 +534,9 @@ export class TopologyWatcher extends EventEmitter implements TopologySource {
       if (promotable === 0 || sentinelsConfirm) return undefined;
       return `the master streams to none of its ${promotable} replicas and only ${fresh} of ${this.links.size} sentinels confirmed it within down-after-milliseconds`;
     }
-    if (now - p.ackedAt > ACK_LEASE_MS) return `no replica of the master acknowledged its writes for ${now - p.ackedAt} ms`;
-    if (p.acked >= needed || sentinelsConfirm) return undefined;
+    if (p.answeredAt > p.ackedAt && now - p.ackedAt > ACK_LEASE_MS) return `no replica of the master acknowledged its writes for ${now - p.ackedAt} ms`;
+    // (One slow acknowledgement is not a partition: every replica acknowledged recently is enough.)
+    if (p.acked >= needed || now - p.allAckedAt <= ACK_LEASE_MS || sentinelsConfirm) return undefined;
     return `${p.acked} of ${needed} replicas acknowledge and only ${fresh} of ${this.links.size} sentinels confirmed the master within down-after-milliseconds`;
   }
 
