@@ -1,5 +1,5 @@
 // What Node's stream machinery costs per small socket write, against the internal handle calls the
-// proxy does not use (see README, "What would reach the targets"). 50 loopback sockets, 5-byte
+// proxy does not use (see docs/benchmarks.md, "What would reach the targets"). 50 loopback sockets, 5-byte
 // writes round-robin (as the proxy writes one reply per client), in three ways:
 //   write    socket.write(buf): the public path the proxy uses;
 //   generic  socket._writeGeneric(): skips the Writable state machine, still a WriteWrap per write;

@@ -1,7 +1,7 @@
 // Every error the proxy itself answers or raises, with a stable code. Replies keep Redis's
 // conventions (an upper-case error code first) so clients classify them as they would Redis's own;
-// code elsewhere branches on `code`, never on message text. README "Errors" lists them all and a
-// test checks that.
+// code elsewhere branches on `code`, never on message text. docs/failover.md ("Errors the proxy
+// answers") lists them all and a test checks that.
 
 export interface ProxyErrorDef {
   /** Stable identifier used in logs and metrics. */

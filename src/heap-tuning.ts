@@ -3,7 +3,7 @@
 // Every socket read hands V8 new memory (a Buffer per read, a new ArrayBuffer for large ones).
 // Under load that is hundreds of MB/s of short-lived memory on a small (~15 MB) heap, and V8's
 // default limits then started a full mark-compact every 50–100 ms: measured 20–30 % of the proxy's
-// CPU at `-P 16` (52 major GCs in 1.5 M pipelined GETs; see README "Benchmark"). With the old
+// CPU at `-P 16` (52 major GCs in 1.5 M pipelined GETs; see docs/benchmarks.md). With the old
 // generation allowed to grow to five times its live size before the next full collection, the
 // same run does one. Young collections (cheap, ~1 ms) are unaffected, so memory under load stays
 // flat.

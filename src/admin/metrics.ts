@@ -1,5 +1,5 @@
 // Prometheus metrics on the proxy's own prom-client Registry (never the global one, so a library
-// user embedding the proxy keeps theirs clean). Every name is listed in README.md ("Operations").
+// user embedding the proxy keeps theirs clean). Every name is listed in docs/operations.md ("Metrics").
 //
 // The hot path only does `count.value++` on plain objects (GroupStats in src/group.ts,
 // ListenerStats in src/listener.ts); the metrics here read those in `collect()` when /metrics is

@@ -1,5 +1,5 @@
-// Contract of the sandbox Sentinel group used by the README's first command, the test harness and
-// the benchmarks. Implementation: ./group.ts.
+// Contract of the sandbox Sentinel group used by `npm run sandbox` (README, "Try it and test it"),
+// the test harness and the benchmarks. Implementation: ./group.ts.
 import type { ChildProcess } from 'node:child_process';
 
 export interface SandboxNode {

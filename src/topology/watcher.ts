@@ -1,5 +1,5 @@
 // The topology watcher: which node is the master of one Sentinel group, which replicas are healthy,
-// and when a failover is under way (fence). See README.md, "How the proxy finds the master".
+// and when a failover is under way (fence). See docs/topology.md.
 //
 // - Every configured sentinel, plus every sentinel they know of, gets a SentinelLink (a polled
 //   command connection and a PSUBSCRIBE * connection).

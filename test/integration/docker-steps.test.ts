@@ -83,6 +83,7 @@ interface Stage {
   env: Record<string, string>;
   user?: string;
   expose: string[];
+  labels: Record<string, string>;
   healthcheck?: string[];
   entrypoint?: string[];
   cmd?: string[];
@@ -147,8 +148,10 @@ async function build(dockerfile: string, work: string): Promise<Map<string, Stag
   for (const ins of parseDockerfile(dockerfile)) {
     const where = `Dockerfile:${ins.line} ${ins.op}`;
     if (ins.op === 'ARG') {
-      const [k, v] = ins.args.split('=');
-      args[k] = v ?? '';
+      // `ARG NAME` inside a stage re-declares a global ARG and keeps its value (as Docker does).
+      const i = ins.args.indexOf('=');
+      if (i < 0) args[ins.args.trim()] ??= '';
+      else args[ins.args.slice(0, i).trim()] = ins.args.slice(i + 1).trim();
       continue;
     }
     if (ins.op === 'FROM') {
@@ -156,7 +159,7 @@ async function build(dockerfile: string, work: string): Promise<Map<string, Stag
       const w = words(subst(ins.args));
       const name = w[1]?.toUpperCase() === 'AS' ? w[2] : `stage${stages.size}`;
       if (stages.has(w[0])) throw new Error(`${where}: FROM another stage is not supported by this runner`);
-      current = { name, root: path.join(work, name), workdir: '/', env: {}, expose: [], done: Promise.resolve() };
+      current = { name, root: path.join(work, name), workdir: '/', env: {}, expose: [], labels: {}, done: Promise.resolve() };
       fs.mkdirSync(current.root, { recursive: true });
       stages.set(name, current);
       steps = [];
@@ -230,6 +233,18 @@ async function build(dockerfile: string, work: string): Promise<Map<string, Stag
         break;
       case 'STOPSIGNAL':
         break;
+      case 'LABEL': {
+        // key=value pairs; values may be double-quoted (with \" escapes) and use ARGs.
+        const re = /([A-Za-z0-9_.-]+)=("(?:[^"\\]|\\.)*"|\S+)/g;
+        let n = 0;
+        for (const m of ins.args.matchAll(re)) {
+          const raw = m[2].startsWith('"') ? m[2].slice(1, -1).replace(/\\(.)/g, '$1') : m[2];
+          st.labels[m[1]] = subst(raw);
+          n++;
+        }
+        if (n === 0) throw new Error(`${where}: expected LABEL key=value ...`);
+        break;
+      }
       case 'HEALTHCHECK': {
         const m = /^(.*?)\bCMD\s+(.*)$/.exec(ins.args);
         if (!m) throw new Error(`${where}: expected HEALTHCHECK [options] CMD [...]`);
@@ -276,6 +291,28 @@ t.test('the Dockerfile steps build an image that starts, answers /healthz and pr
   t.notOk(fs.existsSync(inRoot(runtime, 'src')), 'no TypeScript sources in the image');
   t.notOk(fs.existsSync(inRoot(runtime, 'dist/test')), 'no compiled tests in the image');
   t.ok(runtime.healthcheck, 'HEALTHCHECK');
+
+  // The base image: a supported Node.js LTS (even major, 24 or newer), pinned to a release.
+  const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as {
+    version: string;
+    license: string;
+    repository: { url: string };
+  };
+  const froms = parseDockerfile(dockerfile).filter((i) => i.op === 'FROM');
+  const argDefault = /^ARG NODE_IMAGE=(\S+)$/m.exec(dockerfile)?.[1];
+  t.ok(argDefault, 'the base image is one ARG (NODE_IMAGE) shared by every stage');
+  for (const f of froms) t.match(f.args, /^\$\{NODE_IMAGE\}\s/, `Dockerfile:${f.line} FROM uses NODE_IMAGE`);
+  const m = /^node:(\d+)\.(\d+)\.(\d+)-[a-z]+(-slim)?$/.exec(argDefault ?? '');
+  t.ok(m, `base image pinned to a Node.js release (${argDefault})`);
+  if (m) t.ok(Number(m[1]) >= 24 && Number(m[1]) % 2 === 0, `Node.js ${m[1]} is an LTS line, 24 or newer`);
+  // OCI labels agree with package.json.
+  const L = runtime.labels;
+  t.equal(L['org.opencontainers.image.version'], pkg.version, 'image version = package.json version');
+  t.equal(L['org.opencontainers.image.licenses'], pkg.license, 'image licence = package.json licence');
+  t.equal(L['org.opencontainers.image.source'], pkg.repository.url.replace(/^git\+/, '').replace(/\.git$/, ''), 'image source = package.json repository');
+  t.equal(L['org.opencontainers.image.base.name'], `docker.io/library/${argDefault}`, 'base.name names the base image');
+  for (const k of ['title', 'description', 'revision']) t.ok(L[`org.opencontainers.image.${k}`], `label org.opencontainers.image.${k}`);
+  t.ok(fs.existsSync(inRoot(runtime, 'LICENSE')), 'the licence ships in the image');
 
   // "Mount" a config for the sandbox group at the documented path, and start the entrypoint.
   const [port, adminPort] = await freePorts(2);
