@@ -95,7 +95,8 @@ async function waitPing(port: number, timeoutMs: number): Promise<boolean> {
   return false;
 }
 
-/** Servers of the `master` backend HAProxy has UP (stats socket `show stat`), -1 if unknown. */
+/** Servers of the `master` backend HAProxy counts as up (stats socket `show stat`; "UP 2/3", a
+ * server on its way down, counts), -1 if unknown. */
 function serversUp(sock: string): Promise<number> {
   return new Promise((resolve) => {
     let out = '';
@@ -105,7 +106,7 @@ function serversUp(sock: string): Promise<number> {
     s.on('data', (d) => (out += d.toString()));
     s.on('end', () => {
       const rows = out.split('\n').filter((l) => l.startsWith('master,n'));
-      resolve(rows.length === 0 ? -1 : rows.filter((l) => l.split(',')[17] === 'UP').length);
+      resolve(rows.length === 0 ? -1 : rows.filter((l) => (l.split(',')[17] ?? '').startsWith('UP')).length);
     });
   });
 }
