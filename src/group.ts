@@ -33,6 +33,9 @@ export class GroupStats {
   readonly reissued = new Count();
   /** Read-only commands the master listener sent to a replica (reads.routeReads: replica). */
   readonly splitReads = new Count();
+  /** Commands of read-only-listener sessions sent to the master because no replica was healthy
+   * (reads.fallback: master). */
+  readonly readsOnMaster = new Count();
   readonly rehomed = new Count();
   readonly backendConnects = new Count();
   /** Backend connections that failed before being established (Session.onLinkClose with
@@ -71,6 +74,8 @@ export class GroupRuntime {
   /** The verified master sessions send to, and its epoch. */
   master: string | undefined;
   masterEpoch = 0;
+  /** Replica health measured against a verified master: read sessions hold until then. */
+  replicasMeasured = false;
   /** New commands must be held (fence, no verified master, no sentinel majority when required). */
   blocked = true;
   blockedReason: 'fence' | 'no-master' | 'majority' | 'lease' | undefined = 'no-master';
@@ -124,6 +129,7 @@ export class GroupRuntime {
     this.master = snap.master;
     this.masterEpoch = snap.masterEpoch;
     this.replicas.update(snap.replicas);
+    this.replicasMeasured = snap.replicasMeasured;
     const majorityLacking = this.config.topology.requireSentinelMajority && snap.reachableSentinels * 2 <= snap.knownSentinels;
     const reason =
       snap.master === undefined ? 'no-master' : snap.fenced ? 'fence' : majorityLacking ? 'majority' : snap.writeHold !== undefined ? 'lease' : undefined;

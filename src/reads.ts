@@ -1,15 +1,39 @@
 // Which replica a read session uses (DESIGN.md "Reads"): a healthy one (not down, linked to the
-// current master, within maxLagMs — the topology watcher decides `healthy`), balanced by the
-// number of sessions on each. A session keeps its replica while that stays healthy.
+// current master, within maxLagMs — the topology watcher decides `healthy`, with hysteresis),
+// balanced by the number of sessions on each. A session keeps its replica while that stays
+// healthy; a new session goes to the replica with the fewest, so when a replica comes back new
+// sessions fill it until the balance is restored (sessions already elsewhere stay there).
 import type { ReplicaState } from './topology/types.js';
+
+/** Times a replica entered and left the read pool (first sight not counted). */
+export interface PoolTransitions {
+  healthy: number;
+  unhealthy: number;
+}
 
 export class ReplicaBalancer {
   private healthy: string[] = [];
   private readonly load = new Map<string, number>();
+  private readonly last = new Map<string, boolean>();
+  private readonly moves = new Map<string, PoolTransitions>();
 
   /** New replica states from the topology. */
   update(replicas: readonly ReplicaState[]): void {
     this.healthy = replicas.filter((r) => r.healthy).map((r) => r.addr);
+    for (const r of replicas) {
+      const was = this.last.get(r.addr);
+      this.last.set(r.addr, r.healthy);
+      if (was === undefined || was === r.healthy) continue;
+      const m = this.moves.get(r.addr) ?? { healthy: 0, unhealthy: 0 };
+      if (r.healthy) m.healthy++;
+      else m.unhealthy++;
+      this.moves.set(r.addr, m);
+    }
+  }
+
+  /** Pool transitions per replica since start (rsp_replica_health_transitions_total). */
+  transitions(): ReadonlyMap<string, Readonly<PoolTransitions>> {
+    return this.moves;
   }
 
   isHealthy(addr: string): boolean {

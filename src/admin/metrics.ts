@@ -59,6 +59,22 @@ export class ProxyMetrics {
     groupCounter('protocol_errors_total', 'Client connections closed for a RESP protocol error.', (s) => s.protocolErrors.value);
     groupCounter('fences_total', 'Failovers observed: fences raised at the first sign of a failover.', (s) => s.fences.value);
     groupCounter('master_changes_total', 'Times a new master was verified (the first master at start included).', (s) => s.masterChanges.value);
+    groupCounter('reads_on_master_total', 'Commands of read-only-listener sessions sent to the master because no replica was healthy (reads.fallback: master).', (s) => s.readsOnMaster.value);
+    new Counter({
+      name: METRIC_PREFIX + 'replica_health_transitions_total',
+      help: 'Times a replica entered (to="healthy") or left (to="unhealthy") the read pool: flapping shows here.',
+      labelNames: ['group', 'replica', 'to'] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const g of source()) {
+          for (const [replica, n] of g.runtime.replicas.transitions()) {
+            this.inc({ group: g.runtime.name, replica, to: 'healthy' }, n.healthy);
+            this.inc({ group: g.runtime.name, replica, to: 'unhealthy' }, n.unhealthy);
+          }
+        }
+      },
+    });
 
     // ---- per listener
     const listenerLabels = ['group', 'listener'] as const;
@@ -225,7 +241,8 @@ export interface Readiness {
  * - it still answers ROLE as master (the watcher's `masterProblem`: e.g. killed, not yet declared
  *   down by Sentinel), and
  * - the group is not holding commands: no fence (failover under way) and, with
- *   requireSentinelMajority, a majority of sentinels reachable.
+ *   requireSentinelMajority, a majority of sentinels reachable, and
+ * - with a read-only listener, replica health has been measured once (issue 16).
  * With every sentinel unreachable the last verified master is kept and the group stays ready (a
  * warning), unless requireSentinelMajority.
  */
@@ -245,6 +262,8 @@ export function readiness(g: GroupRuntime): Readiness {
   // DESIGN.md: with every sentinel unreachable the last verified master is still served, but the
   // proxy reports not-ready (it could no longer follow a failover).
   if (snap.reachableSentinels === 0) return { ready: false, reason: snap.notReadyReason ?? 'no sentinel reachable' };
+  // Issue 16: a read listener cannot place a read before replica health is measured.
+  if (g.config.readListen && !snap.replicasMeasured) return { ready: false, reason: 'read listener: replica health not measured yet' };
   const majority = snap.reachableSentinels >= majorityOf(snap.knownSentinels);
   // With a sentinel majority, the snapshot's remaining reason is about the master itself.
   if (snap.notReadyReason !== undefined && majority) return { ready: false, reason: snap.notReadyReason };

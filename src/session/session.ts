@@ -251,6 +251,8 @@ export class Session implements SharedWaiter {
   private target(): { addr: string; epoch: number } | undefined {
     const g = this.group;
     if (this.kind === 'read') {
+      // Until replica health is measured, no read may go to the master by default: hold (issue 16).
+      if (!g.replicasMeasured) return undefined;
       const r = g.replicas.choose(this.replica);
       if (r !== undefined) {
         if (r !== this.replica) {
@@ -413,13 +415,14 @@ export class Session implements SharedWaiter {
     }
     if (this.sharedInFlight > 0) return false;
     if (!this.canSendTo(this.targetFor(spec))) {
-      if (this.kind === 'read' && this.group.config.reads.fallback === 'error' && this.group.replicas.healthyCount === 0) {
+      if (this.kind === 'read' && this.group.config.reads.fallback === 'error' && this.group.replicasMeasured && this.group.replicas.healthyCount === 0) {
         this.enqueueLocal(ErrorReplies.NO_HEALTHY_REPLICA, cmd);
         return true;
       }
       return false;
     }
     const link = this.link!;
+    if (this.kind === 'read' && link.masterEpoch !== -1) this.group.metrics.readsOnMaster.inc();
     const e = this.entry(Kind.Forward, cmd, link);
     this.prepare(e, cmd, kind, spec);
     if (this.splitReads && link.masterEpoch !== -1 && isWrite(spec)) this.lastWriteAt = this.now;

@@ -66,17 +66,22 @@ export function majorityOf(known: number): number {
   return Math.floor(known / 2) + 1;
 }
 
+/** INFO replication's `lag=` (seconds since the replica's last `REPLCONF ACK`, sent once a
+ * second) counts only from this age on: it then says the replica stopped acknowledging, as
+ * `min-replicas-max-lag` reads it. Below it, it is the ACK period, not lag (issue 16). */
+export const ACK_STALE_MS = 5000;
+
 /**
- * Replica lag estimate (see README.md, "Replicas and lag").
+ * Replica lag estimate (DESIGN.md "Reads", issue 16).
  *
  * `history` holds samples of the master's `master_repl_offset` with the time they were taken
- * (ascending time, ascending offset), the last one being "now". A replica that has acknowledged
- * offset `replicaOffset` holds everything the master had written by the moment the master's offset
- * reached `replicaOffset`; the lag is the time elapsed since that moment, found by linear
- * interpolation between the two samples around it. When the replica's offset is older than every
- * sample, the lag is at least the age of the oldest sample; `ackLagMs` (the `lag=` seconds of INFO
- * replication: time since the replica's last REPLCONF ACK) is a lower bound for every case where
- * the replica is behind.
+ * (ascending time, ascending offset), the last one being the newest. A replica at or past the
+ * newest sampled offset holds everything the master had: lag 0, whatever the age of its last ACK.
+ * A replica behind, at `replicaOffset`, holds everything the master had written by the moment the
+ * master's offset reached `replicaOffset`; its lag is the time since that moment, found by linear
+ * interpolation between the two samples around it (at least the age of the oldest sample when it
+ * is older than every sample; unknown when there is only one). `ackLagMs` (INFO's `lag=`, in ms) raises that only when it is
+ * `ACK_STALE_MS` or more.
  */
 export function estimateLagMs(
   history: ReadonlyArray<{ t: number; offset: number }>,
@@ -98,6 +103,9 @@ export function estimateLagMs(
       break;
     }
   }
+  // Older than the only sample: when the master was there is not known yet.
+  if (reachedAt === undefined && history.length === 1) return undefined;
   const sinceReached = reachedAt === undefined ? now - history[0]!.t : now - reachedAt;
-  return Math.max(0, Math.round(Math.max(sinceReached, ackLagMs)));
+  const ack = ackLagMs >= ACK_STALE_MS ? ackLagMs : 0;
+  return Math.max(0, Math.round(Math.max(sinceReached, ack)));
 }

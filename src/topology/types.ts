@@ -10,11 +10,13 @@ export interface ReplicaState {
   flags: string[];
   /** Sentinel's `master-link-status` is "ok". */
   linkUp: boolean;
-  /** Replication offset the sentinel last saw (`slave-repl-offset`). */
+  /** Best known replication offset: its own `slave_repl_offset` or the master's view of it
+   * (Sentinel's `slave-repl-offset` when neither answered). */
   offset: number;
   /** Estimated lag behind the master in ms, from offsets and INFO; undefined when unknown. */
   lagMs?: number;
-  /** Healthy enough to serve reads: not down, link up, ROLE verified as a replica of the master. */
+  /** In the read pool: not down, attached to the master, within maxLagMs — with hysteresis
+   * (topology/replica-health.ts), so one late measurement changes nothing. */
   healthy: boolean;
 }
 
@@ -61,6 +63,9 @@ export interface TopologySnapshot {
    * master's replicas stopped acknowledging, or not all of them acknowledge and no majority of
    * sentinels confirmed the master recently. Undefined when writes may go. */
   writeHold?: string;
+  /** Replica health has been measured against a verified master (every listed replica judged):
+   * until then a read listener does not know where reads may go (/readyz says not ready). */
+  replicasMeasured: boolean;
 }
 
 /** Events, in the order they happen. Every event carries the snapshot after it. */

@@ -4,7 +4,8 @@
 // - Every configured sentinel, plus every sentinel they know of, gets a SentinelLink (a polled
 //   command connection and a PSUBSCRIBE * connection).
 // - A refresh polls every sentinel (bounded), decides the master (./decide.ts), verifies it with
-//   ROLE on an admin link, reads INFO replication for replica lag, and emits events. Refreshes never
+//   ROLE on an admin link while every listed replica answers INFO replication for itself (bounded,
+//   REPLICA_PROBE_MAX_MS), judges replica health (./replica-health.ts), and emits events. Refreshes never
 //   overlap; a request during one schedules exactly one more. They run every pollIntervalMs and on
 //   every Sentinel event of the group.
 // - Fence at the first sign of a failover; unfence when a new master is verified (the 'master'
@@ -13,7 +14,8 @@ import { EventEmitter } from 'node:events';
 import { Redis } from 'ioredis';
 import type { GroupConfig } from '../config/types.js';
 import type { Logger } from '../logger.js';
-import { decideMaster, estimateLagMs, majorityOf, type MasterDecision, type SentinelAnswer } from './decide.js';
+import { decideMaster, majorityOf, type MasterDecision, type SentinelAnswer } from './decide.js';
+import { HealthGate, healthWindows, judgeReplica, type ReplicaObservation } from './replica-health.js';
 import { parseSentinelEvent, type SentinelEvent } from './events.js';
 import { SentinelLink, linkOptions, parseInfo, splitAddr, waitReady, withTimeout } from './sentinel-link.js';
 import { MasterProbe, PROBE_INTERVAL_MS } from './master-probe.js';
@@ -115,8 +117,18 @@ export function parseReplicaLines(info: Record<string, string>): Map<Addr, Repli
 }
 
 const FAILOVER_FLAGS = ['o_down', 'failover_in_progress'];
-const DOWN_FLAGS = ['s_down', 'o_down'];
-const UNHEALTHY_REPLICA_FLAGS = [...DOWN_FLAGS, 'disconnected'];
+/** A node Sentinel flags so is down: a master it flags so is not confirmed, a replica it flags so
+ * cannot be promoted (the write lease). */
+const SENTINEL_DOWN_FLAGS = ['s_down', 'o_down'];
+/** A replica's own answer (INFO replication) within this; the refresh waits no longer for it. */
+const REPLICA_PROBE_MAX_MS = 500;
+
+/** A replica's own INFO replication, as far as health needs it. */
+interface ReplicaAnswer {
+  role: string;
+  linkUp: boolean;
+  offset: number;
+}
 const HISTORY_MAX = 240;
 /** Writes go while the master's probe found a replica acknowledging this recently (a few probes:
  * one late answer holds nothing). */
@@ -147,6 +159,13 @@ export class TopologyWatcher extends EventEmitter implements TopologySource {
   private decisionProblem?: string;
   private replicas: ReplicaState[] = [];
   private offsetHistory: Array<{ t: number; offset: number }> = [];
+  /** Pool membership per replica (hysteresis: ./replica-health.ts). */
+  private readonly gates = new Map<Addr, HealthGate>();
+  /** When each replica last answered its own probe. */
+  private readonly lastAnswer = new Map<Addr, number>();
+  /** Replica health has been measured against a verified master (issue 16: /readyz waits). */
+  private replicasMeasured = false;
+  private recheckTimer?: NodeJS.Timeout;
 
   /** The master's probe (replica acknowledgements, liveness): ./master-probe.ts. */
   private probe?: MasterProbe;
@@ -198,6 +217,8 @@ export class TopologyWatcher extends EventEmitter implements TopologySource {
     if (this.leaseTimer) clearInterval(this.leaseTimer);
     this.probe?.stop();
     this.probe = undefined;
+    if (this.recheckTimer) clearTimeout(this.recheckTimer);
+    this.recheckTimer = undefined;
     this.pendingReason = undefined;
     const links = [...this.links.values()];
     const admins = [...this.admins.values()];
@@ -288,6 +309,7 @@ export class TopologyWatcher extends EventEmitter implements TopologySource {
       reachableSentinels: reachable,
       knownSentinels: known,
       ready,
+      replicasMeasured: this.replicasMeasured,
     };
     if (this.master !== undefined) snap.master = this.master;
     if (this.configEpoch !== undefined) snap.configEpoch = this.configEpoch;
@@ -455,6 +477,8 @@ export class TopologyWatcher extends EventEmitter implements TopologySource {
     this.confirmed.clear();
     this.startProbe(addr);
     this.writeHold = this.computeWriteHold(Date.now());
+    // Measured against the old master: judged afresh (in this same refresh).
+    for (const g of this.gates.values()) g.reset();
     this.log.info({ event: 'master', master: addr, previous, configEpoch, masterEpoch: this.masterEpoch }, 'master verified');
     const ev: TopologyEvent = { type: 'master', snapshot: this.snapshot() };
     if (previous !== undefined) ev.previous = previous;
@@ -495,7 +519,7 @@ export class TopologyWatcher extends EventEmitter implements TopologySource {
     for (const l of trusted) {
       const m = l.lastPoll?.master;
       if (this.master === undefined || l.master !== this.master || l.flagsAddr !== this.master || !m) continue;
-      if (l.masterFlags.some((f) => DOWN_FLAGS.includes(f))) continue;
+      if (l.masterFlags.some((f) => SENTINEL_DOWN_FLAGS.includes(f))) continue;
       const lastOk = Number(m['last-ok-ping-reply']);
       const downAfterMs = Number(m['down-after-milliseconds']);
       if (!Number.isFinite(lastOk) || !Number.isFinite(downAfterMs)) continue;
@@ -523,7 +547,7 @@ export class TopologyWatcher extends EventEmitter implements TopologySource {
     const sentinelsConfirm = fresh >= majorityOf(this.links.size);
     // Replicas Sentinel flags down cannot be promoted (a frozen replica, say): their silence
     // risks nothing.
-    const down = new Set(this.replicas.filter((r) => r.flags.some((f) => DOWN_FLAGS.includes(f))).map((r) => r.addr));
+    const down = new Set(this.replicas.filter((r) => r.flags.some((f) => SENTINEL_DOWN_FLAGS.includes(f))).map((r) => r.addr));
     const needed = p.onlineAddrs.filter((a) => !down.has(a)).length;
     if (needed === 0) {
       // No replica that could be promoted streams from it: fine when Sentinel knows none it could
@@ -632,6 +656,10 @@ export class TopologyWatcher extends EventEmitter implements TopologySource {
 
     // Verify: the named master (or, with no usable answer, the current one) must say ROLE master.
     const candidate = decision.master ?? this.master;
+    // The replicas answer for themselves while the master is verified, so both are read at about
+    // the same moment; the master's part below never waits for them (updateReplicas does, at
+    // most REPLICA_PROBE_MAX_MS once per unresponsive replica: its next probes fail at once).
+    const replicaAnswers = this.probeReplicas(candidate);
     let verified = false;
     let info: Record<string, string> | undefined;
     if (candidate !== undefined) {
@@ -680,7 +708,9 @@ export class TopologyWatcher extends EventEmitter implements TopologySource {
       }
     }
 
-    this.updateReplicas(verified && candidate === this.master ? info : undefined);
+    const verifiedNow = verified && candidate === this.master;
+    this.updateReplicas(verifiedNow ? info : undefined, await replicaAnswers, verifiedNow);
+    if (this.stopped) return;
     this.pruneAdmins(candidate);
     this.emitSentinelsIfChanged();
   }
@@ -696,7 +726,7 @@ export class TopologyWatcher extends EventEmitter implements TopologySource {
 
   private pruneAdmins(candidate: Addr | undefined): void {
     for (const [addr, a] of this.admins) {
-      if (addr !== this.master && addr !== candidate) {
+      if (addr !== this.master && addr !== candidate && !this.gates.has(addr)) {
         this.admins.delete(addr);
         void a.close();
       }
@@ -705,7 +735,41 @@ export class TopologyWatcher extends EventEmitter implements TopologySource {
 
   // ---------------------------------------------------------------- replicas
 
-  private updateReplicas(masterInfo: Record<string, string> | undefined): void {
+  /** Replicas the sentinels naming `master` list (reachable, not in TILT). */
+  private listedReplicas(master: Addr | undefined): Set<Addr> {
+    const out = new Set<Addr>();
+    if (master === undefined) return out;
+    for (const l of this.links.values()) {
+      if (!l.reachable || l.tilt || l.flagsAddr !== master) continue;
+      for (const r of l.lastPoll?.replicas ?? []) if (r['ip'] && r['port']) out.add(`${r['ip']}:${r['port']}`);
+    }
+    // No sentinel lists them (all unreachable, say): the replicas known so far.
+    if (out.size === 0) for (const r of this.replicas) out.add(r.addr);
+    out.delete(master);
+    return out;
+  }
+
+  /** Every listed replica's own INFO replication, bounded (a frozen one answers nothing: it
+   * stays out of the map). Never rejects. */
+  private async probeReplicas(master: Addr | undefined): Promise<Map<Addr, ReplicaAnswer>> {
+    const out = new Map<Addr, ReplicaAnswer>();
+    const timeoutMs = Math.min(this.requestTimeoutMs, REPLICA_PROBE_MAX_MS);
+    await Promise.all(
+      [...this.listedReplicas(master)].map(async (addr) => {
+        try {
+          const { info } = await this.admin(addr).probe(timeoutMs);
+          if (!info) return;
+          const offset = Number(info['slave_repl_offset'] ?? info['master_repl_offset']);
+          out.set(addr, { role: info['role'] ?? '', linkUp: info['master_link_status'] === 'up', offset: Number.isFinite(offset) ? offset : 0 });
+        } catch {
+          // Not answering: judged from the master's view and the time since its last answer.
+        }
+      }),
+    );
+    return out;
+  }
+
+  private updateReplicas(masterInfo: Record<string, string> | undefined, answers: Map<Addr, ReplicaAnswer>, masterVerified: boolean): void {
     const now = Date.now();
     let lines: Map<Addr, ReplicaInfoEntry> | undefined;
     if (masterInfo && masterInfo['role'] === 'master') {
@@ -720,49 +784,89 @@ export class TopologyWatcher extends EventEmitter implements TopologySource {
       }
       lines = parseReplicaLines(masterInfo);
     }
+    for (const addr of answers.keys()) this.lastAnswer.set(addr, now);
+    const maxLag = this.cfg.reads.maxLagMs;
+    const windows = healthWindows(this.cfg.topology.pollIntervalMs);
+    let recheckAt: number | undefined;
+    const judge = (addr: Addr, j: ReturnType<typeof judgeReplica>): boolean => {
+      let gate = this.gates.get(addr);
+      if (!gate) this.gates.set(addr, (gate = new HealthGate()));
+      const was = gate.state;
+      const r = gate.apply(j, now, windows);
+      if (r.recheckAt !== undefined) recheckAt = Math.min(recheckAt ?? Infinity, r.recheckAt);
+      if (gate.state !== was && was !== 'unknown') {
+        this.log.info({ replica: addr, lagMs: j.lagMs, reason: j.reason }, gate.state === 'in' ? 'replica back in the read pool' : 'replica left the read pool');
+      }
+      return gate.state === 'in';
+    };
 
     // The replica list of the best sentinel: one naming the current master, newest epoch first.
     const best = [...this.links.values()]
       .filter((l) => l.reachable && !l.tilt && l.lastPoll && l.flagsAddr === this.master && this.master !== undefined)
       .sort((a, b) => (b.configEpoch ?? -1) - (a.configEpoch ?? -1))[0];
-    if (best?.lastPoll) {
-      const maxLag = this.cfg.reads.maxLagMs;
-      this.replicas = best.lastPoll.replicas
-        .filter((r) => r['ip'] && r['port'])
-        .map((r) => {
-          const addr = `${r['ip']}:${r['port']}`;
-          const flags = (r['flags'] ?? '').split(',').filter(Boolean);
+    // Without a sentinel naming the master (all unreachable, say), the last list is measured still.
+    const listed: Array<{ addr: Addr; flags: string[]; sentinelLinkOk: boolean; sentinelOffset: number }> | undefined = best?.lastPoll
+      ? best.lastPoll.replicas
+          .filter((r) => r['ip'] && r['port'])
+          .map((r) => ({
+            addr: `${r['ip']}:${r['port']}`,
+            flags: (r['flags'] ?? '').split(',').filter(Boolean),
+            sentinelLinkOk: r['master-link-status'] === 'ok',
+            sentinelOffset: Number(r['slave-repl-offset'] ?? 0) || 0,
+          }))
+      : lines !== undefined
+        ? this.replicas.map((r) => ({ addr: r.addr, flags: r.flags, sentinelLinkOk: r.linkUp, sentinelOffset: r.offset }))
+        : undefined;
+    if (listed) {
+      const seen = new Set<Addr>();
+      this.replicas = listed
+        .map(({ addr, flags, sentinelLinkOk, sentinelOffset }) => {
+          seen.add(addr);
+          const obs: ReplicaObservation = { addr, flags, sentinelLinkOk, masterInfoRead: lines !== undefined, isMaster: addr === this.master };
           const line = lines?.get(addr);
-          // The master's INFO replication (read in this refresh) is fresher than Sentinel's view
-          // of a replica (Sentinel refreshes a replica's INFO only every 10 s): prefer it.
-          const linkUp = lines ? line?.state === 'online' : r['master-link-status'] === 'ok';
-          const offset = line ? line.offset : Number(r['slave-repl-offset'] ?? 0) || 0;
-          let lagMs: number | undefined;
-          if (line && line.state === 'online') lagMs = estimateLagMs(this.offsetHistory, line.offset, line.lagS * 1000, now);
-          // `disconnected` is the state of that sentinel's own link to the replica (transient after
-          // a failover); when the master itself reports the replica online, that wins.
-          const badFlags = line?.state === 'online' ? DOWN_FLAGS : UNHEALTHY_REPLICA_FLAGS;
-          const healthy =
-            !flags.some((f) => badFlags.includes(f)) &&
-            linkUp &&
-            addr !== this.master &&
-            lagMs !== undefined &&
-            lagMs <= maxLag;
-          const rs: ReplicaState = { addr, flags, linkUp, offset, healthy };
-          if (lagMs !== undefined) rs.lagMs = lagMs;
+          if (line) obs.masterLine = line;
+          const own = answers.get(addr);
+          if (own) obs.own = own;
+          const at = this.lastAnswer.get(addr);
+          if (at !== undefined) obs.lastAnswerAt = at;
+          const j = judgeReplica(obs, this.offsetHistory, now, maxLag);
+          // Without any measure of its own, Sentinel's view of the offset (refreshed every 10 s).
+          const rs: ReplicaState = { addr, flags, linkUp: j.linkUp, offset: line || own ? j.offset : sentinelOffset, healthy: judge(addr, j) };
+          if (j.lagMs !== undefined) rs.lagMs = j.lagMs;
           return rs;
         })
         .sort((a, b) => (a.addr < b.addr ? -1 : a.addr > b.addr ? 1 : 0));
-    } else if (lines === undefined) {
-      // Neither sentinels nor the master answered: keep the list, but nothing is known to be healthy.
-      this.replicas = this.replicas.map((r) => ({ ...r, healthy: false }));
+      for (const addr of [...this.gates.keys()]) {
+        if (!seen.has(addr)) {
+          this.gates.delete(addr);
+          this.lastAnswer.delete(addr);
+        }
+      }
+      // (A master whose INFO cannot be read, e.g. an ACL without it, leaves every replica out
+      // after the confirmation window: measured too, and reads follow reads.fallback.)
+      if (masterVerified && [...this.gates.values()].every((g) => g.state !== 'unknown')) this.replicasMeasured = true;
+    } else {
+      // Neither sentinels nor the master answered: nothing is measured; replicas leave the pool
+      // once that has lasted the confirmation window.
+      this.replicas = this.replicas.map((r) => ({ ...r, healthy: judge(r.addr, { ok: false, definite: false, reason: 'not measured', linkUp: r.linkUp, offset: r.offset }) }));
     }
-    const key = JSON.stringify(this.replicas.map((r) => [r.addr, r.flags, r.linkUp, r.healthy]));
+    if (recheckAt !== undefined) this.scheduleRecheck(recheckAt);
+    const key = JSON.stringify([this.replicasMeasured, this.replicas.map((r) => [r.addr, r.flags, r.linkUp, r.healthy])]);
     if (key !== this.lastReplicasKey) {
       this.lastReplicasKey = key;
       this.log.debug({ replicas: this.replicas.map((r) => ({ addr: r.addr, healthy: r.healthy, lagMs: r.lagMs })) }, 'replicas changed');
       this.emitEvent({ type: 'replicas', snapshot: this.snapshot() });
     }
+  }
+
+  /** A measurement at `at` (to confirm a replica leaving, or let one back), unless one is due sooner. */
+  private scheduleRecheck(at: number): void {
+    if (this.stopped) return;
+    if (this.recheckTimer) clearTimeout(this.recheckTimer);
+    this.recheckTimer = setTimeout(() => {
+      this.recheckTimer = undefined;
+      this.refresh('replica recheck');
+    }, Math.max(0, at - Date.now()));
   }
 }
 

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { decideMaster, estimateLagMs, majorityOf, type SentinelAnswer } from '../../src/topology/decide.js';
+import { ACK_STALE_MS, decideMaster, estimateLagMs, majorityOf, type SentinelAnswer } from '../../src/topology/decide.js';
 
 const A = '10.0.0.1:6379';
 const B = '10.0.0.2:6379';
@@ -77,6 +77,23 @@ t.test('estimateLagMs', async (t) => {
   t.equal(estimateLagMs(h, 250, 0, 3000), 500, 'interpolated between samples');
   t.equal(estimateLagMs(h, 200, 0, 3000), 1000, 'exactly a sample');
   t.equal(estimateLagMs(h, 50, 0, 3000), 2000, 'older than history: at least its age');
-  t.equal(estimateLagMs(h, 250, 4000, 3000), 4000, 'ack age is a lower bound when behind');
-  t.equal(estimateLagMs([{ t: 5, offset: 10 }], 9, 1000, 5), 1000, 'single sample');
+  t.equal(estimateLagMs(h, 250, 6000, 3000), 6000, 'a stale ack (replica stopped acknowledging) is a lower bound when behind');
+  t.equal(estimateLagMs([{ t: 5, offset: 10 }], 9, 0, 5), undefined, 'behind the only sample: unknown');
+  t.equal(estimateLagMs([{ t: 5, offset: 10 }], 10, 0, 5), 0, 'at the only sample: caught up');
+});
+
+// Issue 16: INFO's `lag=` is whole seconds since the replica's last REPLCONF ACK (sent once a
+// second), so it reads 1 half of the time; taken as a floor it put healthy replicas at 1000+ ms,
+// just over the default maxLagMs of 1000, and reads flapped between replicas and the master.
+t.test('estimateLagMs: the ACK period is not lag', async (t) => {
+  const h = [
+    { t: 1000, offset: 100 },
+    { t: 2000, offset: 200 },
+  ];
+  t.equal(estimateLagMs(h, 200, 1000, 2000), 0, "at the master's offset: 0 whatever the ACK age");
+  t.equal(estimateLagMs(h, 260, 9000, 2000), 0, "past the master's offset: 0 whatever the ACK age");
+  t.equal(estimateLagMs(h, 190, 1000, 2000), 100, 'a little behind: the interpolated time, not the 1 s ACK age');
+  t.equal(estimateLagMs(h, 190, ACK_STALE_MS - 1000, 2000), 100, 'an ACK age under ACK_STALE_MS does not count');
+  t.equal(estimateLagMs(h, 190, ACK_STALE_MS, 2000), ACK_STALE_MS, 'from ACK_STALE_MS on it does');
+  t.ok(ACK_STALE_MS >= 3000, 'several seconds');
 });
