@@ -633,6 +633,7 @@ t.test('the shipped config files validate', async (t) => {
   const text = readFileSync(join(ROOT, 'config', 'proxy.example.yaml'), 'utf8');
   for (const key of [
     'logLevel', 'logFormat', 'admin', 'shutdown', 'timeoutMs', 'pollIntervalMs', 'connectTimeoutMs', 'requireSentinelMajority',
+    'writeSafety', 'livenessTimeoutMs',
     'holdTimeoutMs', 'holdBytes', 'routeReads', 'maxLagMs', 'fallback', 'readYourWritesMs', 'maxClients', 'idleTimeoutMs',
     'maxBulkBytes', 'maxMultibulkLength', 'queryBufferBytes', 'outputBufferSoftBytes', 'outputBufferHardBytes', 'auth',
     'sentinelAuth', 'username', 'password', 'passwordFile', 'passwordEnv', 'listener', 'backend', 'sentinel', 'cert', 'key',
