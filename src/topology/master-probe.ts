@@ -23,7 +23,7 @@ import type { Addr } from './types.js';
 /** Pause between probes. */
 export const PROBE_INTERVAL_MS = 50;
 /** WAIT's timeout: a healthy replica acknowledges in a round trip. */
-const ACK_WAIT_MS = 100;
+const ACK_WAIT_MS = 150;
 /** The channel the probe publishes on (nobody needs to subscribe). */
 export const PROBE_CHANNEL = '__sentinel-proxy:probe';
 
@@ -125,6 +125,9 @@ export class MasterProbe {
   private async probeOnce(): Promise<void> {
     await waitReady(this.conn, this.livenessMs);
     const sentAt = Date.now();
+    // Each step dates its own request: a step answered late because the proxy's event loop was
+    // busy between two steps is no evidence against the node.
+    this.pendingSince = Date.now();
     const info = parseInfo(String(await this.conn.call('INFO', 'replication')));
     if (info['role'] !== 'master') {
       // Not a master (any more): nothing it acknowledges counts; the watcher fences on ROLE.
@@ -147,7 +150,9 @@ export class MasterProbe {
     let acked = 0;
     if (online > 0 && !this.waitRefused) {
       try {
+        this.pendingSince = Date.now();
         await this.conn.call('PUBLISH', PROBE_CHANNEL, '1');
+        this.pendingSince = Date.now();
         acked = Number(await this.conn.call('WAIT', String(online), String(ACK_WAIT_MS)));
       } catch (err) {
         if (!(err instanceof Error) || !/^(NOPERM|ERR unknown command)/.test(err.message)) throw err;

@@ -132,7 +132,7 @@ interface ReplicaAnswer {
 const HISTORY_MAX = 240;
 /** Writes go while the master's probe found a replica acknowledging this recently (a few probes:
  * one late answer holds nothing). */
-export const ACK_LEASE_MS = 3 * PROBE_INTERVAL_MS + 100;
+export const ACK_LEASE_MS = 400;
 /** How often the write lease is re-checked between probes. */
 const LEASE_CHECK_MS = 50;
 const HISTORY_MAX_AGE_MS = 5 * 60_000;
@@ -540,6 +540,7 @@ export class TopologyWatcher extends EventEmitter implements TopologySource {
     if (this.cfg.topology.writeSafety !== 'safe' || this.master === undefined) return undefined;
     const p = this.probe;
     if (p === undefined || p.addr !== this.master || p.answeredAt === 0) return 'master not probed yet';
+    // (WAIT itself may take ACK_WAIT_MS.)
     if (p.pendingSince !== undefined && now - p.pendingSince > ACK_LEASE_MS) return `master not answering its probe for ${now - p.pendingSince} ms`;
     if (p.notMaster) return 'the master answers as a replica';
     let fresh = 0;
