@@ -160,6 +160,30 @@ if [ "$(id -u)" = 0 ] && command -v ip >/dev/null 2>&1 && ! command -v iptables 
   fi
 fi
 
+# Chromium and Prometheus (issue 18): the status page's browser test drives Debian's chromium
+# through playwright-core (no browser download); the alert rules' tests and the real-Prometheus
+# test need prometheus and promtool. Installed only when missing, services never started; without
+# apt the tests that need them say so and skip.
+obs_pkgs=()
+{ [ -x /usr/bin/chromium ] || command -v chromium >/dev/null 2>&1; } || obs_pkgs+=(chromium)
+{ command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1; } || obs_pkgs+=(prometheus)
+if [ "${#obs_pkgs[@]}" -gt 0 ]; then
+  if can_apt; then
+    say "installing ${obs_pkgs[*]} with apt-get ..."
+    before=$(pids_of prometheus || true)
+    apt_install "${obs_pkgs[@]}" || say "warning: apt-get could not install ${obs_pkgs[*]}; the status page and Prometheus tests will skip"
+    if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
+      "${sudo[@]}" systemctl disable --now prometheus.service >/dev/null 2>&1 || true
+    fi
+    for p in $(comm -13 <(echo "$before") <(pids_of prometheus || true)); do
+      say "stopping the service the package started (pid $p)"
+      "${sudo[@]}" kill -9 "$p" 2>/dev/null || true
+    done
+  else
+    say "warning: ${obs_pkgs[*]} missing and not installable here (needs apt-get as root or passwordless sudo); the status page and Prometheus tests will skip"
+  fi
+fi
+
 redis_ver=$(redis-server --version | sed -n 's/.* v=\([0-9][0-9.]*\).*/\1/p')
 case "$redis_ver" in
   [0-5].* | 6.[01].*) say "warning: redis-server $redis_ver is old; the tests expect Redis 6.2 or newer (7.x recommended)" ;;

@@ -11,4 +11,5 @@ if [ ! -x node_modules/.bin/tsc ]; then
 fi
 rm -rf dist
 node_modules/.bin/tsc -p .
+node scripts/build-info.mjs  # the commit, for --version
 test -f dist/src/cli.js

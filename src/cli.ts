@@ -4,16 +4,18 @@
 // `sandbox` starts a local Sentinel group with a proxy in front of it.
 //
 // Exit codes: 0 clean stop (or --check-config OK), 1 runtime failure, 2 bad configuration or usage.
-import { readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+// A usage error is one line on stderr, never a stack trace (docs/cli.md).
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { describeConfig, ENV_VARS, loadConfig, type CliFlags } from './config/load.js';
+import { buildInfo, versionLine } from './build-info.js';
+import { effectiveConfigLines } from './config/effective.js';
+import { describeConfig, ENV_VARS, flagProblems, loadConfig, type CliFlags } from './config/load.js';
 import type { ProxyConfig } from './config/types.js';
+import { listenerWarnings } from './security.js';
 import { tuneHeap, type HeapTuning } from './heap-tuning.js';
 import { createLogger, type Logger } from './logger.js';
 import type { RunningProxy } from './proxy.js';
+import type { SandboxFlags } from './sandbox/run.js';
 
 /** A RunningProxy that may support reloading (the method is optional: older builds lack it). */
 type MaybeReloadable = RunningProxy & { reload?: (config: ProxyConfig) => unknown };
@@ -40,18 +42,17 @@ function crash(what: string, err: unknown): never {
 process.on('uncaughtException', (err) => crash('uncaught exception', err));
 process.on('unhandledRejection', (reason) => crash('unhandled promise rejection', reason));
 
-function packageVersion(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 5; i++) {
-    try {
-      const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name?: string; version?: string };
-      if (pkg.name === 'redis-sentinel-proxy' && pkg.version) return pkg.version;
-    } catch {
-      // keep looking upward
-    }
-    dir = dirname(dir);
-  }
-  return 'unknown';
+/** A usage error: one line, exit 2. */
+function usageError(message: string): never {
+  process.stderr.write(`redis-sentinel-proxy: ${message} (run with --help for usage)\n`);
+  process.exit(2);
+}
+
+/** yargs's own wording, in ours: "Not enough arguments following: config" -> "--config: expected a value". */
+function usageText(msg: string): string {
+  const missing = /^Not enough arguments following: (.+)$/.exec(msg);
+  if (missing) return `--${missing[1]}: expected a value`;
+  return msg;
 }
 
 function printProblems(problems: string[]): void {
@@ -59,26 +60,43 @@ function printProblems(problems: string[]): void {
   process.stderr.write(`config: ${n} problem${n === 1 ? '' : 's'}:\n${problems.map((p) => `  ${p}\n`).join('')}`);
 }
 
-type RunArgs = CliFlags & { checkConfig?: boolean };
+type RunArgs = CliFlags & { checkConfig?: boolean; printConfig?: boolean };
+
+function printWarnings(lines: string[]): void {
+  for (const w of lines) process.stderr.write(`warning: ${w}\n`);
+}
 
 async function run(argv: RunArgs): Promise<void> {
+  if (Array.isArray(argv.config)) usageError('--config: given more than once (one file holds the whole configuration)');
+  const usage = flagProblems(argv);
+  if (usage.length) {
+    for (const p of usage.slice(0, -1)) process.stderr.write(`redis-sentinel-proxy: ${p}\n`);
+    usageError(usage[usage.length - 1]!);
+  }
   const load = () => loadConfig({ argv, env: process.env });
   const first = load();
   if (!first.ok) {
+    printWarnings(first.warnings);
     printProblems(first.problems);
     process.exitCode = 2;
     return;
   }
   let config = first.config;
-  if (argv.checkConfig) {
-    const n = config.groups.length;
-    process.stdout.write(`config OK: ${n} group${n === 1 ? '' : 's'}\n${describeConfig(config).map((l) => `  ${l}\n`).join('')}`);
+  if (argv.checkConfig || argv.printConfig) {
+    if (argv.printConfig) process.stdout.write(effectiveConfigLines(config, first.origins).map((l) => `${l}\n`).join(''));
+    if (argv.checkConfig) {
+      const n = config.groups.length;
+      process.stdout.write(`config OK: ${n} group${n === 1 ? '' : 's'}\n${describeConfig(config).map((l) => `  ${l}\n`).join('')}`);
+    }
+    // What the start would log at warn: unknown RSP_* variables, exposed listeners.
+    printWarnings([...first.warnings, ...listenerWarnings(config)]);
     process.exitCode = 0;
     return;
   }
 
   const log = createLogger(config.logLevel, config.logFormat);
   logger = log;
+  for (const w of first.warnings) log.warn(w);
   const { startProxy } = await import('./proxy.js');
 
   let proxy: MaybeReloadable | undefined;
@@ -117,6 +135,7 @@ async function run(argv: RunArgs): Promise<void> {
     const next = load();
     if (!next.ok) {
       log.error({ problems: next.problems }, `reload: the configuration has ${next.problems.length} problem(s); keeping the running configuration`);
+      proxy.metrics?.reloaded('invalid'); // rsp_config_reloads_total{result="invalid"}, rsp_config_last_reload_successful 0
       return;
     }
     if (typeof proxy.reload !== 'function') {
@@ -140,7 +159,7 @@ async function run(argv: RunArgs): Promise<void> {
     reloading = reloading.then(reload, reload);
   });
 
-  log.info({ version: packageVersion(), groups: describeConfig(config), heap: heapTuning }, 'starting');
+  log.info({ version: buildInfo().version, build: versionLine(), groups: describeConfig(config), heap: heapTuning }, 'starting');
   try {
     proxy = await startProxy(config, log);
   } catch (err) {
@@ -153,22 +172,16 @@ async function run(argv: RunArgs): Promise<void> {
   }
 }
 
-interface SandboxArgs {
-  listenPort?: number;
-  readListenPort?: number;
-  adminPort?: number;
-  logLevel?: string;
-  replicas?: number;
-}
-
-async function sandbox(argv: SandboxArgs): Promise<void> {
-  const opts: SandboxArgs = {};
-  for (const k of ['listenPort', 'readListenPort', 'adminPort', 'logLevel', 'replicas'] as const) {
-    if (argv[k] !== undefined) (opts as Record<string, unknown>)[k] = argv[k];
+async function sandbox(argv: SandboxFlags): Promise<void> {
+  const { parseSandboxFlags, runSandbox } = await import('./sandbox/run.js');
+  // Checked before any Redis process starts.
+  const parsed = parseSandboxFlags(argv);
+  if (!parsed.ok) {
+    for (const p of parsed.problems.slice(0, -1)) process.stderr.write(`redis-sentinel-proxy sandbox: ${p}\n`);
+    usageError(parsed.problems[parsed.problems.length - 1]!);
   }
   try {
-    const { runSandbox } = await import('./sandbox/run.js');
-    await runSandbox(opts);
+    await runSandbox(parsed.options);
   } catch (err) {
     crash('sandbox failed', err);
   }
@@ -199,15 +212,24 @@ async function main(): Promise<void> {
           .option('admin', { type: 'string', describe: 'admin HTTP host:port (metrics, /healthz, /readyz); --no-admin disables' })
           .option('log-level', { type: 'string', describe: 'fatal|error|warn|info|debug|trace|silent', requiresArg: true })
           .option('log-format', { type: 'string', describe: 'json|pretty', requiresArg: true })
-          .option('check-config', { type: 'boolean', describe: 'validate the configuration, print a summary, exit (0 OK, 2 problems)' })
-          .group(['config', 'check-config'], 'Configuration:')
+          .option('check-config', {
+            alias: 't',
+            type: 'boolean',
+            describe: 'validate the configuration, print a summary and the security warnings the start would log, exit (0 OK, 2 problems)',
+          })
+          .option('print-config', {
+            type: 'boolean',
+            describe: 'print the effective configuration (secrets redacted) and where each value came from (default, file:line, env, flag), exit',
+          })
+          .group(['config', 'check-config', 'print-config'], 'Configuration:')
           .group(['sentinel', 'master-name', 'listen', 'read-listen'], 'One group without a file:')
           .group(['username', 'password', 'sentinel-username', 'sentinel-password'], 'Credentials:')
           .group(['admin', 'log-level', 'log-format'], 'Operations:')
           .epilog(
             `Precedence: flags > environment > config file > defaults.\nEnvironment: ${envHelp}.\n` +
               'Signals: SIGTERM/SIGINT drain and stop (a second one exits at once); SIGHUP reloads the configuration.\n' +
-              'Exit codes: 0 stopped cleanly or config OK, 1 runtime failure, 2 configuration or usage problem.',
+              'Exit codes: 0 stopped cleanly or config OK, 1 runtime failure, 2 configuration or usage problem.\n' +
+              'Unknown RSP_* variables are warned about. Reference: docs/cli.md, docs/configuration.md.',
           ),
       (argv) => run(argv as RunArgs),
     )
@@ -216,23 +238,24 @@ async function main(): Promise<void> {
       'start a local Sentinel group (1 master, replicas, 3 sentinels) and the proxy in front of it',
       (y) =>
         y
-          .option('listen-port', { type: 'number', describe: 'proxy master listener port', requiresArg: true })
-          .option('read-listen-port', { type: 'number', describe: 'proxy read-only listener port', requiresArg: true })
-          .option('admin-port', { type: 'number', describe: 'admin HTTP port', requiresArg: true })
-          .option('replicas', { type: 'number', describe: 'number of replicas', requiresArg: true })
+          // Strings, checked by parseSandboxFlags (yargs turns "abc" into NaN without a word).
+          .option('listen-port', { type: 'string', describe: 'proxy master listener port (default 6380 or a free one)', requiresArg: true })
+          .option('read-listen-port', { type: 'string', describe: 'proxy read-only listener port', requiresArg: true })
+          .option('admin-port', { type: 'string', describe: 'admin HTTP port (default 9121 or a free one)', requiresArg: true })
+          .option('replicas', { type: 'string', describe: 'number of replicas, 0..16 (default 2)', requiresArg: true })
           .option('log-level', { type: 'string', describe: 'proxy log level', requiresArg: true }),
-      (argv) => sandbox(argv as SandboxArgs),
+      (argv) => sandbox(argv as SandboxFlags),
     )
     .strict()
-    .version(packageVersion())
+    .version(versionLine())
     .help()
     .alias('h', 'help')
     .alias('v', 'version')
     .wrap(width)
-    .fail((msg, err) => {
-      if (err) crash('error', err);
-      process.stderr.write(`redis-sentinel-proxy: ${msg}\nRun with --help for usage.\n`);
-      process.exit(2);
+    .fail((msg: string | null, err: Error | undefined) => {
+      // yargs reports its own validation (a flag without its value, an unknown flag) as a YError.
+      if (err && err.name !== 'YError') crash('error', err);
+      usageError(usageText(msg ?? err?.message ?? 'usage error'));
     })
     .parseAsync();
 }

@@ -74,8 +74,11 @@ export const ProxyErrors = Object.freeze({
   ),
   /** Wrong user or password (Redis's wording). */
   WRONGPASS: def('RSP_WRONGPASS', 'WRONGPASS invalid username-password pair or user is disabled.', false),
-  /** A `read` user ran a write. */
-  NOPERM: def('RSP_NOPERM', 'NOPERM this user has no permissions to run this command (the proxy grants it read-only access)', false),
+  /** A command refused by access (src/commands/access.ts): a `read` user's write, @admin or
+   * @dangerous command, or anything but reads on the read-only listener. As Redis words it, the
+   * reply goes on to name the command: "... to run the 'config|set' command" (access.ts
+   * nopermReply). */
+  NOPERM: def('RSP_NOPERM', 'NOPERM this user has no permissions to run', false),
   /** A protocol error in the client's request (the text after it comes from the framer). */
   PROTOCOL: def('RSP_PROTOCOL', 'ERR Protocol error', false),
 });

@@ -10,12 +10,13 @@ import { Redis } from 'ioredis';
 import type { GroupConfig } from './config/types.js';
 import type { Logger } from './logger.js';
 import type { TopologyEvent, TopologySnapshot, TopologySource } from './topology/types.js';
-import type { Session } from './session/session.js';
+import type { SessionHandle } from './session/host.js';
 import { ReplicaBalancer } from './reads.js';
 import { CommandTable } from './commands/table.js';
 import { SharedLink } from './session/shared-link.js';
 import { destroyLinksTo } from './session/backend-link.js';
 import { clientTlsOptions } from './security.js';
+import { GroupObserver } from './admin/group-observer.js';
 
 /** A counter cheap enough for the per-command path; the metrics registry reads it. */
 export class Count {
@@ -56,8 +57,10 @@ export class GroupStats {
 
 export class GroupRuntime {
   readonly name: string;
-  readonly sessions = new Set<Session>();
+  readonly sessions = new Set<SessionHandle>();
   readonly metrics = new GroupStats();
+  /** Latency per command, slow log, event log and failover timeline (src/admin/, issue 18). */
+  readonly observe: GroupObserver;
   /** Healthy replicas and how many read sessions use each. */
   readonly replicas = new ReplicaBalancer();
   /** Command flags: the packaged table until the master's own `COMMAND` reply is read (module
@@ -90,6 +93,7 @@ export class GroupRuntime {
     readonly log: Logger,
   ) {
     this.name = config.name;
+    this.observe = new GroupObserver(this.name, this.metrics);
     topology.on('event', this.onEvent);
     this.sync(topology.snapshot());
     this.loadCommands();
@@ -114,12 +118,12 @@ export class GroupRuntime {
     if (wasBlocked && !this.blocked) for (const s of this.sessions) s.onTopologyChange();
   }
 
-  addSession(s: Session): void {
+  addSession(s: SessionHandle): void {
     this.sessions.add(s);
     this.metrics.sessionsTotal.inc();
   }
 
-  removeSession(s: Session): void {
+  removeSession(s: SessionHandle): void {
     this.sessions.delete(s);
   }
 
@@ -148,6 +152,7 @@ export class GroupRuntime {
   }
 
   private apply(ev: TopologyEvent): void {
+    this.observe.topology(ev);
     this.sync(ev.snapshot);
     switch (ev.type) {
       case 'fence':
@@ -192,6 +197,7 @@ export class GroupRuntime {
       default:
         if (!this.blocked) for (const s of this.sessions) s.onTopologyChange();
     }
+    this.observe.applied(ev);
   }
 
   /** The shared link to the current master, opened on first use; undefined while commands must

@@ -5,6 +5,7 @@
 // nothing one group does waits on another (their watchers start in parallel), so a group whose
 // sentinels are all unreachable only makes its own clients wait.
 import type { GroupConfig, HostPort, ProxyConfig } from './config/types.js';
+import { DEFAULT_READINESS } from './config/defaults.js';
 import type { Logger } from './logger.js';
 import { CommandTable } from './commands/table.js';
 import { listenerWarnings } from './security.js';
@@ -91,7 +92,8 @@ export async function startProxy(initial: ProxyConfig, logger: Logger): Promise<
   const units = new Map<string, GroupUnit>();
   /** Removed by a reload, sessions still draining. */
   const draining = new Set<GroupUnit>();
-  const metrics = new ProxyMetrics(() => [...units.values(), ...draining]);
+  const readinessMode = () => config.admin.readiness ?? DEFAULT_READINESS;
+  const metrics = new ProxyMetrics(() => [...units.values(), ...draining], readinessMode);
   const bound: RunningProxy['listeners'] = [];
   const groups: GroupRuntime[] = [];
   let admin: AdminServer | undefined;
@@ -184,7 +186,13 @@ export async function startProxy(initial: ProxyConfig, logger: Logger): Promise<
     const name = gc.name;
     if (same(o, gc)) return;
     const live: string[] = [];
-    for (const k of ['sentinels', 'sentinelAuth', 'topology', 'failover', 'reads'] as const) if (!same(o[k], gc[k])) live.push(k);
+    for (const k of ['sentinels', 'sentinelAuth', 'topology', 'failover'] as const) if (!same(o[k], gc[k])) live.push(k);
+    // What a session decides when it opens applies to new sessions (docs/session.md, "Reload").
+    if (o.reads.routeReads !== gc.reads.routeReads) live.push('reads.routeReads (new sessions)');
+    if (!same({ ...o.reads, routeReads: undefined }, { ...gc.reads, routeReads: undefined })) live.push('reads');
+    if (!same(o.links, gc.links)) live.push('links (new sessions)');
+    if ((o.clientAuth === undefined) !== (gc.clientAuth === undefined)) live.push(`clientAuth ${gc.clientAuth ? 'on' : 'off'} (new sessions)`);
+    else if (!same(o.clientAuth, gc.clientAuth)) live.push('clientAuth users (next AUTH)');
     if (!same(o.tls.sentinel, gc.tls.sentinel)) live.push('tls.sentinel');
     if (!same(o.limits, gc.limits)) {
       const keys = Object.keys(gc.limits) as (keyof GroupConfig['limits'])[];
@@ -288,7 +296,7 @@ export async function startProxy(initial: ProxyConfig, logger: Logger): Promise<
       try {
         let fresh: AdminServer | undefined;
         if (next.admin.listen) {
-          fresh = new AdminServer(() => [...units.values(), ...draining], metrics, logger, () => closing !== undefined);
+          fresh = new AdminServer(() => [...units.values(), ...draining], metrics, logger, () => closing !== undefined, readinessMode);
           await fresh.listen(next.admin.listen);
         }
         const old = admin;
@@ -340,7 +348,7 @@ export async function startProxy(initial: ProxyConfig, logger: Logger): Promise<
   try {
     for (const gc of config.groups) units.set(gc.name, await openGroup(gc));
     if (config.admin.listen) {
-      admin = new AdminServer(() => [...units.values(), ...draining], metrics, logger, () => closing !== undefined);
+      admin = new AdminServer(() => [...units.values(), ...draining], metrics, logger, () => closing !== undefined, readinessMode);
       await admin.listen(config.admin.listen);
     }
     // Every group's first refresh, in parallel: a group with unreachable sentinels delays no other.

@@ -6,9 +6,13 @@
 // scraped. Only the two histograms are observed as things happen (a fence ending, a topology
 // refresh finishing), which is rare.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { HostPort } from '../config/types.js';
+import { DEFAULT_READINESS } from '../config/defaults.js';
+import type { HostPort, ReadinessMode } from '../config/types.js';
 import type { GroupRuntime, GroupStats } from '../group.js';
 import { majorityOf } from '../topology/decide.js';
+import type { SentinelEvent } from '../topology/events.js';
+import { buildInfo } from './build-info.js';
+import { LATENCY_BUCKETS_S } from './latency.js';
 import type { ListenerKind, ListenerStats } from '../listener.js';
 
 /** What /metrics and /topology see of one group. */
@@ -29,8 +33,14 @@ export class ProxyMetrics {
   private readonly fenceSeconds: Histogram<'group'>;
   private readonly refreshSeconds: Histogram<'group'>;
   private readonly reloads: Counter<'result'>;
+  private readonly lastReloadOk: Gauge;
+  private readonly lastReloadOkAt: Gauge;
 
-  constructor(private readonly groups: () => Iterable<GroupView>) {
+  constructor(
+    private readonly groups: () => Iterable<GroupView>,
+    /** admin.readiness, read at each scrape (a reload may change it). */
+    readinessMode: () => ReadinessMode = () => DEFAULT_READINESS,
+  ) {
     const reg = this.registry;
     const registers = [reg];
     collectDefaultMetrics({ register: reg });
@@ -150,7 +160,9 @@ export class ProxyMetrics {
     groupGauge('sentinels_reachable', 'Sentinels of the group the proxy has a working link to (sentinel links up).', (g) => g.runtime.topology.snapshot().reachableSentinels);
     groupGauge('sentinels_known', 'Sentinels known: configured plus discovered.', (g) => g.runtime.topology.snapshot().knownSentinels);
     groupGauge('master_verified', '1 when the group has a verified master (Sentinel names it and ROLE says master).', (g) => (g.runtime.master !== undefined ? 1 : 0));
-    groupGauge('ready', '1 when the group is ready (as /readyz): a verified master (and a sentinel majority when required).', (g) => (isReady(g.runtime) ? 1 : 0));
+    groupGauge('ready', '1 when the group is ready (as /readyz, by admin.readiness): a verified master to send to; "strict" also wants a reachable sentinel.', (g) =>
+      isReady(g.runtime, readinessMode()) ? 1 : 0,
+    );
     groupGauge('fenced', '1 while new commands are held: failover under way, no verified master, or no sentinel majority when required.', (g) => (g.runtime.blocked ? 1 : 0));
     groupGauge('master_epoch', 'Increments each time the proxy switches to a new master.', (g) => g.runtime.masterEpoch);
     groupGauge('replicas', 'Replicas Sentinel reports for the group.', (g) => g.runtime.topology.snapshot().replicas.length);
@@ -194,36 +206,110 @@ export class ProxyMetrics {
     });
     this.reloads.inc({ result: 'ok' }, 0);
     this.reloads.inc({ result: 'partial' }, 0);
+    this.reloads.inc({ result: 'invalid' }, 0);
+
+    // ---- issue 18: build, reload status, per-command latency
+    const build = buildInfo();
+    new Gauge({
+      name: METRIC_PREFIX + 'build_info',
+      help: 'Always 1; the labels say which build runs: the proxy version, the Node.js version, the platform.',
+      labelNames: ['version', 'node', 'platform'] as const,
+      registers,
+    }).set({ version: build.version, node: build.node, platform: build.platform }, 1);
+    this.lastReloadOk = new Gauge({
+      name: METRIC_PREFIX + 'config_last_reload_successful',
+      help: 'Whether the last configuration reload (SIGHUP) was applied whole: 1 (or no reload yet), 0 when it was invalid or partly failed.',
+      registers,
+    });
+    this.lastReloadOk.set(1);
+    this.lastReloadOkAt = new Gauge({
+      name: METRIC_PREFIX + 'config_last_reload_success_timestamp_seconds',
+      help: 'Unix time of the last configuration applied whole: the last successful reload, or the start.',
+      registers,
+    });
+    this.lastReloadOkAt.set(Date.now() / 1000);
+    reg.registerMetric(commandDurationMetric(source) as unknown as Parameters<Registry['registerMetric']>[0]);
   }
 
   /** Hooks the histograms to a group's fence ends and its watcher's refreshes. */
-  attach(group: GroupRuntime, watcher: { onRefreshDuration: ((ms: number) => void) | undefined }): void {
+  attach(group: GroupRuntime, watcher: WatcherHooks): void {
     const labels = { group: group.name };
     // Zero series from the start, so rate() works before the first failover.
     this.fenceSeconds.zero(labels);
     this.refreshSeconds.zero(labels);
     group.metrics.onFenceDuration = (ms) => this.fenceSeconds.observe(labels, ms / 1000);
     watcher.onRefreshDuration = (ms) => this.refreshSeconds.observe(labels, ms / 1000);
+    // The event log and failover timeline see each sentinel's messages (src/admin/events.ts).
+    if ('onSentinelMessage' in watcher) watcher.onSentinelMessage = (ch, from, ev) => group.observe.sentinel(ch, from, ev);
   }
 
   /** A group is gone (removed by a reload and drained): drop its histogram series. */
-  detach(group: GroupRuntime, watcher: { onRefreshDuration: ((ms: number) => void) | undefined }): void {
+  detach(group: GroupRuntime, watcher: WatcherHooks): void {
     group.metrics.onFenceDuration = undefined;
     watcher.onRefreshDuration = undefined;
+    if ('onSentinelMessage' in watcher) watcher.onSentinelMessage = undefined;
     // A group of the same name may be back already (removed, then added again by a later reload).
     if ([...this.groups()].some((g) => g.runtime !== group && g.runtime.name === group.name)) return;
     this.fenceSeconds.remove({ group: group.name });
     this.refreshSeconds.remove({ group: group.name });
   }
 
-  reloaded(ok: boolean): void {
-    this.reloads.inc({ result: ok ? 'ok' : 'partial' });
+  /** A SIGHUP reload: applied whole (`ok` / true), partly (`partial` / false: some change failed),
+   * or not at all because the new configuration is invalid (`invalid`, from the CLI). */
+  reloaded(result: boolean | 'ok' | 'partial' | 'invalid'): void {
+    const r = result === true ? 'ok' : result === false ? 'partial' : result;
+    this.reloads.inc({ result: r });
+    this.lastReloadOk.set(r === 'ok' ? 1 : 0);
+    if (r === 'ok') this.lastReloadOkAt.set(Date.now() / 1000);
   }
 
   /** The text exposition format and its content type. */
   async render(): Promise<{ contentType: string; body: string }> {
     return { contentType: this.registry.contentType, body: await this.registry.metrics() };
   }
+}
+
+/** The watcher's hooks the registry sets (src/topology/watcher.ts). */
+export interface WatcherHooks {
+  onRefreshDuration: ((ms: number) => void) | undefined;
+  onSentinelMessage?: ((channel: string, sentinel: string, ev: SentinelEvent) => void) | undefined;
+}
+
+/**
+ * rsp_command_duration_seconds{group,command}: the groups' own arrays (src/admin/latency.ts) in the
+ * histogram exposition format, read at scrape time. A plain prom-client Histogram would build a
+ * label key per observation on the per-command path. Only commands seen so far get series.
+ */
+function commandDurationMetric(groups: () => Iterable<GroupView>) {
+  const name = METRIC_PREFIX + 'command_duration_seconds';
+  const help =
+    'Time from a command\'s arrival at the proxy to the last byte of its reply (held time included), per command name (the packaged command table; others are "other").';
+  const les = LATENCY_BUCKETS_S.map(String);
+  return {
+    name,
+    help,
+    type: 'histogram',
+    aggregator: 'sum',
+    labelNames: ['group', 'command'],
+    reset() {},
+    async get() {
+      const values: { labels: Record<string, string | number>; value: number; metricName: string }[] = [];
+      const seen = new Set<string>();
+      for (const g of groups()) {
+        const group = g.runtime.name;
+        if (seen.has(group)) continue; // a group removed by a reload and added again: the serving one
+        seen.add(group);
+        for (const row of g.runtime.observe.latency.rows()) {
+          const labels = { group, command: row.command };
+          for (let i = 0; i < les.length; i++) values.push({ labels: { ...labels, le: les[i] }, value: row.buckets[i], metricName: name + '_bucket' });
+          values.push({ labels: { ...labels, le: '+Inf' }, value: row.count, metricName: name + '_bucket' });
+          values.push({ labels, value: row.sumSeconds, metricName: name + '_sum' });
+          values.push({ labels, value: row.count, metricName: name + '_count' });
+        }
+      }
+      return { name, help, type: 'histogram', values, aggregator: 'sum' };
+    },
+  };
 }
 
 export interface Readiness {
@@ -243,11 +329,24 @@ export interface Readiness {
  * - the group is not holding commands: no fence (failover under way) and, with
  *   requireSentinelMajority, a majority of sentinels reachable, and
  * - with a read-only listener, replica health has been measured once (issue 16).
- * With every sentinel unreachable the last verified master is kept and the group stays ready (a
- * warning), unless requireSentinelMajority.
+ * `master` (the default): with sentinels unreachable the last verified master is kept and the
+ * group stays ready, with a warning. `strict`: no reachable sentinel is not ready (the proxy could
+ * no longer follow a failover), and neither is a master problem seen with a sentinel majority.
  */
-export function readiness(g: GroupRuntime): Readiness {
+export function readiness(g: GroupRuntime, mode: ReadinessMode = DEFAULT_READINESS): Readiness {
   const snap = g.topology.snapshot();
+  if (mode === 'master') {
+    if (g.master === undefined || snap.master === undefined) return { ready: false, reason: snap.notReadyReason ?? 'no verified master' };
+    if (!snap.ready || g.blocked) return strictReadiness(g, snap);
+    if (snap.masterProblem !== undefined) return { ready: false, reason: snap.masterProblem };
+    if (g.config.readListen && !snap.replicasMeasured) return { ready: false, reason: 'read listener: replica health not measured yet' };
+    return snap.notReadyReason !== undefined ? { ready: true, warning: snap.notReadyReason } : { ready: true };
+  }
+  return strictReadiness(g, snap);
+}
+
+/** Today's stricter rule (admin.readiness: strict). */
+function strictReadiness(g: GroupRuntime, snap: ReturnType<GroupRuntime['topology']['snapshot']>): Readiness {
   if (g.master === undefined || snap.master === undefined) return { ready: false, reason: snap.notReadyReason ?? 'no verified master' };
   if (!snap.ready) return { ready: false, reason: snap.notReadyReason ?? 'not ready' };
   if (g.blocked) {
@@ -273,6 +372,6 @@ export function readiness(g: GroupRuntime): Readiness {
   return { ready: true };
 }
 
-export function isReady(g: GroupRuntime): boolean {
-  return readiness(g).ready;
+export function isReady(g: GroupRuntime, mode: ReadinessMode = DEFAULT_READINESS): boolean {
+  return readiness(g, mode).ready;
 }

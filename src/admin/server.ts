@@ -1,16 +1,27 @@
 // The admin HTTP server, bound to loopback by default (config.admin.listen):
 //   /healthz   200 while the process runs (liveness);
-//   /readyz    200 when every group has a verified master, else 503 with the reasons (readiness);
+//   /readyz    200 when every group has a verified master, else 503 with the reasons (readiness;
+//              admin.readiness "strict" also wants a reachable sentinel);
 //   /topology  JSON per group: master, replicas with health and lag, sentinels, sessions per listener;
-//   /metrics   Prometheus text format (./metrics.ts).
+//   /metrics   Prometheus text format (./metrics.ts);
+//   /events    the recent topology and Sentinel events and the last failovers' timelines (./events.ts);
+//   /slowlog   the slowest recent commands end to end, held time included (./slowlog.ts);
+//   /status    one JSON for the status page: /topology plus failovers, latency, slow commands;
+//   /          the status page itself (./status-page.ts), plain HTML polling /status.
 // Groups are read through a function: a reload adds and removes them.
 import http from 'node:http';
 import type net from 'node:net';
-import type { HostPort } from '../config/types.js';
+import { DEFAULT_READINESS } from '../config/defaults.js';
+import type { HostPort, ReadinessMode } from '../config/types.js';
 import type { Logger } from '../logger.js';
 import { readiness, type GroupView, type ProxyMetrics } from './metrics.js';
+import { EVENTS_KEPT, type ObservedEvent } from './events.js';
+import { SLOWLOG_MAX_LEN, SLOWLOG_THRESHOLD_MS, slowest } from './slowlog.js';
+import { quantileOf } from './latency.js';
+import { buildInfo } from './build-info.js';
+import { STATUS_PAGE_HTML } from './status-page.js';
 
-export const ADMIN_ENDPOINTS = ['/healthz', '/readyz', '/topology', '/metrics'] as const;
+export const ADMIN_ENDPOINTS = ['/', '/healthz', '/readyz', '/topology', '/metrics', '/events', '/slowlog', '/status'] as const;
 
 export class AdminServer {
   private readonly server: http.Server;
@@ -22,6 +33,8 @@ export class AdminServer {
     private readonly log: Logger,
     /** True once the proxy is shutting down: /readyz answers 503 so load balancers move away. */
     private readonly closing: () => boolean = () => false,
+    /** admin.readiness, read per request (a reload may change it). */
+    private readonly readinessMode: () => ReadinessMode = () => DEFAULT_READINESS,
   ) {
     this.server = http.createServer((req, res) => {
       this.handle(req, res).catch((err: unknown) => {
@@ -51,7 +64,8 @@ export class AdminServer {
   }
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    const url = (req.url ?? '/').split('?')[0];
+    const [url, search] = splitUrl(req.url ?? '/');
+    const query = new URLSearchParams(search);
     const send = (code: number, type: string, body: string) => {
       res.writeHead(code, { 'content-type': type, 'cache-control': 'no-store' });
       res.end(req.method === 'HEAD' ? undefined : body);
@@ -75,7 +89,7 @@ export class AdminServer {
         const warnings: { group: string; warning: string }[] = [];
         for (const g of this.groups()) {
           if (g.draining) continue; // removed from the config: not a readiness concern
-          const r = readiness(g.runtime);
+          const r = readiness(g.runtime, this.readinessMode());
           if (!r.ready) problems.push({ group: g.runtime.name, reason: r.reason ?? 'not ready' });
           else if (r.warning) warnings.push({ group: g.runtime.name, warning: r.warning });
         }
@@ -84,16 +98,100 @@ export class AdminServer {
         return;
       }
       case '/topology':
-        json(200, [...this.groups()].map(describeGroup));
+        json(200, [...this.groups()].map((g) => describeGroup(g, this.readinessMode())));
         return;
       case '/metrics': {
         const { contentType, body } = await this.metrics.render();
         send(200, contentType, body);
         return;
       }
+      case '/':
+        res.setHeader('content-security-policy', "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src 'self' data:");
+        send(200, 'text/html; charset=utf-8', STATUS_PAGE_HTML);
+        return;
+      case '/events': {
+        const since = intParam(query, 'since', 0, 0, Number.MAX_SAFE_INTEGER);
+        const limit = intParam(query, 'limit', EVENTS_KEPT, 1, 10_000);
+        const groups = this.selected(query);
+        json(200, { now: Date.now(), events: mergeEvents(groups, since, limit), failovers: groups.flatMap((g) => g.runtime.observe.events.failoverRecords()) });
+        return;
+      }
+      case '/slowlog': {
+        const threshold = numParam(query, 'threshold', SLOWLOG_THRESHOLD_MS, 0, 1e9);
+        const limit = intParam(query, 'limit', SLOWLOG_MAX_LEN, 1, 100_000);
+        const groups = this.selected(query);
+        json(200, {
+          recordedFromMs: SLOWLOG_THRESHOLD_MS,
+          keptPerGroup: SLOWLOG_MAX_LEN,
+          thresholdMs: threshold,
+          entries: slowest(groups.map((g) => g.runtime.observe.slowlog), threshold, limit),
+        });
+        return;
+      }
+      case '/status':
+        json(200, this.status());
+        return;
       default:
         json(404, { error: 'not found', endpoints: ADMIN_ENDPOINTS });
     }
+  }
+
+  /** The groups a `?group=` parameter asks for (every group without it), serving ones first. */
+  private selected(query: URLSearchParams): GroupView[] {
+    const want = query.get('group');
+    const seen = new Set<string>();
+    const out: GroupView[] = [];
+    for (const g of this.groups()) {
+      if (want !== null && g.runtime.name !== want) continue;
+      if (seen.has(g.runtime.name)) continue;
+      seen.add(g.runtime.name);
+      out.push(g);
+    }
+    return out;
+  }
+
+  /** What the status page shows, in one request. */
+  private status(): unknown {
+    const groups = this.selected(new URLSearchParams());
+    return {
+      now: Date.now(),
+      build: buildInfo(),
+      uptimeSeconds: Math.round(process.uptime()),
+      shuttingDown: this.closing(),
+      groups: groups.map((g) => {
+        const rt = g.runtime;
+        const m = rt.metrics;
+        const latency = rt.observe.latency
+          .rows()
+          .sort((a, b) => b.count - a.count)
+          .slice(0, 12)
+          .map((r) => ({ command: r.command, count: r.count, p50Ms: ms(quantileOf(r, 0.5)), p99Ms: ms(quantileOf(r, 0.99)) }));
+        return {
+          ...(describeGroup(g) as Record<string, unknown>),
+          masterSince: rt.observe.events.masterSince ?? null,
+          counters: {
+            commands: m.commands.value,
+            held: m.held.value,
+            holdTimeouts: m.holdTimeouts.value,
+            lostInFlight: m.linkLost.value,
+            reissued: m.reissued.value,
+            rehomed: m.rehomed.value,
+            fences: m.fences.value,
+            masterChanges: m.masterChanges.value,
+            protocolErrors: m.protocolErrors.value,
+            backendConnectErrors: m.backendConnectErrors.value,
+          },
+          failovers: rt.observe.events.failoverRecords().slice(0, 5),
+          latency,
+        };
+      }),
+      events: mergeEvents(groups, 0, 50),
+      slowlog: slowest(
+        groups.map((g) => g.runtime.observe.slowlog),
+        SLOWLOG_THRESHOLD_MS,
+        10,
+      ),
+    };
   }
 
   close(): Promise<void> {
@@ -105,13 +203,13 @@ export class AdminServer {
 }
 
 /** One group as /topology shows it. */
-export function describeGroup(g: GroupView): unknown {
+export function describeGroup(g: GroupView, mode: ReadinessMode = DEFAULT_READINESS): unknown {
   const rt = g.runtime;
   const snap = rt.topology.snapshot();
   return {
     group: rt.name,
     state: g.draining ? 'draining' : 'serving',
-    ...readinessFields(rt),
+    ...readinessFields(rt, mode),
     master: snap.master ?? null,
     masterEpoch: snap.masterEpoch,
     configEpoch: snap.configEpoch,
@@ -141,10 +239,35 @@ export function describeGroup(g: GroupView): unknown {
   };
 }
 
-function readinessFields(rt: GroupView['runtime']): { ready: boolean; notReadyReason?: string; warning?: string } {
-  const r = readiness(rt);
+function readinessFields(rt: GroupView['runtime'], mode: ReadinessMode): { ready: boolean; notReadyReason?: string; warning?: string } {
+  const r = readiness(rt, mode);
   const out: { ready: boolean; notReadyReason?: string; warning?: string } = { ready: r.ready };
   if (r.reason) out.notReadyReason = r.reason;
   if (r.warning) out.warning = r.warning;
   return out;
 }
+
+function splitUrl(u: string): [string, string] {
+  const q = u.indexOf('?');
+  return q < 0 ? [u, ''] : [u.slice(0, q), u.slice(q + 1)];
+}
+
+function numParam(q: URLSearchParams, name: string, dflt: number, min: number, max: number): number {
+  const v = q.get(name);
+  if (v === null || v.trim() === '') return dflt;
+  const n = Number(v);
+  return Number.isFinite(n) ? Math.min(max, Math.max(min, n)) : dflt;
+}
+
+function intParam(q: URLSearchParams, name: string, dflt: number, min: number, max: number): number {
+  return Math.floor(numParam(q, name, dflt, min, max));
+}
+
+/** Events of several groups, oldest first, the newest `limit` of them. */
+function mergeEvents(groups: GroupView[], since: number, limit: number): ObservedEvent[] {
+  const all = groups.flatMap((g) => g.runtime.observe.events.events(since));
+  all.sort((a, b) => a.seq - b.seq);
+  return all.length > limit ? all.slice(all.length - limit) : all;
+}
+
+const ms = (s: number | undefined): number | null => (s === undefined ? null : Math.round(s * 1e6) / 1e3);

@@ -1,10 +1,12 @@
 // The command table: what the proxy knows about each Redis command, looked up straight from the
 // request bytes.
 //
-// The data is Redis's own `COMMAND` reply (flags, arity, legacy key positions, subcommands): the
-// packaged copy in ./redis-commands.ts (regenerate with scripts/gen-command-table.mjs), or a live
-// node's reply via `CommandTable.fromCommandReply`, so module commands are known too. On top of it
-// the proxy adds one thing by name: the `kind` of the few commands a session treats specially.
+// The data is Redis's own `COMMAND` reply (flags, arity, legacy key positions, ACL categories,
+// subcommands with their own flags and categories): the packaged copy in ./redis-commands.ts
+// (regenerate with scripts/gen-command-table.mjs), or a live node's reply via
+// `CommandTable.fromCommandReply`, so module commands are known too. On top of it the proxy adds
+// one thing by name: the `kind` of the few commands a session treats specially. Access decisions
+// (./access.ts) read the categories of the subcommand a command resolves to (subcommandOf).
 //
 // Lookup is a byte trie walked over the name's bytes, case-folded through a 256-entry class map:
 // no string is created, and an unknown name is usually rejected at its first or second byte.
@@ -40,6 +42,54 @@ export const CmdFlag = {
   AllowBusy: 1 << 20, // allow_busy
 } as const;
 export type CmdFlagName = keyof typeof CmdFlag;
+
+/** Bits of `CommandSpec.acl`, one per ACL category of Redis's `COMMAND` reply (index 6; Redis 7
+ * names, without the '@'). Access decisions (./access.ts) are made from these. */
+export const AclCat = {
+  Keyspace: 1 << 0,
+  Read: 1 << 1,
+  Write: 1 << 2,
+  Set: 1 << 3,
+  SortedSet: 1 << 4,
+  List: 1 << 5,
+  Hash: 1 << 6,
+  String: 1 << 7,
+  Bitmap: 1 << 8,
+  HyperLogLog: 1 << 9,
+  Geo: 1 << 10,
+  Stream: 1 << 11,
+  PubSub: 1 << 12,
+  Admin: 1 << 13,
+  Fast: 1 << 14,
+  Slow: 1 << 15,
+  Blocking: 1 << 16,
+  Dangerous: 1 << 17,
+  Connection: 1 << 18,
+  Transaction: 1 << 19,
+  Scripting: 1 << 20,
+} as const;
+export type AclCatName = keyof typeof AclCat;
+
+/** Redis's category names → bits. Unknown categories (a later Redis's) are ignored. */
+const ACL_BITS: ReadonlyMap<string, number> = new Map(
+  Object.entries(AclCat).map(([k, v]) => [`@${k.toLowerCase()}`, v]),
+);
+
+/**
+ * The categories Redis itself gives a command from its flags when its table names none
+ * (setImplicitACLCategories, src/server.c in 7.0): what a module command without categories, or a
+ * server older than Redis 6 (no categories in `COMMAND`), gets here.
+ */
+export function implicitAclCategories(flags: number, acl = 0): number {
+  if (flags & CmdFlag.Write) acl |= AclCat.Write;
+  if (flags & CmdFlag.ReadOnly && !(acl & AclCat.Scripting)) acl |= AclCat.Read;
+  if (flags & CmdFlag.Admin) acl |= AclCat.Admin | AclCat.Dangerous;
+  if (flags & CmdFlag.PubSub) acl |= AclCat.PubSub;
+  if (flags & CmdFlag.Fast) acl |= AclCat.Fast;
+  if (flags & CmdFlag.Blocking) acl |= AclCat.Blocking;
+  if (!(acl & AclCat.Fast)) acl |= AclCat.Slow;
+  return acl;
+}
 
 /** Redis's flag names → bits. Flags not listed (e.g. pre-7 `random`) are ignored. */
 const FLAG_BITS: ReadonlyMap<string, number> = new Map([
@@ -90,6 +140,9 @@ export interface CommandSpec {
   readonly id: number;
   /** Bitset of CmdFlag. */
   readonly flags: number;
+  /** Bitset of AclCat: the server's ACL categories (or those Redis derives from the flags when the
+   * server names none). */
+  readonly acl: number;
   /** Redis arity: N = exactly N words with the name, -N = at least N. */
   readonly arity: number;
   /** Legacy key positions from COMMAND (0 when none; lastKey -1 = last argument). */
@@ -246,6 +299,7 @@ export type CommandInfoRow = readonly unknown[];
 interface RawSpec {
   name: string;
   flags: number;
+  acl: number;
   arity: number;
   firstKey: number;
   lastKey: number;
@@ -281,8 +335,15 @@ function parseRow(row: unknown): RawSpec | undefined {
   if (Array.isArray(row[2])) {
     for (const f of row[2]) flags |= FLAG_BITS.get(asciiLower(text(f) ?? '')) ?? 0;
   }
+  // Categories: Redis 6+ lists them at index 6 (every 7.0 row has at least @fast or @slow); a row
+  // without any gets the ones Redis would derive from its flags.
+  let acl = 0;
+  if (Array.isArray(row[6])) {
+    for (const c of row[6]) acl |= ACL_BITS.get(asciiLower(text(c) ?? '')) ?? 0;
+  }
+  if (acl === 0) acl = implicitAclCategories(flags);
   const subs = Array.isArray(row[9]) ? row[9].map(parseRow).filter((s): s is RawSpec => s !== undefined) : [];
-  return { name, flags, arity: int(row[1]), firstKey: int(row[3]), lastKey: int(row[4]), step: int(row[5]), subs };
+  return { name, flags, acl, arity: int(row[1]), firstKey: int(row[3]), lastKey: int(row[4]), step: int(row[5]), subs };
 }
 
 /** A subcommand's own name: "client|setname" → "setname" (Redis 7 replies with the full name). */
@@ -291,6 +352,22 @@ function subName(parent: string, name: string): string {
 }
 
 // ---------------------------------------------------------------------------------------------
+
+/** Each container spec's subcommand trie, whatever table it belongs to (see subcommandOf). */
+const SUB_TRIES = new WeakMap<CommandSpec, ByteTrie<CommandSpec>>();
+
+/**
+ * The spec a command resolves to, as Redis looks it up (lookupCommandLogic, src/server.c in 7.0):
+ * `CONFIG SET` → config|set, `GET` → get, and a container alone (`COMMAND`, argc 1) → the container
+ * itself. Undefined when `spec` is undefined, or is a container called with arguments whose first
+ * (`arg1`, as the framer keeps it: undefined past 64 bytes) names none of its subcommands. Unlike
+ * CommandTable.lookupSub it works for a spec of any table (a command framed before the group's
+ * table was replaced, and held since).
+ */
+export function subcommandOf(spec: CommandSpec | undefined, arg1: Uint8Array | undefined, argc: number): CommandSpec | undefined {
+  if (spec === undefined || spec.subcommands === undefined || argc <= 1) return spec;
+  return arg1 === undefined ? undefined : SUB_TRIES.get(spec)?.get(arg1, 0, arg1.length);
+}
 
 export class CommandTable {
   private readonly top: ByteTrie<CommandSpec>;
@@ -316,7 +393,9 @@ export class CommandTable {
         subs.set(own, this.add({ ...s, name: `${r.name}|${own}` }, parent.kind, parent));
       }
       (parent as { subcommands?: ReadonlyMap<string, CommandSpec> }).subcommands = subs;
-      this.subTries[parent.id] = new ByteTrie([...subs]);
+      const trie = new ByteTrie([...subs]);
+      this.subTries[parent.id] = trie;
+      SUB_TRIES.set(parent, trie);
     }
     this.top = new ByteTrie(tops.map((s) => [s.name, s] as const));
   }
@@ -326,6 +405,7 @@ export class CommandTable {
       name: r.name,
       id: this.specs.length,
       flags: r.flags,
+      acl: r.acl,
       arity: r.arity,
       firstKey: r.firstKey,
       lastKey: r.lastKey,
@@ -352,8 +432,9 @@ export class CommandTable {
   /**
    * A table from the raw reply of `COMMAND` (or `COMMAND INFO name...`). With `base`, commands of
    * `base` the reply does not mention are kept (a reply entry replaces the base's entry whole,
-   * subcommands included), and a subcommand row ("client|setname", as `COMMAND INFO
-   * client|setname` answers) updates that subcommand only. Special kinds always follow the name.
+   * subcommands included, unless it lists none: then the base's subcommands stay), and a
+   * subcommand row ("client|setname", as `COMMAND INFO client|setname` answers) updates that
+   * subcommand only. Special kinds always follow the name.
    */
   static fromCommandReply(reply: readonly unknown[], base?: CommandTable): CommandTable {
     const raws = new Map<string, RawSpec>();
@@ -365,7 +446,13 @@ export class CommandTable {
       const r = parseRow(row);
       if (!r) continue;
       if (r.name.includes('|')) subRows.push(r);
-      else raws.set(r.name, r);
+      else {
+        // A server that lists no subcommands (Redis 6: CLIENT, CONFIG... are single rows) keeps
+        // the base's, so access is still decided per subcommand (./access.ts).
+        const old = raws.get(r.name);
+        if (r.subs.length === 0 && old !== undefined && old.subs.length > 0) r.subs = old.subs;
+        raws.set(r.name, r);
+      }
     }
     // `COMMAND INFO client|setname` answers with the subcommand alone: update it in its parent.
     for (const r of subRows) {
@@ -376,8 +463,8 @@ export class CommandTable {
   }
 
   private raw(spec: CommandSpec): RawSpec {
-    const { name, flags, arity, firstKey, lastKey, step } = spec;
-    return { name, flags, arity, firstKey, lastKey, step, subs: [...(spec.subcommands?.values() ?? [])].map((s) => this.raw(s)) };
+    const { name, flags, acl, arity, firstKey, lastKey, step } = spec;
+    return { name, flags, acl, arity, firstKey, lastKey, step, subs: [...(spec.subcommands?.values() ?? [])].map((s) => this.raw(s)) };
   }
 
   /** The command named by buf[start, end), case-insensitively; no allocation. */

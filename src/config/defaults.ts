@@ -10,6 +10,7 @@ import type {
   LinksConfig,
   LogLevel,
   ProxyConfig,
+  ReadinessMode,
   ReadsConfig,
   TopologyConfig,
 } from './types.js';
@@ -25,6 +26,10 @@ export const DEFAULT_LOG_LEVEL: LogLevel = 'info';
 export const DEFAULT_LOG_FORMAT: 'json' | 'pretty' = 'json';
 export const DEFAULT_ADMIN_LISTEN: Readonly<HostPort> = Object.freeze({ host: '127.0.0.1', port: 9121 });
 export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 10_000;
+/** "master": a proxy with a verified master serves its clients correctly, whatever the sentinels
+ * do (DESIGN.md, Operations: ready = a verified master; issue 17: as a sidecar, "no sentinel
+ * reachable" must not take every application pod out of its Service while the master works). */
+export const DEFAULT_READINESS: ReadinessMode = 'master';
 
 export const DEFAULT_TOPOLOGY: Readonly<TopologyConfig> = Object.freeze({
   pollIntervalMs: 1000,

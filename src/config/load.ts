@@ -3,7 +3,7 @@
 // variable it came from. The result is deep-frozen. Passwords never appear in a problem.
 import { readFileSync } from 'node:fs';
 import { dirname, resolve as resolvePath } from 'node:path';
-import { parseDocument } from 'yaml';
+import { isMap, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
 import type { z } from 'zod';
 import {
   DEFAULT_ADMIN_LISTEN,
@@ -12,24 +12,28 @@ import {
   DEFAULT_LINKS,
   DEFAULT_LOG_FORMAT,
   DEFAULT_LOG_LEVEL,
+  DEFAULT_READINESS,
   DEFAULT_READS,
   DEFAULT_SHUTDOWN_TIMEOUT_MS,
   DEFAULT_TOPOLOGY,
 } from './defaults.js';
 import {
-  formatIssues,
   formatPath,
+  issueProblems,
   groupSchema,
   LOG_FORMATS,
   LOG_LEVELS,
   parseHostPort,
+  editDistance,
   suggestKey,
   topSchema,
   type FileGroup,
   type FileTop,
+  type PathProblem,
   type SchemaContext,
 } from './schema.js';
 import type { Credentials, GroupConfig, HostPort, LogLevel, ProxyConfig } from './types.js';
+import type { OriginSources } from './effective.js';
 
 /** The parsed command-line flags (yargs's camelCase keys; anything else is ignored). */
 export interface CliFlags {
@@ -56,7 +60,20 @@ export interface LoadOptions {
   env: NodeJS.ProcessEnv;
 }
 
-export type LoadResult = { ok: true; config: ProxyConfig } | { ok: false; problems: string[] };
+/** `problems`: one line each, `file:line:col: path: message` when it is about the file.
+ * `warnings`: worth telling but not fatal (unknown RSP_* variables). */
+export type LoadResult =
+  | { ok: true; config: ProxyConfig; warnings: string[]; /** For `--print-config`. */ origins: OriginSources }
+  | { ok: false; problems: string[]; warnings: string[] };
+
+/** A problem: a line as it is (about a flag, a variable, the file as a whole), or one about a path
+ * in the file (given its line and column once the file is known). */
+type Problem = string | PathProblem;
+
+/** A problem about `path` in the file; `key`: about the key itself (e.g. unknown), not its value. */
+function atPath(path: readonly PropertyKey[], message: string, key = false): PathProblem {
+  return { text: `${formatPath(path) || '(top level)'}: ${message}`, path, key };
+}
 
 /** Environment variables read by loadConfig. */
 export const ENV_VARS = {
@@ -137,7 +154,7 @@ function parseTolerant<S extends z.ZodObject>(
   schema: S,
   raw: Record<string, unknown>,
   prefix: readonly PropertyKey[],
-  problems: string[],
+  problems: Problem[],
 ): { data: Partial<z.output<S>>; failed: Set<string> } {
   const data: Record<string, unknown> = {};
   const failed = new Set<string>();
@@ -145,7 +162,7 @@ function parseTolerant<S extends z.ZodObject>(
   for (const [key, value] of Object.entries(raw)) {
     const field = Object.hasOwn(shape, key) ? shape[key] : undefined;
     if (!field) {
-      problems.push(`${formatPath([...prefix, key])}: unknown key${suggestKey(key, prefix)}`);
+      problems.push(atPath([...prefix, key], `unknown key${suggestKey(key, prefix)}`, true));
       failed.add(key);
       continue;
     }
@@ -153,7 +170,7 @@ function parseTolerant<S extends z.ZodObject>(
     if (r.success) {
       if (r.data !== undefined) data[key] = r.data;
     } else {
-      problems.push(...formatIssues(r.error, [...prefix, key]));
+      problems.push(...issueProblems(r.error, [...prefix, key]));
       failed.add(key);
     }
   }
@@ -178,7 +195,7 @@ const DISABLED = /^(false|off|no|none|disabled?|0)$/i;
 function parseOverrides(
   get: (k: OverrideKey) => unknown,
   label: (k: OverrideKey) => string,
-  problems: string[],
+  problems: Problem[],
 ): { values: Overrides; sources: Sources } {
   const values: Overrides = {};
   const sources: Sources = {};
@@ -248,7 +265,9 @@ function parseOverrides(
   }
 
   const admin = get('admin');
-  if (admin === false) set('admin', false);
+  if (Array.isArray(admin) && admin.includes(false) && admin.some((a) => a !== false)) {
+    problems.push(`${label('admin')} and --no-admin conflict: give one of them`);
+  } else if (admin === false || (Array.isArray(admin) && admin.every((a) => a === false))) set('admin', false);
   else if (admin === true) problems.push(`${label('admin')}: expected "host:port" (or --no-admin / "off" to disable)`);
   else {
     const v = str('admin');
@@ -277,12 +296,19 @@ function parseOverrides(
   return { values, sources };
 }
 
-function flagOverrides(argv: CliFlags, problems: string[]) {
+function flagOverrides(argv: CliFlags, problems: Problem[]) {
   const get = (k: OverrideKey): unknown => (k === 'sentinels' ? argv.sentinel : argv[k]);
   return parseOverrides(get, (k) => FLAGS[k], problems);
 }
 
-function envOverrides(env: NodeJS.ProcessEnv, problems: string[]) {
+/** Problems with the flags alone: usage errors, reported before any file is read. */
+export function flagProblems(argv: CliFlags): string[] {
+  const problems: Problem[] = [];
+  flagOverrides(argv, problems);
+  return problems.map((p) => (typeof p === 'string' ? p : p.text));
+}
+
+function envOverrides(env: NodeJS.ProcessEnv, problems: Problem[]) {
   // An empty variable counts as unset (compose files and k8s manifests often set VAR= ).
   const get = (k: OverrideKey): unknown => {
     const v = env[ENV_VARS[k]];
@@ -309,7 +335,13 @@ function pickFile(opts: LoadOptions): FileSource | undefined {
   return undefined;
 }
 
-function readYaml(src: FileSource, problems: string[]): unknown {
+/** The file as parsed, and where each path in it is ("file:line:col"). */
+interface ParsedFile {
+  value: unknown;
+  locate: (path: readonly PropertyKey[], key: boolean) => string | undefined;
+}
+
+function readYaml(src: FileSource, problems: Problem[]): ParsedFile | undefined {
   let text: string;
   try {
     text = readFileSync(src.path, 'utf8');
@@ -319,22 +351,94 @@ function readYaml(src: FileSource, problems: string[]): unknown {
     problems.push(`${src.label}: cannot read the config file (${what})`);
     return undefined;
   }
-  const doc = parseDocument(text, { merge: true, uniqueKeys: true, prettyErrors: true });
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { merge: true, uniqueKeys: true, prettyErrors: true, lineCounter: lines });
   if (doc.errors.length) {
+    // An error found at the end of the input (an unclosed bracket or quote) is reported by the
+    // yaml library on the line after the last one; point at the end of the last line instead.
+    const end = text.trimEnd().length;
     for (const e of doc.errors) {
       // Only the first line, without the code frame: the frame could quote a secret.
       const msg = e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
-      const pos = e.linePos?.[0];
-      problems.push(`${src.path}${pos ? `:${pos.line}:${pos.col}` : ''}: YAML: ${msg}`);
+      const atEnd = e.pos[0] >= end;
+      const pos = lines.linePos(atEnd ? Math.max(0, end - 1) : e.pos[0]);
+      const col = atEnd ? pos.col + 1 : pos.col;
+      problems.push(`${src.path}:${pos.line}:${col}: YAML: ${msg}${atEnd ? ' (at the end of the file)' : ''}`);
     }
     return undefined;
   }
+  let value: unknown;
   try {
-    return doc.toJS({ maxAliasCount: 1000 }) as unknown;
+    value = doc.toJS({ maxAliasCount: 1000 }) as unknown;
   } catch (err) {
     problems.push(`${src.path}: YAML: ${String((err as Error).message).split('\n')[0]}`);
     return undefined;
   }
+  return {
+    value,
+    locate: (path, key) => {
+      const offset = offsetOf(doc, path, key);
+      if (offset === undefined) return undefined;
+      const pos = lines.linePos(offset);
+      return `${src.path}:${pos.line}:${pos.col}`;
+    },
+  };
+}
+
+type Ranged = { range?: readonly number[] | null } | null | undefined;
+const startOf = (n: unknown): number | undefined => (n as Ranged)?.range?.[0] ?? undefined;
+
+/** Where `path` is in the document: its value (or its key when `key`, or when it has no value);
+ * for a path that is not there (a missing key, a key merged from an anchor), the deepest part
+ * that is. */
+function offsetOf(doc: Document, path: readonly PropertyKey[], key: boolean): number | undefined {
+  let node: unknown = doc.contents;
+  let best = startOf(node);
+  for (const [i, seg] of path.entries()) {
+    const last = i === path.length - 1;
+    if (isMap(node)) {
+      const pair = node.items.find((p) => {
+        const k: unknown = p.key;
+        return (k !== null && typeof k === 'object' && 'value' in k ? (k as { value: unknown }).value : k) === seg;
+      });
+      if (!pair) return best;
+      const keyAt = startOf(pair.key);
+      const valueAt = startOf(pair.value);
+      if (last && key) return keyAt ?? best;
+      best = valueAt ?? keyAt ?? best;
+      node = pair.value;
+    } else if (isSeq(node) && typeof seg === 'number') {
+      const item: unknown = node.items[seg];
+      if (item === undefined) return best;
+      best = startOf(item) ?? best;
+      node = item;
+    } else {
+      return best;
+    }
+  }
+  return best;
+}
+
+/** Environment variables starting with RSP_ that nothing reads: a typo (RSP_SENTINEL for
+ * RSP_SENTINELS) would otherwise be silently ignored. */
+export function unknownEnvWarnings(env: NodeJS.ProcessEnv): string[] {
+  const known: readonly string[] = Object.values(ENV_VARS);
+  const out: string[] = [];
+  for (const name of Object.keys(env).sort()) {
+    if (!name.startsWith('RSP_') || known.includes(name)) continue;
+    let best: string | undefined;
+    let bestD = Infinity;
+    for (const k of known) {
+      const d = editDistance(name.slice(4).toLowerCase(), k.slice(4).toLowerCase());
+      if (d < bestD) {
+        bestD = d;
+        best = k;
+      }
+    }
+    const near = best !== undefined && bestD <= Math.max(2, Math.floor((best.length - 4) / 3));
+    out.push(`${name}: unknown environment variable, ignored${near ? ` (did you mean ${best}?)` : ` (known: ${known.join(', ')})`}`);
+  }
+  return out;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -342,12 +446,12 @@ function readYaml(src: FileSource, problems: string[]): unknown {
 type InheritedFile = Pick<FileGroup, 'topology' | 'failover' | 'reads' | 'limits' | 'links' | 'safety' | 'auth' | 'sentinelAuth' | 'tls' | 'clientAuth'>;
 
 /** topology with the `safety.requireSentinelMajority` alias folded in (one level: top or group). */
-function levelTopology(level: Partial<InheritedFile>, at: readonly PropertyKey[], problems: string[]) {
+function levelTopology(level: Partial<InheritedFile>, at: readonly PropertyKey[], problems: Problem[]) {
   const topo = defined(level.topology);
   const alias = level.safety?.requireSentinelMajority;
   if (alias !== undefined) {
     if (topo.requireSentinelMajority !== undefined) {
-      problems.push(`${formatPath([...at, 'safety', 'requireSentinelMajority'])}: also set as topology.requireSentinelMajority; give it once`);
+      problems.push(atPath([...at, 'safety', 'requireSentinelMajority'], 'also set as topology.requireSentinelMajority; give it once'));
     } else {
       topo.requireSentinelMajority = alias;
     }
@@ -367,7 +471,7 @@ function wildcard(host: string): boolean {
 }
 
 export function loadConfig(opts: LoadOptions): LoadResult {
-  const problems: string[] = [];
+  const problems: Problem[] = [];
   const env = opts.env;
 
   // 1. The file.
@@ -375,10 +479,13 @@ export function loadConfig(opts: LoadOptions): LoadResult {
   let raw: Record<string, unknown> = {};
   let fileOk = true;
   let baseDir = process.cwd();
+  let locate: ParsedFile['locate'] = () => undefined;
   if (src) {
     baseDir = dirname(resolvePath(src.path));
-    const doc = readYaml(src, problems);
-    if (doc === undefined) fileOk = false;
+    const parsed = readYaml(src, problems);
+    if (parsed) locate = parsed.locate;
+    const doc = parsed?.value;
+    if (parsed === undefined) fileOk = false;
     else if (doc === null) raw = {};
     else if (!isMapping(doc)) {
       problems.push(`${src.path}: expected a mapping at the top level (logLevel:, groups:, ...)`);
@@ -396,7 +503,7 @@ export function loadConfig(opts: LoadOptions): LoadResult {
   const gSchema = groupSchema(ctx);
   const fileGroups = groupRaws.map((g, i) => {
     if (!isMapping(g)) {
-      problems.push(`groups[${i}]: expected a mapping (name:, listen:, sentinels:, ...)`);
+      problems.push(atPath(['groups', i], 'expected a mapping (name:, listen:, sentinels:, ...)'));
       const all = { name: g, listen: g, sentinels: g }; // counts as present: no "required" problems on top
       return { data: {} as Partial<FileGroup>, failed: new Set(['*']), raw: all as Record<string, unknown> };
     }
@@ -424,7 +531,7 @@ export function loadConfig(opts: LoadOptions): LoadResult {
     } else if (fileOk && !top.failed.has('groups')) {
       problems.push(
         src
-          ? `groups: at least one group is required (or give ${FLAGS.sentinels}, ${FLAGS.masterName} and ${FLAGS.listen})`
+          ? atPath(['groups'], `at least one group is required (or give ${FLAGS.sentinels}, ${FLAGS.masterName} and ${FLAGS.listen})`)
           : `no groups configured: give --config FILE (or RSP_CONFIG), or ${FLAGS.sentinels}, ${FLAGS.masterName} and ${FLAGS.listen} (or ${ENV_VARS.sentinels}, ${ENV_VARS.masterName}, ${ENV_VARS.listen})`,
       );
     }
@@ -448,12 +555,15 @@ export function loadConfig(opts: LoadOptions): LoadResult {
     const missing = (k: 'name' | 'listen' | 'sentinels', ovKey: OverrideKey, what: string) => {
       if (slot.present[k] !== undefined) return; // present but invalid: already a problem
       if (slot.fromFlags) problems.push(`${either(ovKey)}: required (${what}) when no config file defines groups`);
-      else problems.push(`${formatPath([...at, k])}: required (${what})${single ? `; or give ${either(ovKey)}` : ''}`);
+      else problems.push(atPath([...at, k], `required (${what})${single ? `; or give ${either(ovKey)}` : ''}`));
     };
     if (name === undefined) missing('name', 'masterName', 'the master name Sentinel knows the group by');
     if (listen === undefined) missing('listen', 'listen', '"host:port" the proxy listens on');
     if (sentinels === undefined) missing('sentinels', 'sentinels', 'a list of sentinel "host:port"');
-    else if (sentinels.length === 0) problems.push(`${fieldLabel('sentinels', 'sentinels')}: needs at least one sentinel "host:port"`);
+    else if (sentinels.length === 0) {
+      const text = 'needs at least one sentinel "host:port"';
+      problems.push(single && ov.sentinels !== undefined ? `${ovSrc.sentinels!}: ${text}` : atPath([...at, 'sentinels'], text));
+    }
 
     const tls: GroupConfig['tls'] = {};
     for (const k of ['listener', 'backend', 'sentinel'] as const) {
@@ -499,62 +609,95 @@ export function loadConfig(opts: LoadOptions): LoadResult {
     if (g.name === '') return;
     const prev = byName.get(g.name);
     if (prev !== undefined) {
-      problems.push(`${formatPath(['groups', i, 'name'])}: duplicate group name ${JSON.stringify(g.name)} (also ${formatPath(['groups', prev, 'name'])})`);
+      problems.push(atPath(['groups', i, 'name'], `duplicate group name ${JSON.stringify(g.name)} (also ${formatPath(['groups', prev, 'name'])})`));
     } else byName.set(g.name, i);
   });
 
   const bound: { label: string; hp: HostPort }[] = [];
-  const claim = (label: string, hp: HostPort | undefined) => {
+  const claim = (label: string, hp: HostPort | undefined, path: readonly PropertyKey[]) => {
     if (!hp || hp.host === '' || hp.port === 0) return;
     const clash = bound.find((b) => b.hp.port === hp.port && (b.hp.host === hp.host || wildcard(b.hp.host) || wildcard(hp.host)));
-    if (clash) problems.push(`${label}: ${hostPortToString(hp)} conflicts with ${clash.label} (${hostPortToString(clash.hp)})`);
+    const text = `${label}: ${hostPortToString(hp)} conflicts with ${clash?.label} (${clash ? hostPortToString(clash.hp) : ''})`;
+    if (clash) problems.push(label === formatPath(path) ? { text, path } : text);
     else bound.push({ label, hp });
   };
   groups.forEach((g, i) => {
-    claim(labels[i]!.listen, g.listen.host === '' ? undefined : g.listen);
-    claim(labels[i]!.readListen, g.readListen);
+    claim(labels[i]!.listen, g.listen.host === '' ? undefined : g.listen, ['groups', i, 'listen']);
+    claim(labels[i]!.readListen, g.readListen, ['groups', i, 'readListen']);
   });
-  claim(adminLabel, admin);
+  claim(adminLabel, admin, ['admin', 'listen']);
 
   groups.forEach((g, i) => {
     const seen = new Set<string>();
     for (const s of g.sentinels) {
       const key = hostPortToString(s);
       const fromOv = slots[i]!.fromFlags || (single && ov.sentinels !== undefined);
-      if (seen.has(key)) problems.push(`${fromOv ? ovSrc.sentinels : formatPath(['groups', i, 'sentinels'])}: ${key} is listed twice`);
+      if (seen.has(key)) problems.push(fromOv ? `${ovSrc.sentinels}: ${key} is listed twice` : atPath(['groups', i, 'sentinels'], `${key} is listed twice`));
       seen.add(key);
     }
     // Only meaningful when every section of this group parsed (else a default stands in for a typo).
     if (crossCheckable && !slots[i]!.failed) {
       const l = g.limits;
       if (l.outputBufferSoftBytes > l.outputBufferHardBytes) {
-        const at = slots[i]!.fromFlags ? 'limits' : formatPath(['groups', i, 'limits']);
-        problems.push(`${at}: outputBufferSoftBytes (${l.outputBufferSoftBytes}) is larger than outputBufferHardBytes (${l.outputBufferHardBytes})`);
+        const text = `outputBufferSoftBytes (${l.outputBufferSoftBytes}) is larger than outputBufferHardBytes (${l.outputBufferHardBytes})`;
+        problems.push(atPath(slots[i]!.fromFlags ? ['limits'] : ['groups', i, 'limits'], text));
       }
     }
   });
 
-  if (problems.length) return { ok: false, problems: orderProblems(problems) };
+  const warnings = unknownEnvWarnings(env);
+  if (problems.length) return { ok: false, problems: orderProblems(problems, locate), warnings };
 
   const config: ProxyConfig = {
     logLevel: ov.logLevel ?? topData.logLevel ?? DEFAULT_LOG_LEVEL,
     logFormat: ov.logFormat ?? topData.logFormat ?? DEFAULT_LOG_FORMAT,
-    admin: admin ? { listen: admin } : {},
+    admin: { ...(admin ? { listen: admin } : {}), readiness: topData.admin?.readiness ?? DEFAULT_READINESS },
     shutdown: { timeoutMs: topData.shutdown?.timeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_MS },
     groups,
   };
-  return { ok: true, config: deepFreeze(config) };
+  // Which config paths the overrides set, for --print-config.
+  const overrides = new Map<string, string>();
+  const setBy = (k: OverrideKey, ...paths: string[]) => {
+    if (ov[k] !== undefined) for (const p of paths) overrides.set(p, ovSrc[k]!);
+  };
+  setBy('logLevel', 'logLevel');
+  setBy('logFormat', 'logFormat');
+  setBy('admin', 'admin', 'admin.listen');
+  if (single) {
+    setBy('masterName', 'groups[0].name');
+    setBy('listen', 'groups[0].listen');
+    setBy('readListen', 'groups[0].readListen');
+    setBy('sentinels', 'groups[0].sentinels');
+  }
+  groups.forEach((_, i) => {
+    setBy('username', `groups[${i}].auth.username`);
+    setBy('password', `groups[${i}].auth.password`);
+    setBy('sentinelUsername', `groups[${i}].sentinelAuth.username`);
+    setBy('sentinelPassword', `groups[${i}].sentinelAuth.password`);
+  });
+  const origins: OriginSources = { raw, overrides, locate: (path) => locate(path, false) };
+  return { ok: true, config: deepFreeze(config), warnings, origins };
 }
 
-/** Deduplicated; the file's top level first, then group by group, then flags / env (stable). */
-function orderProblems(problems: string[]): string[] {
-  const rank = (p: string): number => {
-    const g = /^groups\[(\d+)\]/.exec(p);
-    if (g) return 1 + Number(g[1]);
-    if (p.startsWith('--') || p.startsWith('RSP_')) return Number.MAX_SAFE_INTEGER;
-    return 0;
+/** Deduplicated; the file's top level first, then group by group, then flags / env (stable);
+ * each problem about a path in the file prefixed with its "file:line:col". */
+function orderProblems(problems: Problem[], locate: ParsedFile['locate']): string[] {
+  const rank = (p: Problem): number => {
+    if (typeof p === 'string') return p.startsWith('--') || p.startsWith('RSP_') ? Number.MAX_SAFE_INTEGER : 0;
+    const [first, second] = p.path ?? [];
+    return first === 'groups' && typeof second === 'number' ? 1 + second : 0;
   };
-  return [...new Set(problems)].map((p, i) => ({ p, i, r: rank(p) })).sort((a, b) => a.r - b.r || a.i - b.i).map((x) => x.p);
+  const text = (p: Problem): string => {
+    if (typeof p === 'string') return p;
+    const where = p.path ? locate(p.path, p.key ?? false) : undefined;
+    return where ? `${where}: ${p.text}` : p.text;
+  };
+  const lines = problems.map((p, i) => ({ line: text(p), i, r: rank(p) }));
+  const seen = new Set<string>();
+  return lines
+    .filter((x) => !seen.has(x.line) && (seen.add(x.line), true))
+    .sort((a, b) => a.r - b.r || a.i - b.i)
+    .map((x) => x.line);
 }
 
 /** One line per group, for `--check-config` and the start-up log. No secrets. */

@@ -17,6 +17,7 @@ import type {
   HostPort,
   LimitsConfig,
   LogLevel,
+  ReadinessMode,
   ReadsConfig,
   TlsClientOptions,
   TlsServerOptions,
@@ -25,13 +26,15 @@ import type {
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const satisfies readonly LogLevel[];
 export const LOG_FORMATS = ['json', 'pretty'] as const;
+export const READINESS_MODES = ['master', 'strict'] as const satisfies readonly ReadinessMode[];
 
 type Result<T> = { ok: true; value: T } | { ok: false; message: string };
 
 // ---------------------------------------------------------------------------------------------
 // Scalar parsers, shared by the file schema and the flag/env overrides.
 
-const HOSTNAME_RE = /^[A-Za-z0-9_]([A-Za-z0-9._-]*[A-Za-z0-9_])?$/;
+// A trailing dot (a fully qualified name, as Kubernetes writes `svc.cluster.local.`) is allowed.
+const HOSTNAME_RE = /^[A-Za-z0-9_]([A-Za-z0-9._-]*[A-Za-z0-9_])?\.?$/;
 const HOSTPORT_HINT = 'expected "host:port" (e.g. "127.0.0.1:6380", "[::1]:6380") or {host, port}';
 
 function checkHost(host: string): string | undefined {
@@ -118,6 +121,30 @@ export function parseSize(v: unknown, min = 0): Result<number> {
   return { ok: true, value: n };
 }
 
+const DURATION_UNITS: Record<string, number> = { '': 1, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+const DURATION_HINT = 'expected a whole number of milliseconds or a duration like "500ms", "5s", "1m" (units ms, s, m, h)';
+
+/** Milliseconds as a number, or a duration string: "500ms", "5s", "1.5s", "1m", "1h" ("500" = 500 ms). */
+export function parseDuration(v: unknown, min = 0, max = INT_MAX): Result<number> {
+  let ms: number;
+  if (typeof v === 'number') {
+    if (!Number.isInteger(v)) return { ok: false, message: DURATION_HINT };
+    ms = v;
+  } else if (typeof v === 'string') {
+    const m = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(v);
+    const unit = m ? DURATION_UNITS[m[2]!.toLowerCase()] : undefined;
+    if (!m || unit === undefined) return { ok: false, message: DURATION_HINT };
+    const exact = Number(m[1]) * unit;
+    ms = Math.round(exact);
+    if (Math.abs(exact - ms) > 1e-6) return { ok: false, message: `${DURATION_HINT}; whole milliseconds only` };
+  } else {
+    return { ok: false, message: DURATION_HINT };
+  }
+  if (ms < min) return { ok: false, message: `must be at least ${min} ms` };
+  if (ms > max) return { ok: false, message: `must be at most ${max} ms` };
+  return { ok: true, value: ms };
+}
+
 function parseWhole(v: unknown, what: string, min: number, max: number): Result<number> {
   if (typeof v !== 'number' || !Number.isInteger(v)) {
     return { ok: false, message: `expected a whole number${what}${typeof v === 'string' ? ' (not a string)' : ''}` };
@@ -137,10 +164,31 @@ function custom<T>(parse: (v: unknown) => Result<T>) {
   });
 }
 
-const hostPort = (allowZero: boolean) => custom((v) => parseHostPort(v, allowZero));
-const size = (min = 0) => custom((v) => parseSize(v, min));
-const duration = (min = 0, max = INT_MAX) => custom((v) => parseWhole(v, ' of milliseconds', min, max));
-const count = (min: number, max: number) => custom((v) => parseWhole(v, '', min, max));
+// Each parsed scalar carries, in its metadata, what it accepts as JSON Schema (`x-input`: the
+// schema's own input is `unknown`) and its kind (for the generated reference, src/config/reference.ts).
+const HOSTPORT_INPUT = {
+  anyOf: [
+    { type: 'string', pattern: '^(\\[[0-9A-Fa-f:.]+\\]|[^:\\s]+):\\d+$', examples: ['127.0.0.1:6380', '[::1]:6380', 'redis.ns.svc.cluster.local.:26379'] },
+    { type: 'object', properties: { host: { type: 'string' }, port: { type: 'integer', minimum: 0, maximum: 65535 } }, required: ['host', 'port'], additionalProperties: false },
+  ],
+};
+const hostPort = (allowZero: boolean) => custom((v) => parseHostPort(v, allowZero)).meta({ 'x-kind': 'address', 'x-input': HOSTPORT_INPUT });
+const size = (min = 0) =>
+  custom((v) => parseSize(v, min)).meta({
+    'x-kind': 'size',
+    'x-input': { anyOf: [{ type: 'integer', minimum: min }, { type: 'string', pattern: '^\\s*\\d+\\s*([kKmMgG][bB]?|[bB])?\\s*$', examples: ['64mb', '1gb'] }] },
+  });
+const duration = (min = 0, max = INT_MAX) =>
+  custom((v) => parseDuration(v, min, max)).meta({
+    'x-kind': 'duration',
+    'x-input': {
+      anyOf: [
+        { type: 'integer', minimum: min, maximum: max },
+        { type: 'string', pattern: '^\\s*\\d+(\\.\\d+)?\\s*([mM][sS]|[sSmMhH])?\\s*$', examples: ['500ms', '5s', '1m'] },
+      ],
+    },
+  });
+const count = (min: number, max: number) => custom((v) => parseWhole(v, '', min, max)).meta({ 'x-kind': 'count', 'x-input': { type: 'integer', minimum: min, maximum: max } });
 const bool = () => z.boolean();
 
 // ---------------------------------------------------------------------------------------------
@@ -154,9 +202,9 @@ export interface SchemaContext {
 }
 
 const topologyShape = {
-  pollIntervalMs: duration(10).optional(),
-  connectTimeoutMs: duration(1).optional(),
-  requireSentinelMajority: bool().optional(),
+  pollIntervalMs: duration(10).describe('How often every sentinel is polled (`SENTINEL GET-MASTER-ADDR-BY-NAME`, `SENTINEL REPLICAS`, ...), besides the pub/sub events: the bound on noticing a lost event. At least 10 ms.').optional(),
+  connectTimeoutMs: duration(1).describe('Connect timeout of the proxy\'s links to sentinels and nodes.').optional(),
+  requireSentinelMajority: bool().describe('Refuse (hold) commands while fewer than a majority of the known sentinels are reachable: the proxy may be on the minority side of a partition. Alias: `safety.requireSentinelMajority`.').optional(),
   writeSafety: z
     .enum(['safe', 'available'])
     .optional()
@@ -168,36 +216,36 @@ const topologyShape = {
     .describe('How long the master may leave its probe unanswered before a fresh TCP connection is tried; when that fails too, links to the master are cut and their in-flight commands get an error instead of waiting for TCP retransmission.'),
 };
 const failoverShape = {
-  holdTimeoutMs: duration(0).optional(),
-  holdBytes: size(0).optional(),
+  holdTimeoutMs: duration(0).describe('Longest a command is held while the group has no usable master (a failover under way) before it gets a retryable error (`-TRYAGAIN` / `-MASTERDOWN`). Compare Sentinel\'s `failover-timeout`.').optional(),
+  holdBytes: size(0).describe('Request bytes one session may hold during a failover; beyond, reading from that client pauses.').optional(),
 };
 const readsShape = {
-  routeReads: z.enum(['master', 'replica']).optional(),
-  maxLagMs: duration(0).optional(),
-  fallback: z.enum(['master', 'error']).optional(),
-  readYourWritesMs: duration(0).optional(),
+  routeReads: z.enum(['master', 'replica']).describe('`master`: the master listener sends everything to the master. `replica`: read-only commands outside transactions go to a healthy replica (replies still in request order).').optional(),
+  maxLagMs: duration(0).describe('Replicas lagging the master by more than this get no reads (lag from replication offsets). Compare Redis\'s `min-replicas-max-lag`.').optional(),
+  fallback: z.enum(['master', 'error']).describe('What the read-only listener (and `routeReads: replica`) does with no healthy replica: send to the `master`, or answer an `error`.').optional(),
+  readYourWritesMs: duration(0).describe('With `routeReads: replica`: keep a session\'s reads on the master this long after its last write; 0 disables.').optional(),
 };
 const limitsShape = {
-  maxClients: count(1, INT_MAX).optional(),
-  idleTimeoutMs: duration(0).optional(),
-  maxBulkBytes: size(1).optional(),
-  maxMultibulkLength: count(1, INT_MAX).optional(),
-  queryBufferBytes: size(1).optional(),
-  outputBufferSoftBytes: size(1).optional(),
-  outputBufferHardBytes: size(1).optional(),
+  maxClients: count(1, INT_MAX).describe('Client connections per group; beyond, `-ERR max number of clients reached`. Redis: `maxclients`.').optional(),
+  idleTimeoutMs: duration(0).describe('Close client sessions idle this long; 0 = never. Redis: `timeout` (seconds there).').optional(),
+  maxBulkBytes: size(1).describe('Largest bulk string accepted in a request. Redis: `proto-max-bulk-len`.').optional(),
+  maxMultibulkLength: count(1, INT_MAX).describe('Most elements in one request (Redis: INT_MAX, fixed).').optional(),
+  queryBufferBytes: size(1).describe('Request bytes one client may have buffered, not yet sent. Redis: `client-query-buffer-limit`.').optional(),
+  outputBufferSoftBytes: size(1).describe('Reply backlog of one client above which the proxy stops reading from its backend (backpressure). Redis: `client-output-buffer-limit` (soft). Must not exceed `outputBufferHardBytes`.').optional(),
+  outputBufferHardBytes: size(1).describe('Reply backlog of one client above which it is disconnected. Redis: `client-output-buffer-limit` (hard).').optional(),
 };
 const linksShape = {
-  shared: bool().optional(),
-  maxPipeline: count(1, 1_000_000).optional(),
+  shared: bool().describe('Carry the commands of stateless sessions (db 0, RESP2, no name, no client `AUTH`, no subscription, transaction or blocking command yet) over one pipelined link per group: far fewer system calls per command, on the proxy and on Redis. A session moves to a link of its own before its first stateful command, and before a command larger than 256 KB. `false`: a link per session.').optional(),
+  maxPipeline: count(1, 1_000_000).describe('Commands one session may have in flight on the shared link; a client pipelining deeper, or not reading its replies as fast as they come, moves to a link of its own, where backpressure reaches Redis. Also bounds what the proxy buffers for a client that stops reading.').optional(),
 };
 const safetyShape = {
-  requireSentinelMajority: bool().optional(),
+  requireSentinelMajority: bool().describe('Alias of `topology.requireSentinelMajority` (give one of the two).').optional(),
 };
 const credentialsShape = {
-  username: z.string().min(1).optional(),
-  password: z.string().min(1).optional(),
-  passwordFile: z.string().min(1).optional(),
-  passwordEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an environment variable name').optional(),
+  username: z.string().min(1).describe('ACL user name.').optional(),
+  password: z.string().min(1).describe('The password (prefer `passwordFile` or `passwordEnv`: a file in version control leaks it).').optional(),
+  passwordFile: z.string().min(1).describe('Read the password from this file (trailing newlines trimmed); relative to the config file\'s directory.').optional(),
+  passwordEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an environment variable name').describe('Read the password from this environment variable.').optional(),
 };
 const tlsClientKeys = ['enabled', 'ca', 'cert', 'key', 'servername', 'servernameMap', 'rejectUnauthorized'];
 const tlsServerKeys = ['enabled', 'cert', 'key', 'ca', 'requestCert'];
@@ -222,7 +270,7 @@ export const KNOWN_KEYS: Record<string, readonly string[]> = {
   listener: tlsServerKeys,
   backend: tlsClientKeys,
   sentinel: tlsClientKeys,
-  admin: ['listen'],
+  admin: ['listen', 'readiness'],
   shutdown: ['timeoutMs'],
   clientAuth: ['users'],
   users: clientUserKeys,
@@ -277,17 +325,17 @@ function toggled(v: unknown): unknown {
 /** `null` means explicitly disabled (overrides an inherited setting), `undefined` not given. */
 function tlsClientSchema(ctx: SchemaContext) {
   const obj = z.strictObject({
-    enabled: bool().optional(),
-    ca: pemFile(ctx).optional(),
-    cert: pemFile(ctx).optional(),
-    key: pemFile(ctx).optional(),
-    servername: z.string().min(1).optional(),
-    servernameMap: z.record(z.string().min(1), z.string().min(1)).optional(),
-    rejectUnauthorized: bool().optional(),
+    enabled: bool().describe('`false` turns an inherited setting off. `true` alone (instead of the mapping) = TLS on with the system CAs.').optional(),
+    ca: pemFile(ctx).describe('CA certificate(s) to verify the peer with (PEM file); default: the system CAs.').optional(),
+    cert: pemFile(ctx).describe('Client certificate (PEM file), with `key`.').optional(),
+    key: pemFile(ctx).describe('Client private key (PEM file), with `cert`.').optional(),
+    servername: z.string().min(1).describe('Name sent as SNI and verified in the certificate (Sentinel announces IP addresses).').optional(),
+    servernameMap: z.record(z.string().min(1), z.string().min(1)).describe('Per announced address ("ip:port" or "ip"): the name to verify; wins over `servername`.').optional(),
+    rejectUnauthorized: bool().describe('Verify the peer\'s certificate (default true).').optional(),
   });
   return z.preprocess(
     toggled,
-    obj.transform((o, zctx): TlsClientOptions | null => {
+    obj.meta({ 'x-or-boolean': true }).transform((o, zctx): TlsClientOptions | null => {
       if (o.enabled === false) return null;
       if ((o.cert === undefined) !== (o.key === undefined)) {
         zctx.addIssue({ code: 'custom', message: 'give both cert and key (a client certificate) or neither', path: [o.cert ? 'key' : 'cert'] });
@@ -311,15 +359,15 @@ function tlsClientSchema(ctx: SchemaContext) {
 
 function tlsServerSchema(ctx: SchemaContext) {
   const obj = z.strictObject({
-    enabled: bool().optional(),
-    cert: pemFile(ctx).optional(),
-    key: pemFile(ctx).optional(),
-    ca: pemFile(ctx).optional(),
-    requestCert: bool().optional(),
+    enabled: bool().describe('`false` turns an inherited listener TLS setting off.').optional(),
+    cert: pemFile(ctx).describe('Server certificate (PEM file). Redis: `tls-cert-file`.').optional(),
+    key: pemFile(ctx).describe('Server private key (PEM file). Redis: `tls-key-file`.').optional(),
+    ca: pemFile(ctx).describe('CA that signs client certificates (PEM file), with `requestCert`. Redis: `tls-ca-cert-file`.').optional(),
+    requestCert: bool().describe('Require client certificates signed by `ca`. Redis: `tls-auth-clients`.').optional(),
   });
   return z.preprocess(
     toggled,
-    obj.transform((o, zctx): TlsServerOptions | null => {
+    obj.meta({ 'x-or-boolean': true }).transform((o, zctx): TlsServerOptions | null => {
       if (o.enabled === false) return null;
       let failed = false;
       for (const k of ['cert', 'key'] as const) {
@@ -386,12 +434,12 @@ function credentialsSchema(ctx: SchemaContext) {
 function clientAuthSchema(ctx: SchemaContext) {
   const user = z
     .strictObject({
-      name: z.string().min(1).regex(/^[^\s]+$/, 'must not contain spaces'),
-      password: z.string().min(1).optional(),
-      passwordFile: z.string().min(1).optional(),
-      passwordEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an environment variable name').optional(),
-      passwordSha256: z.string().regex(/^[0-9a-fA-F]{64}$/, 'expected 64 hex digits (sha256)').optional(),
-      access: z.enum(['read', 'write']),
+      name: z.string().min(1).regex(/^[^\s]+$/, 'must not contain spaces').describe('User name clients give to AUTH (or HELLO AUTH).'),
+      password: z.string().min(1).describe('The password (only its SHA-256 is kept in memory).').optional(),
+      passwordFile: z.string().min(1).describe('Read the password from this file.').optional(),
+      passwordEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an environment variable name').describe('Read the password from this environment variable.').optional(),
+      passwordSha256: z.string().regex(/^[0-9a-fA-F]{64}$/, 'expected 64 hex digits (sha256)').describe('The password\'s SHA-256 in hex, as Redis ACL\'s `#<hash>`.').optional(),
+      access: z.enum(['read', 'write']).describe('`read`: what the read-only listener allows (`+@read +@connection`); `write`: everything.'),
     })
     .transform((u, zctx): ClientUser => {
       const sources = (['password', 'passwordFile', 'passwordEnv', 'passwordSha256'] as const).filter((k) => u[k] !== undefined);
@@ -407,6 +455,11 @@ function clientAuthSchema(ctx: SchemaContext) {
           return z.NEVER;
         }
         pw = r.value.replace(/(\r?\n)+$/, '');
+        if (pw === '') {
+          // As for the backend credentials: an empty file is a mistake, not a user with password "".
+          zctx.addIssue({ code: 'custom', message: 'the password file is empty', path: ['passwordFile'] });
+          return z.NEVER;
+        }
       }
       if (u.passwordEnv !== undefined) {
         pw = ctx.env[u.passwordEnv];
@@ -419,7 +472,7 @@ function clientAuthSchema(ctx: SchemaContext) {
       return { name: u.name, passwordSha256: hash, access: u.access };
     });
   return z
-    .strictObject({ users: z.array(user).min(1, 'list at least one user') })
+    .strictObject({ users: z.array(user).min(1, 'list at least one user').describe('The users; each gives exactly one of password, passwordFile, passwordEnv, passwordSha256.') })
     .transform((c, zctx): ClientAuthConfig => {
       const seen = new Set<string>();
       for (const [i, u] of c.users.entries()) {
@@ -435,56 +488,66 @@ const groupName = custom((v): Result<string> => {
   if (v === '') return { ok: false, message: 'must not be empty' };
   if (/[\s\x00-\x1f\x7f]/.test(v)) return { ok: false, message: 'must not contain spaces or control characters' };
   return { ok: true, value: v };
-});
+}).meta({ 'x-input': { type: 'string', minLength: 1, pattern: '^[^\\s]+$' } });
 
 /** Options every group inherits from the top level and may override. */
 function inheritedShape(ctx: SchemaContext) {
   return {
-    topology: z.strictObject(topologyShape).optional(),
-    failover: z.strictObject(failoverShape).optional(),
-    reads: z.strictObject(readsShape).optional(),
-    limits: z.strictObject(limitsShape).optional(),
-    links: z.strictObject(linksShape).optional(),
-    safety: z.strictObject(safetyShape).optional(),
-    auth: credentialsSchema(ctx).optional(),
-    sentinelAuth: credentialsSchema(ctx).optional(),
-    clientAuth: clientAuthSchema(ctx).optional(),
+    topology: z.strictObject(topologyShape).describe('How the group\'s master is followed: sentinel polling and links.').optional(),
+    failover: z.strictObject(failoverShape).describe('What happens to commands during a failover (fence, hold, re-home).').optional(),
+    reads: z.strictObject(readsShape).describe('Reads on replicas: the read-only listener and the per-command split.').optional(),
+    limits: z.strictObject(limitsShape).describe('Limits like Redis\'s own, per client session.').optional(),
+    links: z.strictObject(linksShape).describe('How sessions reach the nodes: shared pipelined links or a link per session.').optional(),
+    safety: z.strictObject(safetyShape).describe('Alias section: `safety.requireSentinelMajority`.').optional(),
+    auth: credentialsSchema(ctx).describe('Credentials of the proxy\'s links to the nodes: its own checks (ROLE, INFO) and every client session\'s link (a client\'s own AUTH then replaces them for its session, unless the proxy authenticates clients itself). Redis: `requirepass`, ACL users. At most one of password, passwordFile, passwordEnv.').optional(),
+    sentinelAuth: credentialsSchema(ctx).describe('Credentials for the sentinels (same keys as `auth`). Sentinel: `requirepass` on the sentinels.').optional(),
+    clientAuth: clientAuthSchema(ctx).describe('Client authentication by the proxy itself: clients must AUTH as one of these users before anything but AUTH/HELLO/PING/QUIT; their AUTH never reaches Redis.').optional(),
     tls: z
       .strictObject({
-        listener: tlsServerSchema(ctx).optional(),
-        backend: tlsClientSchema(ctx).optional(),
-        sentinel: tlsClientSchema(ctx).optional(),
+        listener: tlsServerSchema(ctx).describe('TLS on the client listeners (master and read-only). Off by default.').optional(),
+        backend: tlsClientSchema(ctx).describe('TLS to the nodes (`tls-port` on Redis). Off by default; `true` = on with the system CAs.').optional(),
+        sentinel: tlsClientSchema(ctx).describe('TLS to the sentinels, same keys as `backend`. Off by default.').optional(),
       })
+      .describe('TLS per link. Each of listener/backend/sentinel replaces an inherited one as a whole.')
       .optional(),
   };
 }
 
 export function groupSchema(ctx: SchemaContext) {
   return z.strictObject({
-    name: groupName.optional(),
-    listen: hostPort(true).optional(),
-    readListen: hostPort(true).optional(),
-    sentinels: z.array(hostPort(false)).optional(),
+    name: groupName.describe('Required. The master name Sentinel knows the group by (unique). Sentinel: `sentinel monitor <name>`.').optional(),
+    listen: hostPort(true).describe('Required. Where clients connect; writes go to the verified master. Port 0: any free port. Redis: `bind` + `port`.').optional(),
+    readListen: hostPort(true).describe('Read-only listener: each connection goes to a healthy replica; writes get `-READONLY` from the proxy.').optional(),
+    sentinels: z.array(hostPort(false)).describe('Required (at least one). Sentinels to connect to; the others are discovered (`SENTINEL SENTINELS`).').optional(),
     ...inheritedShape(ctx),
   });
 }
 
 export function topSchema(ctx: SchemaContext) {
   return z.strictObject({
-    logLevel: z.enum(LOG_LEVELS).optional(),
-    logFormat: z.enum(LOG_FORMATS).optional(),
+    logLevel: z.enum(LOG_LEVELS).describe('Log level. Redis: `loglevel`.').optional(),
+    logFormat: z.enum(LOG_FORMATS).describe('`json` (pino, one object per line) or `pretty` (for a terminal).').optional(),
     admin: z
       .preprocess(
         (v) => (v === false ? { listen: false } : v),
         z.strictObject({
-          listen: custom((v): Result<HostPort | false> => (v === false ? { ok: true, value: false } : parseHostPort(v, true))).optional(),
+          listen: custom((v): Result<HostPort | false> => (v === false ? { ok: true, value: false } : parseHostPort(v, true)))
+            .meta({ 'x-kind': 'address', 'x-input': { anyOf: [...HOSTPORT_INPUT.anyOf, { const: false }] } })
+            .describe('The admin HTTP server: `/metrics`, `/healthz`, `/readyz`, `/topology`. `false` (or `admin: false`) disables it. Plain HTTP without authentication: keep it on loopback or a private network.')
+            .optional(),
+          readiness: z.enum(READINESS_MODES).describe('What `/readyz` and `rsp_ready` require. `master` (default): every group has a verified master it can send to now; unreachable sentinels alone do not make the proxy unready (they show as a warning), so a sidecar is not taken out of its Service while the master works. `strict`: also at least one reachable sentinel and, with a sentinel majority, a master without problems; for a shared proxy Service, where a proxy that can no longer follow a failover should hand its clients to one that can.').optional(),
         }),
       )
+      .meta({ 'x-or-false': true })
+      .describe('The admin HTTP server; `admin: false` disables it.')
       .optional(),
-    shutdown: z.strictObject({ timeoutMs: duration(0).optional() }).optional(),
+    shutdown: z
+      .strictObject({ timeoutMs: duration(0).describe('SIGTERM/SIGINT: drain sessions and exit within this. Redis: `shutdown-timeout` (seconds there).').optional() })
+      .describe('How the proxy stops on SIGTERM/SIGINT.')
+      .optional(),
     ...inheritedShape(ctx),
     // Each group is parsed on its own (groupSchema), so one broken group does not hide the others.
-    groups: z.array(z.unknown()).optional(),
+    groups: z.array(z.unknown()).describe('The groups: one per Sentinel master name, each with its own listen ports.').optional(),
   });
 }
 
@@ -515,7 +578,7 @@ export function formatPath(path: readonly PropertyKey[]): string {
 const norm = (k: string) => k.replace(/[_-]/g, '').toLowerCase();
 
 /** Edit distance counting an adjacent transposition as one edit ("lsiten" -> "listen": 1). */
-function editDistance(a: string, b: string): number {
+export function editDistance(a: string, b: string): number {
   const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
   for (let i = 1; i <= a.length; i++) {
     for (let j = 1; j <= b.length; j++) {
@@ -528,13 +591,32 @@ function editDistance(a: string, b: string): number {
   return d[a.length]![b.length]!;
 }
 
-/** "did you mean ...?" for an unknown key, from the keys allowed where it was found. */
+/** Keys that are easy to guess wrong, by "holder.key" (normalized): what to write instead. */
+const KEY_HINTS: Record<string, string> = {
+  'admin.enabled': 'the admin server is on by default; "admin: false" turns it off',
+  'admin.disabled': 'the admin server is on by default; "admin: false" turns it off',
+  'tls.enabled': 'TLS is set per link: tls.listener, tls.backend, tls.sentinel (each "true" or a mapping)',
+};
+
+/** The sections (keys that hold objects of their own) allowed in the object held by `holder`. */
+function sectionsIn(holder: string): string[] {
+  return (KNOWN_KEYS[holder] ?? []).filter((k) => k !== holder && Object.hasOwn(KNOWN_KEYS, k));
+}
+
+/** "did you mean ...?" for an unknown key, from the keys allowed where it was found; or, when the
+ * key belongs to a section nested here or to a sibling section, that section's name. Only
+ * sections reachable from here are named: a key of the same name elsewhere in the file (e.g.
+ * `enabled` of a TLS link) is no answer to a key misplaced under `admin`. */
 export function suggestKey(key: string, objectPath: readonly PropertyKey[]): string {
-  const holder = [...objectPath].reverse().find((s) => typeof s === 'string') as string | undefined;
-  const known = KNOWN_KEYS[holder ?? ''] ?? [];
+  const names = objectPath.filter((s): s is string => typeof s === 'string');
+  const holder = names[names.length - 1] ?? '';
+  const parent = names[names.length - 2] ?? '';
+  const known = KNOWN_KEYS[holder] ?? [];
   const n = norm(key);
   const exact = known.find((k) => norm(k) === n);
   if (exact) return ` (did you mean "${exact}"? keys are camelCase)`;
+  const hint = KEY_HINTS[`${holder}.${n}`];
+  if (hint) return ` (${hint}; allowed here: ${known.join(', ')})`;
   let best: string | undefined;
   let bestD = Infinity;
   for (const k of known) {
@@ -545,9 +627,10 @@ export function suggestKey(key: string, objectPath: readonly PropertyKey[]): str
     }
   }
   if (best && bestD <= Math.max(1, Math.floor(best.length / 3))) return ` (did you mean "${best}"?)`;
-  const elsewhere = Object.entries(KNOWN_KEYS)
-    .filter(([, keys]) => keys.some((k) => norm(k) === n))
-    .map(([holderKey]) => (holderKey === '' ? 'the top level' : holderKey === 'groups' ? 'a group' : holderKey));
+  const candidates = holder === '' ? sectionsIn('') : [...sectionsIn(holder), ...sectionsIn(parent).filter((s) => s !== holder)];
+  const elsewhere = [...new Set(candidates)]
+    .filter((section) => (KNOWN_KEYS[section] ?? []).some((k) => norm(k) === n))
+    .map((section) => (section === 'groups' ? 'a group (groups[])' : section));
   if (elsewhere.length) return ` (it belongs under ${elsewhere.join(' or ')})`;
   return known.length ? ` (allowed here: ${known.join(', ')})` : '';
 }
@@ -585,4 +668,22 @@ export function formatIssue(issue: z.core.$ZodIssue, prefix: readonly PropertyKe
 
 export function formatIssues(error: z.ZodError, prefix: readonly PropertyKey[] = []): string[] {
   return error.issues.flatMap((i) => formatIssue(i, prefix));
+}
+
+/** A problem with the path it is about (so it can be given a line and column in the file).
+ * `key`: about the key itself (an unknown key), not its value. */
+export interface PathProblem {
+  text: string;
+  path?: readonly PropertyKey[];
+  key?: boolean;
+}
+
+/** formatIssues, each line with its path. */
+export function issueProblems(error: z.ZodError, prefix: readonly PropertyKey[] = []): PathProblem[] {
+  return error.issues.flatMap((issue): PathProblem[] => {
+    const path = [...prefix, ...issue.path];
+    const lines = formatIssue(issue, prefix);
+    if (issue.code === 'unrecognized_keys') return lines.map((text, i) => ({ text, path: [...path, issue.keys[i]!], key: true }));
+    return lines.map((text) => ({ text, path }));
+  });
 }

@@ -132,9 +132,18 @@ export interface GroupConfig {
   clientAuth?: ClientAuthConfig;
 }
 
+/** What /readyz (and `rsp_ready`) require. `master`: every group has a verified master it can
+ * send to now (sentinels unreachable alone do not make it unready: the sidecar case, where one
+ * readiness failure takes every application pod out of its Service at once). `strict`: also at
+ * least one reachable sentinel, and a master without problems whenever a majority of sentinels
+ * is reachable (a shared proxy Service: send clients to a proxy that can follow a failover). */
+export type ReadinessMode = 'master' | 'strict';
+
 export interface AdminConfig {
   /** Loopback by default; `undefined` disables the admin server. */
   listen?: HostPort;
+  /** Absent: DEFAULT_READINESS. */
+  readiness?: ReadinessMode;
 }
 
 export interface ProxyConfig {

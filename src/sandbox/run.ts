@@ -24,6 +24,58 @@ export interface RunSandboxOptions {
 const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 const HOST = '127.0.0.1';
 
+/** The sandbox's command-line options as typed (strings), before anything starts. */
+export interface SandboxFlags {
+  listenPort?: unknown;
+  readListenPort?: unknown;
+  adminPort?: unknown;
+  logLevel?: unknown;
+  replicas?: unknown;
+}
+
+const FLAG_NAMES: Record<keyof SandboxFlags, string> = {
+  listenPort: '--listen-port',
+  readListenPort: '--read-listen-port',
+  adminPort: '--admin-port',
+  logLevel: '--log-level',
+  replicas: '--replicas',
+};
+
+/**
+ * Checks the sandbox options before any Redis process starts: the problems (one line each, named
+ * by their flag) or the options to run with.
+ */
+export function parseSandboxFlags(flags: SandboxFlags): { ok: true; options: RunSandboxOptions } | { ok: false; problems: string[] } {
+  const problems: string[] = [];
+  const options: RunSandboxOptions = {};
+  const whole = (k: keyof SandboxFlags, min: number, max: number, what: string): number | undefined => {
+    const v = flags[k];
+    if (v === undefined) return undefined;
+    const s = Array.isArray(v) ? v[v.length - 1] : v;
+    const text = String(s).trim();
+    if (!/^\d+$/.test(text) || Number(text) < min || Number(text) > max) {
+      problems.push(`${FLAG_NAMES[k]}: expected ${what} from ${min} to ${max}, got ${JSON.stringify(String(s))}`);
+      return undefined;
+    }
+    return Number(text);
+  };
+  const port = (k: 'listenPort' | 'readListenPort' | 'adminPort') => {
+    const n = whole(k, 0, 65535, 'a port number');
+    if (n !== undefined) options[k] = n;
+  };
+  port('listenPort');
+  port('readListenPort');
+  port('adminPort');
+  const replicas = whole('replicas', 0, 16, 'a number of replicas');
+  if (replicas !== undefined) options.replicas = replicas;
+  if (flags.logLevel !== undefined) {
+    const l = String(flags.logLevel).trim().toLowerCase();
+    if ((LOG_LEVELS as readonly string[]).includes(l)) options.logLevel = l;
+    else problems.push(`${FLAG_NAMES.logLevel}: expected one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(String(flags.logLevel))}`);
+  }
+  return problems.length ? { ok: false, problems } : { ok: true, options };
+}
+
 function out(line = ''): void {
   process.stdout.write(line + '\n');
 }

@@ -10,69 +10,27 @@
 // ever sent twice and replies never interleave.
 import type net from 'node:net';
 import type { Logger } from '../logger.js';
-import { type Command, RequestFramer, commandArgs } from '../resp/request.js';
+import { type Command, RequestFramer } from '../resp/request.js';
 import { ReplyProtocolError, type ReplyInfo } from '../resp/reply.js';
 import { NULL_ARRAY_RESP2, NULL_RESP3, OK, QUEUED } from '../resp/encode.js';
 import { ErrorReplies, errorReply } from '../errors.js';
-import { CmdFlag, type CommandSpec, type CommandTable, isBlockingCall, isReadOnly, isWrite } from '../commands/table.js';
+import { CmdFlag, type CommandSpec, type CommandTable, isReadOnly, isWrite } from '../commands/table.js';
 import { BackendLink } from './backend-link.js';
 import { adoptReads } from './socket-reads.js';
 import type { SharedLink, SharedWaiter } from './shared-link.js';
 import { Deque } from './deque.js';
 import { ReplayState } from './state.js';
-import type { GroupRuntime } from '../group.js';
-import type { ClientUser } from '../config/types.js';
+import { Transaction } from './transaction.js';
+import { type Entry, type EntryKind, lostReplies, sharedRunReadsOnly } from './reply-queue.js';
+import { type Held, HoldQueue, requeued } from './hold-queue.js';
+import { Gates, type GateOwner } from './gates.js';
+import { prepare, type EffectsOwner } from './effects.js';
+import { route, type RouteInput } from './router.js';
+import type { SessionHandle, SessionHost, SessionDescription } from './host.js';
 import { encodeCommand } from '../resp/encode.js';
 import { DEFAULT_LINKS } from '../config/defaults.js';
-import { createHash, timingSafeEqual } from 'node:crypto';
-
-const enum Kind {
-  /** Sent to the node; its replies go to the client. */
-  Forward,
-  /** Answered by the proxy. */
-  Local,
-  /** Sent by the proxy (replay, CLIENT ID); its replies are swallowed. */
-  Internal,
-}
 
 type Cmd = Command<CommandSpec>;
-
-interface Entry {
-  kind: Kind;
-  /** Replies still expected from the node. */
-  expect: number;
-  cmd: Cmd | undefined;
-  local: Buffer | undefined;
-  /** Counts (p|s)(un)subscribe confirmations rather than ordinary replies. */
-  sub: boolean;
-  /** The reply is collected and decided on once complete instead of streamed. */
-  buffered: boolean;
-  blocking: boolean;
-  /** The proxy asked the node to unblock it (CLIENT UNBLOCK ... ERROR) because of a fence. */
-  unblockRequested: boolean;
-  link: BackendLink | undefined;
-  /** When the client sent it (ms): a command put back after a failed connection keeps its age. */
-  at: number;
-  /** The proxy's own CLIENT ID on a new link: its integer reply is kept on the link. */
-  clientIdProbe: boolean;
-  /** Sent on the group's shared link: a run of `expect` consecutive commands (`cmd`, then `more`). */
-  shared: boolean;
-  /** A shared run's commands after the first, kept until answered (re-sent only if the link never
-   * connected). */
-  more: Cmd[] | undefined;
-  /** Put back to be sent again (its link never connected): replies or losses for it are ignored. */
-  cancelled: boolean;
-  /** Runs when the last reply arrives; `ok` is false for an error reply. */
-  done: ((ok: boolean, info: ReplyInfo) => void) | undefined;
-}
-
-interface Held {
-  cmd: Cmd;
-  at: number;
-  /** A reply of the proxy's own that must wait its turn behind held commands (a protocol error
-   * after them); `cmd` is then an empty placeholder. */
-  local?: Buffer;
-}
 
 const PAUSE_BACKEND = 1; // a link's write buffer is full
 const PAUSE_HOLD = 2; // too many bytes held during a fence
@@ -91,33 +49,40 @@ const SUB_MESSAGE = new Set(['message', 'pmessage', 'smessage']);
 
 let nextSessionId = 1;
 
-export class Session implements SharedWaiter {
+export class Session implements SharedWaiter, SessionHandle, GateOwner, EffectsOwner {
   readonly id = nextSessionId++;
   readonly log: Logger;
   readonly state = new ReplayState();
   private readonly framer: RequestFramer<CommandSpec>;
   private readonly queue = new Deque<Entry>();
-  private readonly held = new Deque<Held>();
-  private heldBytes = 0;
+  private readonly held = new HoldQueue();
   private link: BackendLink | undefined;
   private paused = 0;
   /** Arrival time of the client data being framed (one clock read per chunk, not per command). */
   private now = Date.now();
-  private closing = false;
-  private closed = false;
-  /** Close once every owed reply is written (QUIT, protocol error, shutdown). */
-  private closeWhenDrained = false;
+  /** Arrival time of the command being dispatched (earlier than `now` for a held one). */
+  private arrivedAt = this.now;
+  /** The same instant as performance.now(): the start of the latency the group observes
+   * (issue 18; one clock read per chunk, not per command). */
+  private arrived = performance.now();
+  /** performance.now() when the node's chunk being framed arrived: the end of that latency. */
+  private replyAt = 0;
+  /**
+   * 'open': reading and serving; 'draining': read nothing more (QUIT, a protocol error, shutdown),
+   * close once every owed reply is written; 'closing': the last reply is being written (client
+   * end() called); 'closed': torn down.
+   */
+  private life: 'open' | 'draining' | 'closing' | 'closed' = 'open';
+  private get closed(): boolean {
+    return this.life === 'closed';
+  }
 
   // Transaction state (DESIGN.md: a transaction cannot move to a new master).
-  private inMulti = false;
-  private watching = false;
-  /** The MULTI (or the WATCH) went to a master this session has since left. */
-  private txBroken = false;
-  private monitor = false;
-  private tracking = false;
+  readonly tx = new Transaction();
+  /** MONITOR or CLIENT TRACKING on: the session cannot move to a new master (DESIGN.md). */
+  unmovable: 'no' | 'monitor' | 'tracking' = 'no';
   /** CLIENT REPLY OFF / SKIP: the node sends no reply. */
-  private replyOff = false;
-  private skipNext = false;
+  replyMode: 'on' | 'off' | 'skip' = 'on';
 
   // Reply forwarding over one link chunk.
   private cur: Buffer | undefined;
@@ -127,6 +92,9 @@ export class Session implements SharedWaiter {
   private streaming = true;
   private pend: Buffer[] = [];
 
+  /** Blocked commands unblocked on the old master (they did not run there), in order, waiting for
+   * the rest of the pipeline to be unblocked too before they go to the new one. */
+  private reissue: { cmd: Cmd; error: Buffer; t0: number }[] = [];
   private holdTimer: NodeJS.Timeout | undefined;
   private relinkTimer: NodeJS.Timeout | undefined;
   private relinkDelay = 0;
@@ -134,21 +102,25 @@ export class Session implements SharedWaiter {
 
   /** The replica a read session uses (counted in the group's balancer). */
   private replica: string | undefined;
-  /** A command of the open transaction was refused by the proxy: its EXEC must fail. */
-  private txDirty = false;
-  /** With client authentication by the proxy: the user this client authenticated as. */
-  private user: ClientUser | undefined;
+  /** Client authentication and access (gates.ts). */
+  private readonly gates: Gates;
   /** Per-command read split (reads.routeReads = replica): the link not in use right now (the
    * master's while reads go to a replica, or the other way round), kept open for the next switch.
    * Only one link has commands in flight at any time, so replies stay in request order. */
   private spare: BackendLink | undefined;
-  private readonly splitReads: boolean;
-  /** Still stateless: plain commands go over the group's shared link (config.links.shared). */
-  private shareable: boolean;
+  /**
+   * 'shared': stateless so far, plain commands go over the group's shared link (links.shared);
+   * 'own': a link of its own (the read listener, or the session gained state); 'split': the
+   * per-command read split (reads.routeReads = replica), a master link and a replica link, one
+   * of them the spare. Decided when the session opens; 'shared' turns 'own' for good.
+   */
+  private linkMode: 'shared' | 'own' | 'split';
+  /** The router's input, filled in per command (one object per session, not per command). */
+  private readonly ri: RouteInput;
 
   /** On the group's shared link (moves with it: its next command goes to the new master). */
   get onSharedLink(): boolean {
-    return this.shareable && this.link === undefined;
+    return this.linkMode === 'shared' && this.link === undefined;
   }
   private sharedInFlight = 0;
   /** Commands a session may have in flight on the shared link (links.maxPipeline). */
@@ -171,7 +143,7 @@ export class Session implements SharedWaiter {
 
   constructor(
     readonly client: net.Socket,
-    readonly group: GroupRuntime,
+    readonly group: SessionHost,
     private readonly table: CommandTable,
     parentLog: Logger,
     /** `read`: the read-only listener: a healthy replica, writes refused. */
@@ -186,9 +158,27 @@ export class Session implements SharedWaiter {
       (spec) => spec.subcommands !== undefined,
     );
     // Redis's stricter request limits apply until the client authenticates.
-    if (group.config.clientAuth) this.framer.unauthenticated = true;
-    this.splitReads = kind === 'master' && group.config.reads.routeReads === 'replica';
-    this.shareable = kind === 'master' && !this.splitReads && (group.config.links?.shared ?? true);
+    // Client authentication applies to the sessions opened while it is configured (a reload that
+    // turns it on does not ask open sessions to authenticate mid-session; docs/session.md).
+    this.gates = new Gates(this, group.config.clientAuth?.users, () => this.group.config.clientAuth?.users);
+    if (this.gates.authUsers !== undefined) this.framer.unauthenticated = true;
+    this.ri = {
+      listener: kind,
+      split: kind === 'master' && group.config.reads.routeReads === 'replica',
+      readOnly: false,
+      blocking: false,
+      txIdle: true,
+      subscribed: false,
+      sinceWriteMs: 0,
+      readYourWritesMs: 0,
+      replica: undefined,
+      atBoundary: true,
+      onReplicaLink: false,
+      masterUsable: false,
+      fallback: 'master',
+      replicasMeasured: false,
+    };
+    this.linkMode = kind === 'read' ? 'own' : group.config.reads.routeReads === 'replica' ? 'split' : (group.config.links?.shared ?? true) ? 'shared' : 'own';
     this.maxPipeline = group.config.links?.maxPipeline ?? DEFAULT_LINKS.maxPipeline;
     client.setNoDelay(true);
     // Accepted paused (listener.ts), so that reads can go to the shared read buffer from the first.
@@ -203,7 +193,7 @@ export class Session implements SharedWaiter {
     if (lim.idleTimeoutMs > 0) {
       client.setTimeout(lim.idleTimeoutMs, () => {
         // As Redis: blocked and subscribed clients are never idle.
-        if (this.queue.length === 0 && this.held.length === 0 && !this.state.subscribed && !this.monitor) {
+        if (this.queue.length === 0 && this.held.length === 0 && !this.state.subscribed && this.unmovable !== 'monitor') {
           this.log.info('idle timeout');
           this.teardown('idle timeout');
         }
@@ -216,8 +206,10 @@ export class Session implements SharedWaiter {
   // Client → node
 
   private onClientData(chunk: Buffer): void {
-    if (this.closed || this.closing) return;
+    if (this.life === 'closing' || this.life === 'closed') return;
     this.now = Date.now();
+    this.arrivedAt = this.now;
+    this.arrived = performance.now();
     this.curIn = chunk;
     const err = this.framer.push(chunk, (cmd) => this.onCommand(cmd));
     this.flushWrites();
@@ -226,79 +218,69 @@ export class Session implements SharedWaiter {
       this.log.info({ reason: err.reply }, 'protocol error, closing');
       this.group.metrics.protocolErrors.inc();
       this.pauseReading(PAUSE_CLOSING);
-      this.closeWhenDrained = true;
+      this.life = 'draining';
       const reply = errorReply(err.reply);
       // After every command before it, held ones included.
-      if (this.held.length > 0) this.held.push({ cmd: NO_CMD, at: this.now, local: reply });
+      if (this.held.length > 0) this.held.push({ type: 'reply', reply, at: this.now, t0: this.arrived });
       else this.enqueueLocal(reply, undefined);
       this.maybeFinish();
       return;
     }
-    if (this.framer.bufferedBytes + this.heldBytes > this.group.config.limits.queryBufferBytes) {
+    if (this.framer.bufferedBytes + this.held.bytes > this.group.config.limits.queryBufferBytes) {
       // Redis closes such a client without a reply ("closing client that reached max query buffer length").
-      this.log.warn({ bytes: this.framer.bufferedBytes + this.heldBytes }, 'query buffer limit reached, closing');
+      this.log.warn({ bytes: this.framer.bufferedBytes + this.held.bytes }, 'query buffer limit reached, closing');
       this.teardown('query buffer limit');
     }
   }
 
   private onCommand(cmd: Cmd): void {
-    if (this.closeWhenDrained) return;
+    if (this.life !== 'open') return;
     this.group.metrics.commands.inc();
     if (this.held.length > 0 || !this.dispatch(cmd)) this.hold(cmd);
   }
 
-  /** Where this session's commands go now; undefined: hold them. */
+  /** Where this session's next command goes now (a subscribed session's link); undefined: hold. */
   private target(): { addr: string; epoch: number } | undefined {
-    const g = this.group;
-    if (this.kind === 'read') {
-      // Until replica health is measured, no read may go to the master by default: hold (issue 16).
-      if (!g.replicasMeasured) return undefined;
-      const r = g.replicas.choose(this.replica);
-      if (r !== undefined) {
-        if (r !== this.replica) {
-          if (this.replica !== undefined) g.replicas.release(this.replica);
-          g.replicas.take(r);
-          this.replica = r;
-        }
-        return { addr: r, epoch: -1 };
-      }
-      if (g.config.reads.fallback !== 'master') return undefined;
-    }
-    if (g.blocked || g.master === undefined) return undefined;
-    return { addr: g.master, epoch: g.masterEpoch };
+    return this.targetFor(undefined);
   }
 
   /**
-   * Where one command goes. With the per-command read split, a read-only command outside
-   * transactions, subscriptions and the read-your-writes window goes to a replica — when the
-   * session is at a boundary or already reading from that replica; otherwise to the master, which
-   * keeps every reply in order on one link.
+   * Where one command goes (router.ts decides; this fills in its input and leases the replica).
+   * Undefined: hold it (or, on the read listener with `fallback: error` and no healthy replica,
+   * refuse it: dispatch tells the two apart).
    */
   private targetFor(spec: CommandSpec | undefined): { addr: string; epoch: number } | undefined {
-    if (
-      this.splitReads &&
-      isReadOnly(spec) &&
-      (spec!.flags & CmdFlag.Blocking) === 0 &&
-      !this.inMulti &&
-      !this.watching &&
-      !this.txBroken &&
-      !this.state.subscribed &&
-      this.now - this.lastWriteAt >= this.group.config.reads.readYourWritesMs
-    ) {
-      const g = this.group;
-      const r = g.replicas.choose(this.replica);
-      const link = this.link;
-      if (r !== undefined && (this.queue.length === 0 || (link !== undefined && link.addr === r && link.masterEpoch === -1))) {
-        if (r !== this.replica) {
+    const g = this.group;
+    const ri = this.ri;
+    const readOnly = isReadOnly(spec);
+    ri.readOnly = readOnly;
+    ri.blocking = spec !== undefined && (spec.flags & CmdFlag.Blocking) !== 0;
+    ri.txIdle = this.tx.idle;
+    ri.subscribed = this.state.subscribed;
+    ri.sinceWriteMs = this.now - this.lastWriteAt;
+    ri.readYourWritesMs = g.config.reads.readYourWritesMs;
+    const replica = this.kind === 'read' || (ri.split && readOnly) ? g.replicas.choose(this.replica) : undefined;
+    ri.replica = replica;
+    ri.atBoundary = this.queue.length === 0;
+    const link = this.link;
+    ri.onReplicaLink = link !== undefined && link.masterEpoch === -1 && link.addr === replica;
+    ri.masterUsable = !g.blocked && g.master !== undefined;
+    ri.fallback = g.config.reads.fallback;
+    ri.replicasMeasured = g.replicasMeasured;
+    switch (route(ri)) {
+      case 'replica':
+        if (replica !== this.replica) {
           if (this.replica !== undefined) g.replicas.release(this.replica);
-          g.replicas.take(r);
-          this.replica = r;
+          g.replicas.take(replica!);
+          this.replica = replica;
         }
-        this.group.metrics.splitReads.inc();
-        return { addr: r, epoch: -1 };
-      }
+        if (this.kind === 'master') g.metrics.splitReads.inc();
+        return { addr: replica!, epoch: -1 };
+      case 'master':
+        return { addr: g.master!, epoch: g.masterEpoch };
+      default:
+        return undefined;
     }
-    return this.target();
   }
 
   private onTarget(link: BackendLink, tgt: { addr: string; epoch: number }): boolean {
@@ -338,13 +320,15 @@ export class Session implements SharedWaiter {
       this.spare = link !== undefined && !link.closed && this.stillValid(link) ? link : undefined;
       if (link !== undefined && this.spare === undefined) link.end();
       this.link = spare;
+      // It may have been paused for this client before: resume it unless the client is behind.
+      if (this.client.writableLength === 0) spare.socket.resume();
       this.streaming = true;
       this.pend = [];
       this.updateInspect();
       return true;
     }
     if (link !== undefined) {
-      if (this.splitReads && !link.closed && this.stillValid(link)) {
+      if (this.linkMode === 'split' && !link.closed && this.stillValid(link)) {
         // Keep it for the next switch back.
         this.spare?.end();
         this.spare = link;
@@ -360,16 +344,15 @@ export class Session implements SharedWaiter {
   }
 
   /** Drops the spare link (its replayed state is out of date, or its node is no longer usable). */
-  private dropSpare(): void {
+  dropSpare(): void {
     this.spare?.end();
     this.spare = undefined;
   }
 
   private hold(cmd: Cmd): void {
-    this.held.push({ cmd, at: this.now });
-    this.heldBytes += cmd.size;
+    this.held.push({ type: 'command', cmd, at: this.now, t0: this.arrived });
     this.group.metrics.held.inc();
-    if (this.heldBytes > this.group.config.failover.holdBytes) this.pauseReading(PAUSE_HOLD);
+    if (this.held.bytes > this.group.config.failover.holdBytes) this.pauseReading(PAUSE_HOLD);
     if (!this.holdTimer) this.armHoldTimer();
   }
 
@@ -379,17 +362,15 @@ export class Session implements SharedWaiter {
     const spec = cmd.spec;
     // The steady state first: a plain command of a stateless session (without client
     // authentication by the proxy, nothing below applies to it).
-    if (this.shareable && this.group.config.clientAuth === undefined && this.fitsShared(cmd)) return this.dispatchShared(cmd);
+    if (this.linkMode === 'shared' && this.gates.authUsers === undefined && this.fitsShared(cmd)) return this.dispatchShared(cmd);
     const kind = spec?.kind ?? 'other';
-    if (this.group.config.clientAuth) {
-      const passed = this.clientAuthGate(cmd, kind);
+    if (this.gates.authUsers !== undefined) {
+      const passed = this.gates.clientAuth(cmd, kind);
       if (passed === undefined) return true;
       cmd = passed;
     }
 
-    if (this.txBroken) {
-      if (this.answerBrokenTransaction(cmd, kind)) return true;
-    }
+    if (this.tx.broken && this.answerBrokenTransaction(cmd, kind)) return true;
     switch (kind) {
       case 'sync':
       case 'psync':
@@ -399,19 +380,19 @@ export class Session implements SharedWaiter {
         this.enqueueLocal(ErrorReplies.REFUSED_TOPOLOGY, cmd);
         return true;
       case 'quit':
-        this.closeWhenDrained = true;
+        this.life = 'draining';
         this.pauseReading(PAUSE_CLOSING);
         this.enqueueLocal(OK, cmd);
         this.maybeFinish();
         return true;
     }
-    if ((this.kind === 'read' || this.user?.access === 'read') && this.readOnlyAnswer(cmd, kind, spec)) return true;
-    if (this.shareable) {
+    if (this.gates.access(cmd, kind, spec)) return true;
+    if (this.linkMode === 'shared') {
       if (this.fitsShared(cmd)) return this.dispatchShared(cmd);
       // This command gives the session state, or the client pipelines more than the shared link
       // takes from one session, or sends large values: it gets a link of its own (where
       // backpressure applies to it alone) once its commands on the shared link are answered.
-      this.shareable = false;
+      this.linkMode = 'own';
     }
     if (this.sharedInFlight > 0) return false;
     if (!this.canSendTo(this.targetFor(spec))) {
@@ -423,15 +404,17 @@ export class Session implements SharedWaiter {
     }
     const link = this.link!;
     if (this.kind === 'read' && link.masterEpoch !== -1) this.group.metrics.readsOnMaster.inc();
-    const e = this.entry(Kind.Forward, cmd, link);
-    this.prepare(e, cmd, kind, spec);
-    if (this.splitReads && link.masterEpoch !== -1 && isWrite(spec)) this.lastWriteAt = this.now;
+    const e = this.entry('forward', cmd, link);
+    const outsideTx = this.tx.idle;
+    prepare(this, e, cmd, kind, spec);
+    e.replayable = outsideTx && !e.blocking && !e.sub && isReadOnly(spec);
+    if (this.linkMode === 'split' && link.masterEpoch !== -1 && isWrite(spec)) this.lastWriteAt = this.now;
     if (e.blocking && link.clientId === undefined && !link.clientIdRequested) this.requestClientId(link);
     this.send(link, cmd);
     if (kind === 'reset' && this.group.config.auth.password !== undefined) {
       // RESET deauthenticated the link: authenticate it again with the backend credentials,
       // after RESET's own reply.
-      const auth = this.entry(Kind.Internal, undefined, link);
+      const auth = this.entry('internal', undefined, link);
       this.flushWrites();
       link.write(encodeCommand(this.group.config.auth.username !== undefined ? ['AUTH', this.group.config.auth.username, this.group.config.auth.password] : ['AUTH', this.group.config.auth.password]));
       this.pushEntry(e);
@@ -465,14 +448,14 @@ export class Session implements SharedWaiter {
     this.sharedOn = shared;
     const tail = this.queue.last();
     let e: Entry;
-    if (tail !== undefined && tail.shared && tail.kind === Kind.Forward && !tail.cancelled && (this.wToken === tail || shared.isOpenRun(this, tail))) {
+    if (tail !== undefined && tail.shared && tail.kind === 'forward' && !tail.cancelled && (this.wToken === tail || shared.isOpenRun(this, tail))) {
       // Joins the run of commands before it (not yet written: an entry is one write's commands,
       // so all of them reached the node, or none did).
       e = tail;
       e.expect++;
       (e.more ??= []).push(cmd);
     } else {
-      e = this.entry(Kind.Forward, cmd, undefined);
+      e = this.entry('forward', cmd, undefined);
       e.shared = true;
       this.queue.push(e);
     }
@@ -506,12 +489,25 @@ export class Session implements SharedWaiter {
         // The client does not keep up with its replies: the shared link cannot wait for it, so it
         // moves to a link of its own — where backpressure reaches the node — once what it has in
         // flight is answered.
-        this.shareable = false;
+        this.linkMode = 'own';
       }
     }
+    if (complete > 0) this.observeShared(e, complete);
     if (complete === 0 || (e.expect -= complete) > 0) return;
     this.queue.shift();
     this.afterPop();
+  }
+
+  /** Latency (issue 18) on the shared link: `complete` commands of the run `e` (`cmd`, then
+   * `more`) were answered in full; they follow the `total - e.expect` answered before. */
+  private observeShared(e: Entry, complete: number): void {
+    const first = 1 + (e.more?.length ?? 0) - e.expect;
+    const node = this.group.sharedLink()?.addr;
+    const t1 = performance.now();
+    for (let i = first; i < first + complete; i++) {
+      const cmd = i === 0 ? e.cmd : e.more![i - 1];
+      this.group.observe.command(cmd?.spec, e.t0, t1, node, this.id);
+    }
   }
 
   onSharedLost(token: unknown, left: number, sent: boolean, midReply: boolean): void {
@@ -531,293 +527,55 @@ export class Session implements SharedWaiter {
       if (this.queue.length === 0) this.scheduleRelink();
       return;
     }
-    if (e.kind === Kind.Local) return; // already turned into its error replies
-    // They reached the node and got no answer: say so (never re-send), in order.
-    this.group.metrics.linkLost.inc(e.expect);
-    e.kind = Kind.Local;
-    e.local = e.expect === 1 ? ErrorReplies.LINK_LOST : Buffer.concat(Array.from({ length: e.expect }, () => ErrorReplies.LINK_LOST));
-    if (this.queue.peek() === e) this.afterPop();
-  }
-
-  /**
-   * The read-only listener answers writes itself, as a replica would, so they never reach a node.
-   * A transaction with a refused write fails at EXEC (Redis: EXECABORT). Returns true when the
-   * command was answered here.
-   */
-  private readOnlyAnswer(cmd: Cmd, kind: string, spec: CommandSpec | undefined): boolean {
-    if (kind === 'exec' && this.txDirty) {
-      this.txDirty = false;
-      this.inMulti = false;
-      this.watching = false;
-      const link = this.link;
-      if (link && !link.closed) {
-        // Close the node's side of the transaction without running it.
-        const e = this.entry(Kind.Internal, undefined, link);
-        this.flushWrites();
-        link.write(DISCARD);
-        this.pushEntry(e);
-      }
-      this.enqueueLocal(ErrorReplies.EXEC_ABORTED, cmd);
-      return true;
-    }
-    if (kind === 'discard') this.txDirty = false;
-    if (!isWrite(spec)) return false;
-    if (this.inMulti) this.txDirty = true;
-    this.enqueueLocal(this.kind === 'read' ? ErrorReplies.READONLY : ErrorReplies.NOPERM, cmd);
-    return true;
-  }
-
-  /**
-   * Client authentication by the proxy (group.config.clientAuth): AUTH and HELLO's AUTH are
-   * answered here against the configured users and never reach Redis (the session's links
-   * authenticate with the backend credentials); before that only AUTH, HELLO, PING and QUIT are
-   * accepted. Returns the command to go on with (HELLO without its AUTH part), or undefined when
-   * it was answered here.
-   */
-  private clientAuthGate(cmd: Cmd, kind: string): Cmd | undefined {
-    if (kind === 'auth') {
-      const a = commandArgs(cmd);
-      if (a.length < 2 || a.length > 3) {
-        this.enqueueLocal(errorReply("ERR wrong number of arguments for 'auth' command"), cmd);
-        return undefined;
-      }
-      const user = this.checkUser(a.length === 3 ? a[1] : undefined, a[a.length - 1]);
-      this.enqueueLocal(user ? OK : ErrorReplies.WRONGPASS, cmd);
-      if (user) this.authenticate(user);
-      return undefined;
-    }
-    if (kind === 'hello') {
-      const a = commandArgs(cmd);
-      const rest: Buffer[] = [];
-      let auth: [Buffer, Buffer] | undefined;
-      for (let i = 2; i < a.length; i++) {
-        if (a[i].toString('latin1').toLowerCase() === 'auth' && i + 2 < a.length) {
-          auth = [a[i + 1], a[i + 2]];
-          i += 2;
-        } else rest.push(a[i]);
-      }
-      if (auth) {
-        const user = this.checkUser(auth[0], auth[1]);
-        if (!user) {
-          this.enqueueLocal(ErrorReplies.WRONGPASS, cmd);
-          return undefined;
-        }
-        this.authenticate(user);
-      }
-      if (!this.user) {
-        this.enqueueLocal(ErrorReplies.NOAUTH_HELLO, cmd);
-        return undefined;
-      }
-      if (!auth) return cmd;
-      const bytes = encodeCommand(a.length >= 2 ? [a[0], a[1], ...rest] : [a[0]]);
-      return { data: bytes, size: bytes.length, argc: a.length >= 2 ? 2 + rest.length : 1, spec: cmd.spec, arg1: cmd.arg1, inline: false, src: undefined, off: -1 };
-    }
-    if (this.user) {
-      if (kind === 'reset') this.user = undefined; // RESET deauthenticates, as in Redis
-      return cmd;
-    }
-    if (kind === 'ping') {
-      this.enqueueLocal(PONG, cmd);
-      return undefined;
-    }
-    if (kind === 'quit') return cmd;
-    this.enqueueLocal(ErrorReplies.NOAUTH, cmd);
-    return undefined;
-  }
-
-  private checkUser(name: Buffer | undefined, password: Buffer): ClientUser | undefined {
-    const users = this.group.config.clientAuth?.users ?? [];
-    const wanted = name === undefined ? 'default' : name.toString('utf8');
-    const hash = createHash('sha256').update(password).digest();
-    let found: ClientUser | undefined;
-    for (const u of users) {
-      // Compare every user's hash in constant time, whichever name matches.
-      const ok = timingSafeEqual(hash, Buffer.from(u.passwordSha256, 'hex'));
-      if (ok && u.name === wanted) found = u;
-    }
-    return found;
-  }
-
-  private authenticate(user: ClientUser): void {
-    this.user = user;
-    this.framer.unauthenticated = false;
-    this.log.info({ user: user.name, access: user.access }, 'client authenticated');
-  }
-
-  /** Sets reply expectations and the state a command changes. */
-  private prepare(e: Entry, cmd: Cmd, kind: string, spec: CommandSpec | undefined): void {
-    const st = this.state;
-    if (this.skipNext) {
-      this.skipNext = false;
-      e.expect = 0;
-    } else if (this.replyOff) {
-      e.expect = 0;
-    }
-    if (this.inMulti && kind !== 'exec' && kind !== 'discard' && kind !== 'multi' && kind !== 'watch' && kind !== 'quit' && kind !== 'reset') {
-      return; // queued: one +QUEUED (or error) reply, no effect yet
-    }
-    switch (kind) {
-      case 'multi':
-        this.inMulti = true;
-        return;
-      case 'exec':
-      case 'discard':
-        this.inMulti = false;
-        this.watching = false;
-        return;
-      case 'watch':
-        this.watching = true;
-        return;
-      case 'unwatch':
-        this.watching = false;
-        return;
-      case 'select': {
-        const db = Number(commandArgs(cmd)[1]?.toString('latin1'));
-        e.done = (ok) => {
-          if (ok && Number.isInteger(db)) {
-            st.db = db;
-            this.dropSpare();
-          }
-        };
-        return;
-      }
-      case 'auth': {
-        const a = commandArgs(cmd);
-        const user = a.length >= 3 ? a[1].toString('utf8') : undefined;
-        const pass = a.length >= 3 ? a[2].toString('utf8') : a[1]?.toString('utf8');
-        e.done = (ok) => {
-          if (!ok) return;
-          st.authed = true;
-          st.username = user;
-          st.password = pass;
-          this.dropSpare();
-        };
-        return;
-      }
-      case 'hello': {
-        const a = commandArgs(cmd);
-        const proto = a[1] !== undefined ? Number(a[1].toString('latin1')) : undefined;
-        let user: string | undefined;
-        let pass: string | undefined;
-        let name: string | undefined;
-        for (let i = 2; i < a.length; i++) {
-          const opt = a[i].toString('latin1').toLowerCase();
-          if (opt === 'auth' && i + 2 < a.length) {
-            user = a[i + 1].toString('utf8');
-            pass = a[i + 2].toString('utf8');
-            i += 2;
-          } else if (opt === 'setname' && i + 1 < a.length) {
-            name = a[i + 1].toString('utf8');
-            i += 1;
-          }
-        }
-        e.done = (ok) => {
-          if (!ok) return;
-          if (proto === 2 || proto === 3) st.protocol = proto;
-          if (pass !== undefined) {
-            st.authed = true;
-            st.username = user;
-            st.password = pass;
-          }
-          if (name !== undefined) st.name = name;
-          this.dropSpare();
-          this.updateInspect();
-        };
-        return;
-      }
-      case 'client':
-        this.prepareClient(e, cmd, spec);
-        return;
-      case 'subscribe':
-      case 'psubscribe':
-      case 'ssubscribe':
-      case 'unsubscribe':
-      case 'punsubscribe':
-      case 'sunsubscribe':
-        this.prepareSubscription(e, cmd, kind);
-        return;
-      case 'monitor':
-        e.done = (ok) => {
-          if (ok) this.monitor = true;
-        };
-        return;
-      case 'reset':
-        this.inMulti = false;
-        this.watching = false;
-        this.txBroken = false;
-        this.replyOff = false;
-        this.skipNext = false;
-        e.expect = 1;
-        e.done = () => {
-          st.reset();
-          this.dropSpare();
-          this.monitor = false;
-          this.tracking = false;
-          this.updateInspect();
-        };
-        return;
-      default:
-        if (isBlockingCall(spec, spec?.name === 'xread' || spec?.name === 'xreadgroup' ? commandArgs(cmd).slice(1) : undefined)) {
-          e.blocking = true;
-          e.buffered = true;
-        }
-    }
-  }
-
-  private prepareClient(e: Entry, cmd: Cmd, spec: CommandSpec | undefined): void {
-    const sub = cmd.arg1?.toString('latin1').toLowerCase();
-    void spec;
-    if (sub === 'setname') {
-      const name = commandArgs(cmd)[2]?.toString('utf8');
-      e.done = (ok) => {
-        if (ok && name !== undefined) {
-          this.state.name = name === '' ? undefined : name;
-          this.dropSpare();
-        }
-      };
-    } else if (sub === 'reply') {
-      const mode = commandArgs(cmd)[2]?.toString('latin1').toLowerCase();
-      if (mode === 'on') {
-        this.replyOff = false;
-        this.skipNext = false;
-        e.expect = 1; // +OK even though replies were off
-      } else if (mode === 'off') {
-        this.replyOff = true;
-        e.expect = 0;
-      } else if (mode === 'skip') {
-        if (!this.replyOff) this.skipNext = true;
-        e.expect = 0;
-      }
-    } else if (sub === 'tracking') {
-      const on = commandArgs(cmd)[2]?.toString('latin1').toLowerCase() === 'on';
-      e.done = (ok) => {
-        if (ok) this.tracking = on;
-      };
-    }
-  }
-
-  private prepareSubscription(e: Entry, cmd: Cmd, kind: string): void {
-    const st = this.state;
-    const set = kind.endsWith('psubscribe') ? st.patterns : kind.endsWith('ssubscribe') ? st.shardChannels : st.channels;
-    const args = cmd.argc > 1 ? commandArgs(cmd).slice(1).map((b) => b.toString('latin1')) : [];
-    e.sub = true;
-    if (kind.startsWith('un') || kind.startsWith('pun') || kind.startsWith('sun')) {
-      if (args.length === 0) {
-        e.expect = Math.max(1, set.size);
-        set.clear();
-      } else {
-        e.expect = args.length;
-        for (const a of args) set.delete(a);
-      }
+    if (e.kind === 'local') return; // already turned into its error replies
+    if (e.replayable || sharedRunReadsOnly(e)) {
+      // Reads without side effects: they go again once every loss of this link is reported.
+      e.replayable = true;
     } else {
-      e.expect = Math.max(1, args.length); // no channel: one error reply
-      for (const a of args) set.add(a);
+      // Writes reached the node and got no answer: say so (never re-send), in order.
+      this.group.metrics.linkLost.inc(e.expect);
+      e.kind = 'local';
+      e.local = lostReplies(e.expect);
     }
-    this.updateInspect();
+    if (this.sharedInFlight > 0) return;
+    let replay = false;
+    for (const q of this.queue) if (q.kind === 'forward' && q.replayable) replay = true;
+    if (!replay) {
+      if (this.queue.peek() === e) this.afterPop();
+      return;
+    }
+    this.group.metrics.reissued.inc(this.requeueAll());
+    let h: Held | undefined;
+    while ((h = this.held.peek()) !== undefined && h.type === 'reply') {
+      this.held.shift();
+      this.writeClient(h.reply);
+    }
+    this.updateMode();
+    this.scheduleRelink();
+  }
+
+  // GateOwner: what the gates (gates.ts) need of the session.
+
+  answer(reply: Buffer, cmd: Cmd): void {
+    this.enqueueLocal(reply, cmd);
+  }
+
+  /** Closes the node's side of an open transaction without running it (DISCARD, reply swallowed). */
+  discardOnNode(): void {
+    const link = this.link;
+    if (link === undefined || link.closed) return;
+    const e = this.entry('internal', undefined, link);
+    this.flushWrites();
+    link.write(DISCARD);
+    this.pushEntry(e);
+  }
+
+  authenticated(): void {
+    this.framer.unauthenticated = false;
   }
 
   /** RESP2 pub/sub messages are plain arrays: look at the first element of arrays while subscribed. */
-  private updateInspect(): void {
+  updateInspect(): void {
     if (this.link) this.link.framer.inspectArrays = this.state.protocol === 2 && this.state.subscribed;
   }
 
@@ -827,61 +585,52 @@ export class Session implements SharedWaiter {
    * the command was answered.
    */
   private answerBrokenTransaction(cmd: Cmd, kind: string): boolean {
-    if (kind === 'exec') {
-      this.txBroken = false;
-      this.inMulti = false;
-      const watched = this.watching;
-      this.watching = false;
-      // With WATCH, a null reply is what Redis gives when a watched key changed: clients retry.
-      this.enqueueLocal(watched ? (this.state.protocol === 3 ? NULL_RESP3 : NULL_ARRAY_RESP2) : ErrorReplies.EXEC_ABORTED_FAILOVER, cmd);
-      return true;
+    switch (this.tx.brokenAnswer(kind)) {
+      case 'forward':
+        return false;
+      case 'ok':
+        this.enqueueLocal(OK, cmd);
+        return true;
+      case 'queued':
+        this.enqueueLocal(QUEUED, cmd);
+        return true;
+      case 'nested-multi':
+        this.enqueueLocal(NESTED_MULTI, cmd);
+        return true;
+      case 'exec-null':
+        // A null reply is what Redis gives when a watched key changed: clients retry.
+        this.enqueueLocal(this.state.protocol === 3 ? NULL_RESP3 : NULL_ARRAY_RESP2, cmd);
+        return true;
+      case 'exec-abort':
+        this.enqueueLocal(ErrorReplies.EXEC_ABORTED_FAILOVER, cmd);
+        return true;
     }
-    if (kind === 'discard') {
-      this.txBroken = false;
-      this.inMulti = false;
-      this.watching = false;
-      this.enqueueLocal(OK, cmd);
-      return true;
-    }
-    if (this.inMulti) {
-      this.enqueueLocal(kind === 'multi' ? errorReply('ERR MULTI calls can not be nested') : QUEUED, cmd);
-      return true;
-    }
-    if (kind === 'multi') {
-      // WATCH was on the old master: run the transaction here and fail its EXEC.
-      this.inMulti = true;
-      this.enqueueLocal(OK, cmd);
-      return true;
-    }
-    if (kind === 'unwatch') {
-      this.txBroken = false;
-      this.watching = false;
-    }
-    return false;
   }
 
-  private entry(kind: Kind, cmd: Cmd | undefined, link: BackendLink | undefined): Entry {
+  private entry(kind: EntryKind, cmd: Cmd | undefined, link: BackendLink | undefined): Entry {
     return {
       kind,
       expect: 1,
       cmd,
       local: undefined,
       sub: false,
-      buffered: kind === Kind.Internal,
+      buffered: kind === 'internal',
       blocking: false,
       unblockRequested: false,
       link,
-      at: this.now,
+      at: this.arrivedAt,
+      t0: this.arrived,
       clientIdProbe: false,
       shared: false,
       more: undefined,
       cancelled: false,
+      replayable: false,
       done: undefined,
     };
   }
 
   private enqueueLocal(reply: Buffer, cmd: Cmd | undefined): void {
-    const e = this.entry(Kind.Local, cmd, undefined);
+    const e = this.entry('local', cmd, undefined);
     e.local = reply;
     e.expect = 0;
     if (this.queue.length === 0) {
@@ -893,7 +642,7 @@ export class Session implements SharedWaiter {
 
   private requestClientId(link: BackendLink): void {
     link.clientIdRequested = true;
-    const e = this.entry(Kind.Internal, undefined, link);
+    const e = this.entry('internal', undefined, link);
     e.clientIdProbe = true;
     this.flushWrites();
     link.write(CLIENT_ID);
@@ -913,7 +662,7 @@ export class Session implements SharedWaiter {
     this.link = link;
     g.metrics.backendConnects.inc();
     for (const r of this.state.replayCommands(g.config.auth)) {
-      const e = this.entry(Kind.Internal, undefined, link);
+      const e = this.entry('internal', undefined, link);
       e.expect = r.replies;
       e.sub = r.what.endsWith('subscribe');
       const what = r.what;
@@ -943,7 +692,7 @@ export class Session implements SharedWaiter {
     if (!link) return;
     this.link = undefined;
     this.log.debug({ node: link.addr, why }, 'leaving link');
-    if (this.inMulti || this.watching) this.txBroken = true;
+    this.tx.leftLink();
     link.end();
     this.pend = [];
     this.streaming = true;
@@ -972,24 +721,17 @@ export class Session implements SharedWaiter {
       this.log.warn({ node: link.addr }, 'link lost in the middle of a reply; closing the session');
       this.teardown('link lost mid-reply');
       return;
-    } else if (this.kind === 'read' && !this.inMulti && !this.watching && !this.txBroken) {
+    } else if (this.kind === 'read' && this.tx.idle) {
       // The read listener sends only commands without side effects: they can simply run again on
       // another replica.
       this.group.metrics.reissued.inc(this.requeueAll());
     } else {
-      // Replies owed for commands that reached the node are lost: say so, never re-send.
-      if (this.inMulti || this.watching) this.txBroken = true;
-      const q = this.queue;
-      let e: Entry | undefined;
-      while ((e = q.shift()) !== undefined) {
-        if (e.kind === Kind.Forward) {
-          this.group.metrics.linkLost.inc();
-          if (!(e.sub && e.cmd === undefined)) this.writeClient(ErrorReplies.LINK_LOST);
-        } else if (e.kind === Kind.Local && e.local) {
-          this.writeClient(e.local);
-        }
-      }
-      if (this.monitor || this.tracking) {
+      // Replies owed for commands that reached the node are lost. A write is never re-sent (say
+      // so, one error per reply owed); a read without side effects goes again, in order.
+      this.tx.leftLink();
+      const reissued = this.lostInFlight();
+      if (reissued > 0) this.group.metrics.reissued.inc(reissued);
+      if (this.unmovable !== 'no') {
         this.failSession(undefined);
         return;
       }
@@ -999,43 +741,67 @@ export class Session implements SharedWaiter {
     this.maybeFinish();
   }
 
-  /** Puts every command owed a reply back in front of the held ones, in order, keeping its age
-   * (the proxy's own replay commands are dropped: a new link replays again). Returns how many. */
-  private requeueAll(): number {
+  /** The link died with the queue's commands sent: each owed reply of a write becomes a LINK_LOST
+   * error, reads without side effects (`replayable`) go again, all in order, through the hold
+   * queue. Returns how many go again. */
+  private lostInFlight(): number {
     const back: Held[] = [];
-    for (const e of this.queue) {
-      if (e.kind === Kind.Internal || !e.cmd) continue;
-      back.push({ cmd: e.cmd, at: e.at });
-      if (e.more) for (const c of e.more) back.push({ cmd: c, at: e.at });
+    let n = 0;
+    let e: Entry | undefined;
+    while ((e = this.queue.shift()) !== undefined) {
+      e.cancelled = true;
+      if (e.kind === 'internal') continue;
+      if (e.kind === 'local') {
+        if (e.local !== undefined) back.push({ type: 'reply', reply: e.local, at: e.at, t0: e.t0 });
+      } else if (e.replayable && e.cmd !== undefined) {
+        back.push({ type: 'command', cmd: e.cmd, at: e.at, t0: e.t0 });
+        n++;
+      } else {
+        this.group.metrics.linkLost.inc();
+        back.push({ type: 'reply', reply: lostReplies(e.expect), at: e.at, t0: e.t0 });
+      }
     }
-    this.queue.clear();
-    for (let i = back.length - 1; i >= 0; i--) {
-      this.held.unshift(back[i]);
-      this.heldBytes += back[i].cmd.size;
+    back.unshift(...this.reissue.map((r): Held => ({ type: 'command', cmd: r.cmd, at: Date.now(), t0: r.t0 })));
+    this.reissue = [];
+    this.unshiftHeld(back);
+    // Errors due before any command are written now.
+    let h: Held | undefined;
+    while ((h = this.held.peek()) !== undefined && h.type === 'reply') {
+      this.held.shift();
+      this.writeClient(h.reply);
     }
-    if (this.held.length > 0 && !this.holdTimer) this.armHoldTimer();
-    return back.length;
+    return n;
+  }
+
+  /** Puts what the queue owes back in front of the held commands, in order, keeping its age:
+   * commands that were sent (their link never connected, or they have no side effect) go again;
+   * replies the proxy had already decided (a refusal, a transaction answered as broken, a protocol
+   * error) stay decided and keep their place — re-sending them could run, say, the EXEC of a
+   * transaction without the WATCH that guarded it. The proxy's own replay commands are dropped (a
+   * new link replays again). Returns how many commands go again. */
+  private requeueAll(): number {
+    const back = requeued(this.queue, undefined);
+    return this.unshiftHeld(back);
   }
 
   /** Puts `e` and every entry after it back in front of the held commands, in order (the shared
    * link lost them before writing them). Replies or losses still reported for them are ignored. */
   private requeueFrom(e: Entry): void {
-    const back: Held[] = [];
-    let q: Entry | undefined;
-    while ((q = this.queue.pop()) !== undefined) {
-      q.cancelled = true;
-      if (q.kind !== Kind.Internal && q.cmd) {
-        if (q.more) for (let i = q.more.length - 1; i >= 0; i--) back.push({ cmd: q.more[i], at: q.at });
-        back.push({ cmd: q.cmd, at: q.at });
-      }
-      if (q === e) break;
-    }
-    for (const h of back) {
+    this.unshiftHeld(requeued(this.queue, e));
+    this.updateMode();
+  }
+
+  private unshiftHeld(back: Held[]): number {
+    let n = 0;
+    for (let i = back.length - 1; i >= 0; i--) {
+      const h = back[i];
       this.held.unshift(h);
-      this.heldBytes += h.cmd.size;
+      if (h.type === 'command') {
+        n++;
+      }
     }
     if (this.held.length > 0 && !this.holdTimer) this.armHoldTimer();
-    this.updateMode();
+    return n;
   }
 
   /** After a lost link: try again soon, backing off while the node stays unreachable. */
@@ -1059,6 +825,7 @@ export class Session implements SharedWaiter {
   private onLinkData(link: BackendLink, chunk: Buffer): void {
     if (link !== this.link || this.closed) return;
     this.relinkDelay = 0;
+    this.replyAt = performance.now();
     this.cur = chunk;
     this.segStart = 0;
     this.fwdFrom = this.streaming ? 0 : -1;
@@ -1098,7 +865,7 @@ export class Session implements SharedWaiter {
     if (!this.streaming) this.pend.push(chunk.subarray(start, end));
 
     const head = this.queue.peek();
-    let mine = head !== undefined && !this.monitor;
+    let mine = head !== undefined && this.unmovable !== 'monitor';
     if (mine) {
       if (info.type === 0x3e /* > */) {
         mine = head!.sub && info.head !== undefined && SUB_CONFIRM.has(info.head);
@@ -1121,27 +888,37 @@ export class Session implements SharedWaiter {
     if (--e.expect > 0) {
       // More confirmations to come: pass this one on (or swallow it, for the proxy's own replay).
       if (!this.streaming) {
-        if (e.kind === Kind.Forward) this.deliverPend();
+        if (e.kind === 'forward') this.deliverPend();
         else this.pend = [];
       }
       return;
     }
     this.queue.shift();
-    if (e.kind === Kind.Internal) {
+    if (e.kind === 'internal') {
       if (e.clientIdProbe && e.link) {
         const txt = Buffer.concat(this.pend).toString('latin1');
         e.link.clientId = Number(txt.slice(1, txt.indexOf('\r')));
       }
       this.pend = [];
-    } else if (e.blocking && e.unblockRequested && info.errorCode === 'UNBLOCKED' && this.queue.length === 0) {
-      // The fence unblocked it on the old master: it did not run there. Run it on the new one.
+    } else if (e.blocking && info.errorCode === 'UNBLOCKED' && this.onlyBlockedBehind()) {
+      // Unblocked by the fence (CLIENT UNBLOCK) or by the node turning replica: it did not run
+      // there. It runs again on the new master, after those unblocked with it; its error is kept
+      // in case a command behind it completes there after all (then order wins: it is answered).
+      this.reissue.push({ cmd: e.cmd!, error: Buffer.concat(this.pend), t0: e.t0 });
       this.pend = [];
       this.group.metrics.reissued.inc();
-      this.held.unshift({ cmd: e.cmd!, at: Date.now() });
-      this.heldBytes += e.cmd!.size;
-      if (!this.holdTimer) this.armHoldTimer();
-    } else if (!this.streaming) {
-      this.deliverPend();
+      // The next blocking command of the pipeline runs on the old node now: unblock it too.
+      const next = this.queue.peek();
+      const link = e.link;
+      if (next !== undefined && next.blocking && link !== undefined && link.clientId !== undefined && !next.unblockRequested) {
+        next.unblockRequested = true;
+        this.group.unblock(link.addr, link.clientId);
+      }
+    } else {
+      if (this.reissue.length > 0 && e.kind === 'forward') this.giveUpReissue();
+      if (!this.streaming) this.deliverPend();
+      // Latency (issue 18): the last byte of a forwarded command's reply is passed on.
+      if (e.kind === 'forward') this.group.observe.command(e.cmd?.spec, e.t0, this.replyAt, e.link?.addr, this.id);
     }
     if (info.type === 0x2d && info.errorCode === 'READONLY') {
       // The supposed master is a replica now: have the topology checked at once.
@@ -1151,11 +928,30 @@ export class Session implements SharedWaiter {
     this.afterPop();
   };
 
+  /** Can an unblocked command at the head be run again later? Only if nothing but blocked
+   * commands (or the proxy's own) follow it on the link, so that no reply overtakes it. */
+  private onlyBlockedBehind(): boolean {
+    for (const q of this.queue) if (q.kind === 'local' || (q.kind === 'forward' && !q.blocking)) return false;
+    return true;
+  }
+
+  /** A command behind the unblocked ones completed on the old node: they are answered with their
+   * error after all (in order), not run again. */
+  private giveUpReissue(): void {
+    for (const r of this.reissue) this.writeClient(r.error);
+    this.reissue = [];
+  }
+
   /** After an entry completed: write the proxy's own replies that are now due, pick the mode for
    * the next reply, and move on if the session is now at a boundary. */
   private afterPop(): void {
+    if (this.queue.length === 0 && this.reissue.length > 0) {
+      const back: Held[] = this.reissue.map((r) => ({ type: 'command', cmd: r.cmd, at: Date.now(), t0: r.t0 }));
+      this.reissue = [];
+      this.unshiftHeld(back);
+    }
     let next = this.queue.peek();
-    while (next !== undefined && next.kind === Kind.Local) {
+    while (next !== undefined && next.kind === 'local') {
       this.queue.shift();
       this.writeClient(next.local!);
       next = this.queue.peek();
@@ -1268,7 +1064,9 @@ export class Session implements SharedWaiter {
   }
 
   private onClientDrain(): void {
+    // The spare too: it may have been paused for this client before the links swapped.
     this.link?.socket.resume();
+    this.spare?.socket.resume();
     this.resumeReading(PAUSE_OUTPUT);
   }
 
@@ -1278,19 +1076,25 @@ export class Session implements SharedWaiter {
   /** Sends held commands while the group allows it. */
   pump(): void {
     if (this.closed) return;
+    // Sent now: `now` is the sending time (the read-your-writes window starts when a write
+    // leaves), `arrivedAt` the command's arrival (its age if it must be put back).
+    this.now = Date.now();
     while (this.held.length > 0) {
       const h = this.held.peek()!;
-      const now = this.now;
-      this.now = h.at;
       let done = true;
-      if (h.local !== undefined) this.enqueueLocal(h.local, undefined);
-      else done = this.dispatch(h.cmd);
-      this.now = now;
+      if (h.type === 'reply') this.enqueueLocal(h.reply, undefined);
+      else {
+        this.arrivedAt = h.at;
+        const arrived = this.arrived;
+        this.arrived = h.t0;
+        done = this.dispatch(h.cmd);
+        this.arrivedAt = this.now;
+        this.arrived = arrived;
+      }
       if (this.closed || !done) return;
       this.held.shift();
-      this.heldBytes -= h.cmd.size;
     }
-    if (this.heldBytes <= this.group.config.failover.holdBytes) this.resumeReading(PAUSE_HOLD);
+    if (this.held.bytes <= this.group.config.failover.holdBytes) this.resumeReading(PAUSE_HOLD);
     if (this.holdTimer && this.held.length === 0) {
       clearTimeout(this.holdTimer);
       this.holdTimer = undefined;
@@ -1307,24 +1111,35 @@ export class Session implements SharedWaiter {
     this.holdTimer.unref();
   }
 
-  /** Commands held past holdTimeoutMs get a retryable error, in order. */
+  /** Commands held past holdTimeoutMs get a retryable error, in order. The hold timeout is the
+   * failover's: commands that only wait for the replies in flight before them (the group is not
+   * blocked) are not timed out — their clock starts again. */
   private expireHeld(): void {
     this.holdTimer = undefined;
     if (this.closed) return;
-    const deadline = Date.now() - this.group.config.failover.holdTimeoutMs;
+    const now = Date.now();
+    if (this.queue.length > 0 && !this.group.blocked) {
+      for (const h of this.held) h.at = now;
+      this.armHoldTimer();
+      return;
+    }
+    const deadline = now - this.group.config.failover.holdTimeoutMs;
     let h: Held | undefined;
     let n = 0;
     while ((h = this.held.peek()) !== undefined && h.at <= deadline) {
       this.held.shift();
-      this.heldBytes -= h.cmd.size;
-      this.enqueueLocal(h.local ?? (this.group.blockedReason === 'majority' ? ErrorReplies.NO_SENTINEL_MAJORITY : ErrorReplies.HOLD_TIMEOUT), h.cmd);
+      if (h.type === 'reply') {
+        this.enqueueLocal(h.reply, undefined);
+        continue;
+      }
+      this.enqueueLocal(this.group.blockedReason === 'majority' ? ErrorReplies.NO_SENTINEL_MAJORITY : ErrorReplies.HOLD_TIMEOUT, h.cmd);
       n++;
     }
     if (n > 0) {
       this.group.metrics.holdTimeouts.inc(n);
       this.log.warn({ commands: n }, 'held commands timed out');
     }
-    if (this.heldBytes <= this.group.config.failover.holdBytes) this.resumeReading(PAUSE_HOLD);
+    if (this.held.bytes <= this.group.config.failover.holdBytes) this.resumeReading(PAUSE_HOLD);
     if (this.held.length > 0) this.armHoldTimer();
   }
 
@@ -1350,21 +1165,27 @@ export class Session implements SharedWaiter {
     const link = this.link;
     if (!link || this.queue.length === 0) return;
     let onlyBlocking = true;
-    for (const e of this.queue) if (e.kind === Kind.Forward && !e.blocking) onlyBlocking = false;
+    for (const e of this.queue) if (e.kind === 'forward' && !e.blocking) onlyBlocking = false;
     if (!onlyBlocking) {
       this.log.info({ node: link.addr }, 'cutting link to the demoted master with commands in flight');
       link.destroy();
       return;
     }
-    // Blocked commands were asked to unblock; give that a moment, then cut.
+    // Blocked commands were asked to unblock; give that a moment, then cut once the master has
+    // changed (checked again every second until then, or until the link is done with).
     this.onFence();
-    if (!this.cutTimer) {
-      this.cutTimer = setTimeout(() => {
-        this.cutTimer = undefined;
-        if (this.link === link && this.queue.length > 0 && this.group.masterEpoch !== link.masterEpoch) link.destroy();
-      }, 1000);
-      this.cutTimer.unref();
-    }
+    this.armCut(link);
+  }
+
+  private armCut(link: BackendLink): void {
+    if (this.cutTimer) return;
+    this.cutTimer = setTimeout(() => {
+      this.cutTimer = undefined;
+      if (this.closed || this.link !== link || link.closed || this.queue.length === 0) return;
+      if (this.group.masterEpoch !== link.masterEpoch) link.destroy();
+      else this.armCut(link);
+    }, 1000);
+    this.cutTimer.unref();
   }
 
   /** The verified master changed, or the fence lifted. */
@@ -1378,7 +1199,7 @@ export class Session implements SharedWaiter {
     }
     if (this.spare && !this.stillValid(this.spare)) this.dropSpare();
     const link = this.link;
-    if (this.kind === 'read' && link && !this.stillValid(link) && this.queue.length > 0 && !this.inMulti && !this.watching && !this.txBroken) {
+    if (this.kind === 'read' && link && !this.stillValid(link) && this.queue.length > 0 && this.tx.idle) {
       // Reads waiting on a replica that is no longer healthy (frozen, fallen behind, promoted):
       // they have no side effects, so cut the link and run them again on a healthy replica
       // (onLinkClose puts them back in order) rather than wait for this one.
@@ -1387,7 +1208,7 @@ export class Session implements SharedWaiter {
       return;
     }
     if (link && !this.stillValid(link) && this.queue.length === 0) {
-      if (this.monitor || this.tracking) {
+      if (this.unmovable !== 'no') {
         // Cannot be moved faithfully (DESIGN.md): close at this reply boundary.
         this.log.info('session cannot move to the new master (MONITOR or CLIENT TRACKING); closing');
         this.teardown('unmovable session');
@@ -1417,16 +1238,15 @@ export class Session implements SharedWaiter {
   drain(): void {
     if (this.closed) return;
     this.pauseReading(PAUSE_CLOSING);
-    this.closeWhenDrained = true;
+    this.life = 'draining';
     let h: Held | undefined;
-    while ((h = this.held.shift()) !== undefined) this.enqueueLocal(h.local ?? ErrorReplies.SHUTTING_DOWN, h.cmd);
-    this.heldBytes = 0;
+    while ((h = this.held.shift()) !== undefined) this.enqueueLocal(h.type === 'reply' ? h.reply : ErrorReplies.SHUTTING_DOWN, h.type === 'command' ? h.cmd : undefined);
     this.maybeFinish();
   }
 
   private maybeFinish(): void {
-    if (this.closeWhenDrained && this.queue.length === 0 && this.held.length === 0 && !this.closed) {
-      this.closing = true;
+    if (this.life === 'draining' && this.queue.length === 0 && this.held.length === 0) {
+      this.life = 'closing';
       // As Redis: close once the last reply is written, whatever the client sends meanwhile (it is
       // no longer read, so waiting for its FIN could keep the session forever).
       this.client.end(() => this.teardown('closed after its last reply'));
@@ -1445,8 +1265,7 @@ export class Session implements SharedWaiter {
   /** The one teardown path. Safe to call twice. */
   teardown(why: string): void {
     if (this.closed) return;
-    this.closed = true;
-    this.closing = true;
+    this.life = 'closed';
     clearTimeout(this.holdTimer);
     clearTimeout(this.relinkTimer);
     clearTimeout(this.cutTimer);
@@ -1465,17 +1284,7 @@ export class Session implements SharedWaiter {
   }
 
   /** For /topology and tests. */
-  describe(): {
-    id: number;
-    node: string | undefined;
-    inFlight: number;
-    held: number;
-    subscribed: boolean;
-    /** Bytes waiting in the proxy: to the client, to the node, framed-but-incomplete from the client. */
-    clientBuffered: number;
-    backendBuffered: number;
-    queryBuffered: number;
-  } {
+  describe(): SessionDescription {
     return {
       id: this.id,
       node: this.link?.addr,
@@ -1484,12 +1293,12 @@ export class Session implements SharedWaiter {
       subscribed: this.state.subscribed,
       clientBuffered: this.client.writableLength,
       backendBuffered: this.link?.writableLength ?? 0,
-      queryBuffered: this.framer.bufferedBytes + this.heldBytes,
+      queryBuffered: this.framer.bufferedBytes + this.held.bytes,
     };
   }
 }
 
-const NO_CMD: Cmd = { data: Buffer.alloc(0), size: 0, argc: 0, spec: undefined, arg1: undefined, inline: false, src: undefined, off: -1 };
-const PONG = Buffer.from('+PONG\r\n', 'latin1');
+const NESTED_MULTI = errorReply('ERR MULTI calls can not be nested');
 const DISCARD = Buffer.from('*1\r\n$7\r\nDISCARD\r\n', 'latin1');
 const CLIENT_ID = Buffer.from('*2\r\n$6\r\nCLIENT\r\n$2\r\nID\r\n', 'latin1');
+

@@ -20,6 +20,9 @@ import { connectNode } from './connect.js';
 
 /** Writes on the link not yet answered before the next may leave (see scheduleFlush). */
 const MAX_WRITES_IN_FLIGHT = 1;
+/** How long `end()` waits for the replies still owed (a shared link carries only plain commands,
+ * answered at once by a node that works) before it cuts the link. */
+const END_DEADLINE_MS = 5000;
 
 /** What a session hands the shared link with its commands: told about replies, or their loss. */
 export interface SharedWaiter {
@@ -248,16 +251,21 @@ export class SharedLink {
     this.deliver(head, from, end, n);
   };
 
-  /** Close once every command written has its reply. */
+  /** Close once every command written has its reply; a node that has not answered them all
+   * within `END_DEADLINE_MS` is cut (its waiters are told the commands were lost). */
   end(): void {
-    if (this.closed) return;
+    if (this.closed || this.ending) return;
+    this.ending = true;
+    const deadline = Date.now() + END_DEADLINE_MS;
     const check = () => {
       if (this.closed) return;
       if (this.pending.length === 0) this.socket.end();
+      else if (Date.now() >= deadline) this.socket.destroy(new Error('replies still owed at the end deadline'));
       else setTimeout(check, 50).unref();
     };
     check();
   }
+  private ending = false;
 
   destroy(): void {
     if (!this.closed) this.socket.destroy();

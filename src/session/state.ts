@@ -3,6 +3,7 @@
 // any socket so a session can move between links (failover) or share one later.
 import { encodeCommand } from '../resp/encode.js';
 import type { Credentials } from '../config/types.js';
+import { Subscriptions } from './subscriptions.js';
 
 export class ReplayState {
   /** Credentials the client authenticated with (AUTH or HELLO AUTH); undefined: the config's. */
@@ -12,14 +13,11 @@ export class ReplayState {
   protocol: 2 | 3 = 2;
   db = 0;
   name: string | undefined;
-  /** Subscriptions as the session projects them from the commands it sent (latin1 strings carry
-   * arbitrary bytes losslessly). */
-  readonly channels = new Set<string>();
-  readonly patterns = new Set<string>();
-  readonly shardChannels = new Set<string>();
+  /** Subscriptions as the session projects them from the commands it sent. */
+  readonly subs = new Subscriptions();
 
   get subscribed(): boolean {
-    return this.channels.size + this.patterns.size + this.shardChannels.size > 0;
+    return this.subs.active;
   }
 
   /** RESET: back to a fresh connection's state (the name survives, as in Redis). */
@@ -29,9 +27,7 @@ export class ReplayState {
     this.authed = false;
     this.protocol = 2;
     this.db = 0;
-    this.channels.clear();
-    this.patterns.clear();
-    this.shardChannels.clear();
+    this.subs.clear();
   }
 
   /**
@@ -63,9 +59,9 @@ export class ReplayState {
         what: cmd.toLowerCase(),
       });
     };
-    sub('SUBSCRIBE', this.channels);
-    sub('PSUBSCRIBE', this.patterns);
-    sub('SSUBSCRIBE', this.shardChannels);
+    sub('SUBSCRIBE', this.subs.channels);
+    sub('PSUBSCRIBE', this.subs.patterns);
+    sub('SSUBSCRIBE', this.subs.shardChannels);
     return out;
   }
 }

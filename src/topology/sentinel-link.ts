@@ -3,7 +3,12 @@
 // sentinel mode. Both reconnect forever with capped backoff; the pub/sub one re-subscribes itself.
 //
 // Reachability is decided by polls only (a SIGSTOPped sentinel still accepts TCP connections), and
-// logged on change, not on every retry.
+// logged on change, not on every retry. The reconnect backoff is ours, not ioredis's: ioredis
+// resets its count on every connect, so a peer that accepts TCP and then fails (a wrong port
+// answering HTTP, a protected-mode sentinel answering -DENIED) would be retried at full speed. Ours
+// is reset only when the link has proved itself (a poll answered, the subscription confirmed).
+// Problems are described by what the peer answered (describeLinkFailure), never in the client
+// library's own words.
 import type { ConnectionOptions } from 'node:tls';
 import { Redis, type RedisOptions } from 'ioredis';
 import type { Credentials, TlsClientOptions } from '../config/types.js';
@@ -69,6 +74,36 @@ export function tlsOptionsFor(tls: TlsClientOptions | undefined, host: string, p
   if (tls.key) out.key = tls.key;
   if (servername) out.servername = servername;
   return out;
+}
+
+/** RESP type bytes (RESP2 and RESP3): what a Redis or Sentinel answer starts with. */
+const RESP_FIRST = new Set('+-:$*_,#!=(%~|>'.split(''));
+/** ioredis's words for a connection that is down; they say nothing about the peer. */
+const CLIENT_INTERNALS = /Stream isn't writeable|enableOfflineQueue|Connection is closed|Command queue state error|Connection in subscriber mode/i;
+
+/** The first line of what a peer sent, printable and bounded, for a log line. */
+export function firstLine(data: Buffer | string, max = 120): string {
+  const text = (typeof data === 'string' ? data : data.toString('latin1')).split(/\r?\n/)[0]!;
+  // eslint-disable-next-line no-control-regex
+  const printable = text.replace(/[^\x20-\x7e]/g, '?');
+  return printable.length > max ? `${printable.slice(0, max)}...` : printable;
+}
+
+/**
+ * Why a link to a sentinel failed, in the peer's terms: what it answered when that was not a
+ * sentinel's answer ("not RESP (answered: "HTTP/1.1 400 Bad Request")", "-DENIED Redis is running
+ * in protected mode ..."), a TLS error, a network error; never a client library's internals.
+ * `answer`: the first line the peer sent on the connection, if any.
+ */
+export function describeLinkFailure(err: (Error & { code?: string }) | undefined, answer: string | undefined): string {
+  if (answer !== undefined && answer !== '' && !RESP_FIRST.has(answer[0]!)) return `not RESP (answered: ${JSON.stringify(answer)})`;
+  if (answer !== undefined && answer.startsWith('-')) return `answered: ${answer}`;
+  if (!err) return 'connection closed';
+  const code = err.code ?? '';
+  if (code.startsWith('ERR_SSL') || code.startsWith('ERR_TLS') || /\b(SSL|TLS)\b|certificate|handshake/i.test(err.message)) return `TLS: ${firstLine(err.message, 200)}`;
+  if (CLIENT_INTERNALS.test(err.message)) return 'connection closed';
+  if (/^Protocol error/i.test(err.message)) return 'not RESP (the answer could not be parsed)';
+  return firstLine(err.message, 200);
 }
 
 /** Reconnect delay: 50 ms doubling, capped at `capMs`, with a little jitter. Never gives up. */
@@ -168,6 +203,19 @@ export interface SentinelLinkOptions {
  * after the heal (measured: polls came back 6 s after an 8 s cut healed with 15 s here, issue 19),
  * while a new one is answered at once. */
 const STUCK_RESET_MS = 3000;
+/** Reconnect backoff cap: a sentinel that refused or dropped the connection may be restarting, so
+ * it is retried within a second; one that answered but not as a usable sentinel (HTTP, -DENIED,
+ * -NOAUTH, garbage) needs its operator, and is retried more slowly. */
+const RETRY_CAP_MS = 1000;
+const RETRY_CAP_ANSWERED_MS = 10_000;
+
+type ConnKind = 'cmd' | 'sub';
+/** Per connection: reconnects since it last proved itself, and the first line the peer sent on
+ * the current connection (when it was not a plain success). */
+interface ConnTrack {
+  failures: number;
+  answer?: string;
+}
 
 export class SentinelLink {
   readonly addr: Addr;
@@ -198,6 +246,9 @@ export class SentinelLink {
   private subWasReady = false;
   private subscribing = false;
   private stopped = false;
+  private readonly track: Record<ConnKind, ConnTrack> = { cmd: { failures: 0 }, sub: { failures: 0 } };
+  /** The subscription's problem last logged (a sentinel answering polls but refusing PSUBSCRIBE). */
+  private subProblem?: string;
 
   constructor(opts: SentinelLinkOptions, handlers: SentinelLinkHandlers) {
     this.opts = opts;
@@ -208,17 +259,31 @@ export class SentinelLink {
     this.log = opts.logger.child({ sentinel: opts.addr });
     const { host, port } = splitAddr(opts.addr);
     const base = { host, port, auth: opts.auth, tls: opts.tls, connectTimeoutMs: opts.connectTimeoutMs };
-    this.cmd = new Redis(linkOptions({ ...base, connectionName: 'sentinel-proxy-poll' }));
+    this.cmd = new Redis({ ...linkOptions({ ...base, connectionName: 'sentinel-proxy-poll' }), retryStrategy: () => this.retryDelay('cmd') });
     // The subscription is made by us on every (re)connection rather than by ioredis's
     // autoResubscribe, which loses it when a connection drops between PSUBSCRIBE and its reply.
-    this.sub = new Redis({ ...linkOptions({ ...base, connectionName: 'sentinel-proxy-events' }), autoResubscribe: false });
+    this.sub = new Redis({
+      ...linkOptions({ ...base, connectionName: 'sentinel-proxy-events' }),
+      autoResubscribe: false,
+      retryStrategy: () => this.retryDelay('sub'),
+    });
     for (const [conn, kind] of [
       [this.cmd, 'cmd'],
       [this.sub, 'sub'],
     ] as const) {
+      conn.on('connect', () => {
+        // Keep the first line the peer sends: it says what the peer is when it is no sentinel.
+        const track = this.track[kind];
+        track.answer = undefined;
+        conn.stream?.once('data', (d: Buffer | string) => {
+          const line = firstLine(d);
+          if (line === '' || !RESP_FIRST.has(line[0]!) || line.startsWith('-')) track.answer = line;
+        });
+      });
       conn.on('error', (err: Error) => {
-        this.lastError = err.message;
-        this.log.debug({ conn: kind, err: err.message }, 'sentinel connection error');
+        const reason = describeLinkFailure(err, this.track[kind].answer);
+        if (kind === 'cmd') this.lastError = reason;
+        this.log.debug({ conn: kind, err: reason }, 'sentinel connection error');
       });
     }
     this.cmd.on('ready', () => {
@@ -226,7 +291,9 @@ export class SentinelLink {
       this.cmdWasReady = true;
     });
     this.cmd.on('close', () => {
-      if (!this.stopped) this.setReachable(false, this.lastError ?? 'connection closed');
+      if (this.stopped) return;
+      const answer = this.track.cmd.answer;
+      this.setReachable(false, answer !== undefined ? describeLinkFailure(undefined, answer) : (this.lastError ?? 'connection closed'));
     });
     this.sub.on('ready', () => {
       this.ensureSubscribed();
@@ -250,11 +317,24 @@ export class SentinelLink {
     this.sub.psubscribe('*').then(
       () => {
         this.subscribing = false;
+        this.track.sub.failures = 0;
+        this.track.sub.answer = undefined;
+        if (this.subProblem !== undefined) this.log.info('sentinel event subscription restored');
+        this.subProblem = undefined;
       },
       (err: Error) => {
         this.subscribing = false;
-        // A dropped connection re-subscribes on its next 'ready'; anything else is worth a warning.
-        if (!this.stopped && this.sub.status === 'ready') this.log.warn({ err: err.message }, 'sentinel PSUBSCRIBE failed');
+        if (this.stopped) return;
+        // A dropped connection re-subscribes on its next 'ready'. A sentinel that answers polls
+        // but refuses the subscription (an ACL without +psubscribe) is worth one warning; a peer
+        // that is down or no sentinel at all is already reported as unreachable.
+        const reason = describeLinkFailure(err, this.track.sub.answer);
+        if (this.state === 'up' && this.sub.status === 'ready' && reason !== this.subProblem) {
+          this.subProblem = reason;
+          this.log.warn({ err: reason }, 'sentinel refuses the event subscription (PSUBSCRIBE): failovers are seen by polling only');
+        } else {
+          this.log.debug({ err: reason }, 'sentinel PSUBSCRIBE failed');
+        }
       },
     );
   }
@@ -333,14 +413,26 @@ export class SentinelLink {
       const tiltChanged = this.tilt !== res.tilt;
       this.tilt = res.tilt;
       this.lastError = undefined;
+      this.track.cmd.failures = 0;
+      this.track.cmd.answer = undefined;
       this.setReachable(true);
       if (tiltChanged) this.handlers.onStateChange(this);
       return res;
     } catch (err) {
       if (this.stopped) return undefined;
-      this.setReachable(false, err instanceof Error ? err.message : String(err));
+      const e = err instanceof Error ? err : new Error(String(err));
+      // A timeout says nothing new when the connection already failed for a known reason.
+      const reason = e instanceof TimeoutError && this.lastError !== undefined ? this.lastError : describeLinkFailure(e, this.track.cmd.answer);
+      this.setReachable(false, reason);
       return undefined;
     }
+  }
+
+  /** The delay before reconnecting `kind` (ioredis's retryStrategy, its own count ignored). */
+  private retryDelay(kind: ConnKind): number {
+    const track = this.track[kind];
+    const cap = track.answer !== undefined ? RETRY_CAP_ANSWERED_MS : RETRY_CAP_MS;
+    return backoff(cap)(++track.failures);
   }
 
   /** From a `+tilt` / `-tilt` event. */

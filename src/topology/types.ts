@@ -63,6 +63,9 @@ export interface TopologySnapshot {
    * master's replicas stopped acknowledging, or not all of them acknowledge and no majority of
    * sentinels confirmed the master recently. Undefined when writes may go. */
   writeHold?: string;
+  /** The verified master fails its own checks (e.g. stopped answering ROLE as master), whatever
+   * the sentinels say; `notReadyReason` shows it only while a sentinel majority is reachable. */
+  masterProblem?: string;
   /** Replica health has been measured against a verified master (every listed replica judged):
    * until then a read listener does not know where reads may go (/readyz says not ready). */
   replicasMeasured: boolean;

@@ -185,6 +185,9 @@ export class TopologyWatcher extends EventEmitter implements TopologySource {
   private lastReplicasKey = '';
   /** Called with the duration (ms) of every refresh; the metrics registry's histogram (admin/metrics.ts). */
   onRefreshDuration: ((ms: number) => void) | undefined;
+  /** Called with every Sentinel event about this group as a sentinel published it; the admin's
+   * event log and failover timeline (src/admin/events.ts, wired by admin/metrics.ts). */
+  onSentinelMessage: ((channel: string, sentinel: Addr, ev: SentinelEvent) => void) | undefined;
 
   constructor(group: GroupConfig, logger: Logger) {
     super();
@@ -316,6 +319,7 @@ export class TopologyWatcher extends EventEmitter implements TopologySource {
     if (this.fenced && this.fenceReason) snap.fenceReason = this.fenceReason;
     if (notReadyReason !== undefined) snap.notReadyReason = notReadyReason;
     if (this.writeHold !== undefined) snap.writeHold = this.writeHold;
+    if (this.master !== undefined && this.masterProblem) snap.masterProblem = this.masterProblem;
     return snap;
   }
 
@@ -424,6 +428,8 @@ export class TopologyWatcher extends EventEmitter implements TopologySource {
       default:
         this.log.debug(fields, 'sentinel event');
     }
+    // After the fence it may have raised, so the timeline places it in that failover.
+    this.onSentinelMessage?.(channel, link.addr, ev);
     this.refresh(channel);
   }
 

@@ -7,7 +7,7 @@ import { Redis, type RedisOptions } from 'ioredis';
 import { pino } from 'pino';
 import { startProxy, type RunningProxy } from '../../src/proxy.js';
 import { defaultProxyConfig, type GroupConfigInput } from '../../src/config/defaults.js';
-import type { ProxyConfig } from '../../src/config/types.js';
+import type { ProxyConfig, ReadinessMode } from '../../src/config/types.js';
 import type { SandboxGroup } from '../../src/sandbox/types.js';
 import type { HasTeardown } from './group.js';
 
@@ -25,12 +25,12 @@ export interface TestProxy {
 export async function withProxy(
   t: HasTeardown,
   group: SandboxGroup,
-  over: Partial<GroupConfigInput> & { admin?: boolean; shutdownMs?: number } = {},
+  over: Partial<GroupConfigInput> & { admin?: boolean; readiness?: ReadinessMode; shutdownMs?: number } = {},
 ): Promise<TestProxy> {
-  const { admin, shutdownMs, ...groupOver } = over;
+  const { admin, readiness, shutdownMs, ...groupOver } = over;
   const config = defaultProxyConfig({
     logLevel: 'debug',
-    admin: admin ? { listen: { host: '127.0.0.1', port: 0 } } : {},
+    admin: admin ? { listen: { host: '127.0.0.1', port: 0 }, ...(readiness ? { readiness } : {}) } : {},
     shutdown: { timeoutMs: shutdownMs ?? 3000 },
     groups: [
       {

@@ -11,6 +11,9 @@ const ROOT = join(import.meta.dirname, '..', '..');
 const OUT = join(ROOT, '.tap', `cli-build-${process.pid}`);
 const CLI = join(OUT, 'src', 'cli.js');
 const SECRET = 'hunter2-do-not-print';
+// Dozens of CLI runs, each a Node start-up, after a private build: more than the suite's default
+// 240 s when the machine is busy.
+t.setTimeout(900_000);
 
 /** The environment without any RSP_* variable of the caller's. */
 function cleanEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
@@ -22,6 +25,22 @@ function cleanEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
 function cli(args: string[], env: NodeJS.ProcessEnv = {}) {
   const r = spawnSync(process.execPath, [CLI, ...args], { cwd: ROOT, env: cleanEnv(env), encoding: 'utf8', timeout: 30_000 });
   return { code: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** cli() without blocking: many at once, as the machine may be slow to start each one. */
+function cliAsync(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [CLI, ...args], { cwd: ROOT, env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 240_000);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
 }
 
 t.before(() => {
@@ -40,7 +59,83 @@ t.test('--help', async (t) => {
   }
   const v = cli(['--version']);
   t.equal(v.code, 0);
-  t.match(v.stdout, /^\d+\.\d+\.\d+/);
+  t.match(v.stdout, /^\d+\.\d+\.\d+ \(commit (unknown|[0-9a-f]{12}(\+modified)?), (built \S+, )?node v\d+\.\d+\.\d+, \w+ \w+\)\n$/, 'version, commit, node');
+  t.match(cli(['-t', '--help']).stdout, /-t, --check-config/, '-t is --check-config');
+});
+
+t.test('usage errors: one line, exit 2, no stack trace', async (t) => {
+  const cases: [string[], RegExp, NodeJS.ProcessEnv?][] = [
+    [['--config'], /^redis-sentinel-proxy: --config: expected a value/],
+    [['--sentinel'], /^redis-sentinel-proxy: --sentinel: expected a value/],
+    [['--listen', '127.0.0.1:1', '--master-name'], /^redis-sentinel-proxy: --master-name: expected a value/],
+    [['sandbox', '--replicas'], /^redis-sentinel-proxy: --replicas: expected a value/],
+    [['sandbox', '--listen-port', 'abc'], /^redis-sentinel-proxy: --listen-port: expected a port number from 0 to 65535, got "abc"/],
+    [['sandbox', '--replicas', '-1'], /^redis-sentinel-proxy: --replicas: expected a number of replicas from 0 to 16, got "-1"/],
+    [['sandbox', '--log-level', 'loud'], /^redis-sentinel-proxy: --log-level: expected one of fatal, error/],
+    [['--log-level', 'loud', '--sentinel', '127.0.0.1:1', '--master-name', 'm', '--listen', '127.0.0.1:0'], /^redis-sentinel-proxy: --log-level: expected one of fatal/],
+    [['--admin', '127.0.0.1:1', '--no-admin'], /^redis-sentinel-proxy: --admin and --no-admin conflict: give one of them/],
+    [['--no-admin', '--admin', '127.0.0.1:1'], /^redis-sentinel-proxy: --admin and --no-admin conflict/],
+    [['--config', 'a.yaml', '--config', 'b.yaml'], /^redis-sentinel-proxy: --config: given more than once/],
+    [['--lisen', '127.0.0.1:1'], /^redis-sentinel-proxy: Unknown argument: lisen/],
+  ];
+  // Four at a time: all at once on a busy machine only makes each slower.
+  const results: Awaited<ReturnType<typeof cliAsync>>[] = [];
+  for (let i = 0; i < cases.length; i += 4) {
+    results.push(...(await Promise.all(cases.slice(i, i + 4).map(([args, , env]) => cliAsync(args, env)))));
+  }
+  for (const [i, [args, re]] of cases.entries()) {
+    const r = results[i]!;
+    t.equal(r.code, 2, `${args.join(' ')}: exit 2`);
+    t.match(r.stderr, re, args.join(' '));
+    t.equal(r.stderr.trimEnd().split('\n').length, 1, `${args.join(' ')}: one line: ${r.stderr}`);
+    t.notMatch(r.stderr, /\bat .*:\d+:\d+|YError|RangeError/, 'no stack trace');
+    t.notMatch(r.stdout, /Starting a Sentinel group/, 'nothing started');
+  }
+});
+
+t.test('unknown RSP_* variables are warned about with a suggestion', async (t) => {
+  const r = cli(['-t', '--config', 'config/proxy.yaml'], { RSP_SENTINEL: '127.0.0.1:26379' });
+  t.equal(r.code, 0, r.stderr);
+  t.match(r.stderr, /^warning: RSP_SENTINEL: unknown environment variable, ignored \(did you mean RSP_SENTINELS\?\)$/m);
+  const bad = cli([], { RSP_SENTINEL: '127.0.0.1:26379' });
+  t.equal(bad.code, 2);
+  t.match(bad.stderr, /did you mean RSP_SENTINELS/, 'also when the config is incomplete (the likely reason)');
+});
+
+t.test('-t prints the security warnings the start would log', async (t) => {
+  const r = cli(['-t', '--sentinel', '127.0.0.1:26379', '--master-name', 'm', '--listen', '0.0.0.0:7300', '--admin', '0.0.0.0:7301']);
+  t.equal(r.code, 0, r.stderr);
+  t.match(r.stdout, /^config OK: 1 group\n/);
+  t.match(r.stderr, /^warning: group m: listener 0\.0\.0\.0:7300 is reachable beyond loopback without TLS/m);
+  t.match(r.stderr, /^warning: admin server 0\.0\.0\.0:7301 is reachable beyond loopback/m);
+  const quiet = cli(['-t', '--config', 'config/proxy.yaml']);
+  t.equal(quiet.stderr, '', 'nothing to warn about on loopback');
+});
+
+t.test('a schema error names file:line:col', async (t) => {
+  const dir = t.testdir({ 'p.yaml': 'groups:\n  - name: m\n    listen: "127.0.0.1:0"\n    sentinels: ["127.0.0.1:26379"]\n    limits: { maxClients: "many" }\n' });
+  const r = cli(['-t', '--config', join(dir, 'p.yaml')]);
+  t.equal(r.code, 2);
+  t.match(r.stderr, new RegExp(`^ {2}${join(dir, 'p.yaml').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:5:27: groups\\[0\\]\\.limits\\.maxClients: expected a whole number`, 'm'));
+});
+
+t.test('--print-config: every value, where it came from, secrets redacted', async (t) => {
+  const dir = t.testdir({
+    'p.yaml': `logLevel: debug\nlimits: { maxClients: 500 }\ngroups:\n  - name: m\n    listen: "127.0.0.1:7400"\n    sentinels: ["127.0.0.1:26379"]\n    auth: { password: ${SECRET} }\n    failover: { holdTimeoutMs: 5s }\n`,
+  });
+  const file = join(dir, 'p.yaml');
+  const r = cli(['--print-config', '--config', file, '--listen', '127.0.0.1:7401'], { RSP_SENTINEL_PASSWORD: SECRET });
+  t.equal(r.code, 0, r.stderr);
+  const line = (key: string) => r.stdout.split('\n').find((l) => l.startsWith(`${key}: `)) ?? '';
+  t.match(line('logLevel'), new RegExp(`^logLevel: "debug" +# file ${file}:1:11$`));
+  t.match(line('logFormat'), /^logFormat: "json" +# default$/);
+  t.match(line('groups[0].listen'), /^groups\[0\]\.listen: 127\.0\.0\.1:7401 +# flag --listen$/);
+  t.match(line('groups[0].limits.maxClients'), new RegExp(`: 500 +# file ${file}:2:23$`), 'inherited from the top level');
+  t.match(line('groups[0].failover.holdTimeoutMs'), new RegExp(`: 5000 +# file ${file}:8:32$`));
+  t.match(line('groups[0].auth.password'), new RegExp(`: <redacted> +# file ${file}:7:23$`));
+  t.match(line('groups[0].sentinelAuth.password'), /: <redacted> +# env RSP_SENTINEL_PASSWORD$/);
+  t.match(line('groups[0].limits.idleTimeoutMs'), /: 0 +# default$/);
+  t.notMatch(r.stdout + r.stderr, /hunter2/, 'no secret printed');
 });
 
 t.test('--check-config on good configs', async (t) => {
@@ -99,13 +194,13 @@ groups:
   t.ok(m, `header: ${lines[0]}`);
   t.equal(Number(m?.[1]), lines.length - 1, 'the count matches the lines');
   for (const re of [
-    /^ {2}logLevel: expected one of/,
-    /^ {2}limits\.maxClients: must be at least 1/,
-    /^ {2}groups\[0\]\.listen: port must be in 0\.\.65535/,
-    /^ {2}groups\[0\]\.sentinels: needs at least one/,
-    /^ {2}groups\[0\]\.auth: give only one of password, passwordFile, passwordEnv/,
-    /^ {2}groups\[1\]\.lisen: unknown key \(did you mean "listen"\?\)/,
-    /^ {2}groups\[1\]\.listen: required/,
+    /^ {2}\S+bad\.yaml:2:11: logLevel: expected one of/,
+    /^ {2}\S+bad\.yaml:3:23: limits\.maxClients: must be at least 1/,
+    /^ {2}\S+bad\.yaml:7:13: groups\[0\]\.listen: port must be in 0\.\.65535/,
+    /^ {2}\S+bad\.yaml:8:16: groups\[0\]\.sentinels: needs at least one/,
+    /^ {2}\S+bad\.yaml:9:11: groups\[0\]\.auth: give only one of password, passwordFile, passwordEnv/,
+    /^ {2}\S+bad\.yaml:11:5: groups\[1\]\.lisen: unknown key \(did you mean "listen"\?\)/,
+    /^ {2}\S+bad\.yaml:10:5: groups\[1\]\.listen: required/,
   ]) {
     t.ok(lines.some((l) => re.test(l)), `has ${String(re)}`);
   }
@@ -160,7 +255,7 @@ function startCli(args: string[], env: NodeJS.ProcessEnv = {}) {
     child,
     exited,
     output: () => out + err,
-    waitFor(re: RegExp, ms = 15_000): Promise<string> {
+    waitFor(re: RegExp, ms = 60_000): Promise<string> {
       return new Promise((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error(`timed out waiting for ${String(re)}; output:\n${out}${err}`)), ms);
         waiters.push({

@@ -188,7 +188,7 @@ t.test('fromCommandReply', async (t) => {
 /** Fields compared between tables (ids differ between tables by design). */
 function shape(s: CommandSpec): unknown {
   return {
-    name: s.name, flags: s.flags, arity: s.arity, firstKey: s.firstKey, lastKey: s.lastKey, step: s.step,
+    name: s.name, flags: s.flags, acl: s.acl, arity: s.arity, firstKey: s.firstKey, lastKey: s.lastKey, step: s.step,
     kind: s.kind, parent: s.parent?.name, subs: s.subcommands ? [...s.subcommands.keys()] : undefined,
   };
 }

@@ -62,3 +62,19 @@ ${base}`);
   t.match(text, /clientAuth\.users\[3\]\.passwordSha256/);
   t.notMatch(text, /sekrit|other/);
 });
+
+t.test('an empty clientAuth passwordFile is refused, as for the backend auth (not a user with password "")', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'rsp-ca-'));
+  writeFileSync(join(dir, 'empty.txt'), '\n');
+  writeFileSync(
+    join(dir, 'proxy.yaml'),
+    `clientAuth:
+  users:
+    - { name: a, passwordFile: empty.txt, access: write }
+${base}`,
+  );
+  const r = loadConfig({ file: join(dir, 'proxy.yaml'), argv: {}, env: {} });
+  t.notOk(r.ok, 'rejected');
+  if (r.ok) return;
+  t.match(r.problems.join('\n'), /clientAuth\.users\[0\]\.passwordFile.*empty/);
+});

@@ -31,12 +31,14 @@ function hasAll(t: Test, lines: string[], patterns: RegExp[], msg = '') {
   for (const re of patterns) t.ok(lines.some((l) => re.test(l)), `${msg}${msg ? ': ' : ''}has ${String(re)}\n${lines.join('\n')}`);
 }
 
+/** The problem lines without their "file:line:col: " (tested on their own below); YAML syntax
+ * errors keep theirs. */
 function problems(t: Test, r: LoadResult): string[] {
   if (r.ok) {
     t.fail('expected problems, got a valid config');
     return [];
   }
-  return r.problems;
+  return r.problems.map((l) => l.replace(/^\S+\.yaml:\d+:\d+: (?!YAML:)/, ''));
 }
 
 /** Writes `yaml` (and extra files) into a fresh dir and loads it. */
@@ -49,7 +51,7 @@ t.test('defaults, from flags alone', async (t) => {
   const c = ok(t, loadConfig({ argv: { sentinel: ['127.0.0.1:26379'], masterName: 'mymaster', listen: '127.0.0.1:6380' }, env: {} }));
   t.equal(c.logLevel, 'info');
   t.equal(c.logFormat, 'json');
-  t.same(c.admin, { listen: { host: '127.0.0.1', port: 9121 } });
+  t.same(c.admin, { listen: { host: '127.0.0.1', port: 9121 }, readiness: 'master' });
   t.equal(c.shutdown.timeoutMs, 10000);
   t.equal(c.groups.length, 1);
   const g = c.groups[0]!;
@@ -124,7 +126,7 @@ groups:
   );
   t.equal(c.logLevel, 'debug');
   t.equal(c.logFormat, 'pretty');
-  t.same(c.admin, { listen: { host: '127.0.0.1', port: 0 } });
+  t.same(c.admin, { listen: { host: '127.0.0.1', port: 0 }, readiness: 'master' });
   t.equal(c.shutdown.timeoutMs, 2500);
   const [a, b] = c.groups;
   t.same(a!.readListen, { host: '127.0.0.1', port: 7001 });
@@ -172,7 +174,7 @@ groups:
   const withEnv = ok(t, loadYaml(t, yaml, { env }));
   t.equal(withEnv.logLevel, 'error');
   t.equal(withEnv.logFormat, 'json');
-  t.same(withEnv.admin, {}, 'RSP_ADMIN=off disables the admin server');
+  t.same(withEnv.admin, { readiness: 'master' }, 'RSP_ADMIN=off disables the admin server');
   const ge = withEnv.groups[0]!;
   t.equal(ge.name, 'envname');
   t.same(ge.listen, { host: '127.0.0.1', port: 6001 });
@@ -192,7 +194,7 @@ groups:
   };
   const withFlags = ok(t, loadYaml(t, yaml, { env, argv }));
   t.equal(withFlags.logLevel, 'trace');
-  t.same(withFlags.admin, { listen: { host: '127.0.0.1', port: 9999 } });
+  t.same(withFlags.admin, { listen: { host: '127.0.0.1', port: 9999 }, readiness: 'master' });
   const gf = withFlags.groups[0]!;
   t.equal(gf.name, 'flagname');
   t.same(gf.listen, { host: '127.0.0.1', port: 6002 });
@@ -201,9 +203,9 @@ groups:
   t.same(gf.auth, { username: 'flaguser', password: 'flagpw' });
 
   const noAdmin = ok(t, loadYaml(t, yaml, { argv: { admin: false } }));
-  t.same(noAdmin.admin, {}, '--no-admin');
+  t.same(noAdmin.admin, { readiness: 'master' }, '--no-admin');
   const flagBeatsEnvAdmin = ok(t, loadYaml(t, yaml, { argv: { admin: '127.0.0.1:9998' }, env: { RSP_ADMIN: 'off' } }));
-  t.same(flagBeatsEnvAdmin.admin, { listen: { host: '127.0.0.1', port: 9998 } });
+  t.same(flagBeatsEnvAdmin.admin, { listen: { host: '127.0.0.1', port: 9998 }, readiness: 'master' });
 });
 
 t.test('the config file may come from --config or RSP_CONFIG', async (t) => {
@@ -224,7 +226,7 @@ logLevel: verbose
 lisen: 1
 topology: { poll_interval_ms: 5 }
 limits: { pollIntervalMs: 3 }
-failover: { holdTimeoutMs: "10s" }
+failover: { holdTimeoutMs: "10 fortnights" }
 groups:
   - name: a
     listen: "127.0.0.1:6380"
@@ -250,7 +252,7 @@ groups:
     /^lisen: unknown key/,
     /^topology\.poll_interval_ms: unknown key \(did you mean "pollIntervalMs"\?/,
     /^limits\.pollIntervalMs: unknown key \(it belongs under topology\)/,
-    /^failover\.holdTimeoutMs: expected a whole number of milliseconds/,
+    /^failover\.holdTimeoutMs: expected a whole number of milliseconds or a duration like "500ms"/,
     /^groups\[0\]\.auth: give only one of password, passwordFile, passwordEnv/,
     /^groups\[0\]\.sentinels: 127\.0\.0\.1:26379 is listed twice/,
     /^groups\[1\]\.listen: a port alone is not enough/,
@@ -642,4 +644,106 @@ t.test('the shipped config files validate', async (t) => {
   ]) {
     t.match(text, new RegExp(`\\b${key}:`), `example mentions ${key}`);
   }
+});
+
+t.test('every schema problem names file:line:col', async (t) => {
+  const yaml = [
+    'logLevel: loud', // 1
+    'limits:', // 2
+    '  maxClients: 0', // 3
+    'groups:', // 4
+    '  - name: a', // 5
+    '    lisen: "127.0.0.1:7000"', // 6
+    '    sentinels: ["127.0.0.1:26379", "127.0.0.1:1:2"]', // 7
+    '  - { name: b, listen: "127.0.0.1:7001", sentinels: [] }', // 8
+    '',
+  ].join('\n');
+  const dir = t.testdir({ 'proxy.yaml': yaml });
+  const file = join(dir, 'proxy.yaml');
+  const r = loadConfig({ file, argv: {}, env: {} });
+  t.notOk(r.ok);
+  const lines = r.ok ? [] : r.problems;
+  const expect: [string, RegExp][] = [
+    ['1:11', /logLevel: expected one of/],
+    ['3:15', /limits\.maxClients: must be at least 1/],
+    ['6:5', /groups\[0\]\.lisen: unknown key \(did you mean "listen"\?\)/],
+    ['5:5', /groups\[0\]\.listen: required/],
+    ['7:36', /groups\[0\]\.sentinels\[1\]: /],
+    ['8:53', /groups\[1\]\.sentinels: needs at least one/],
+  ];
+  for (const [pos, re] of expect) {
+    const line = lines.find((l) => re.test(l));
+    t.ok(line?.startsWith(`${file}:${pos}: `), `${String(re)} at ${pos}: ${line}`);
+  }
+  t.ok(lines.every((l) => l.startsWith(`${file}:`)), `every line located:\n${lines.join('\n')}`);
+});
+
+{
+  t.test('a YAML error at the end of the file points at its last line, not past it', async (t) => {
+    const p = problems(t, loadYaml(t, 'logLevel: info\ngroups: [\n  a,\n'));
+    hasAll(t, p, [/proxy\.yaml:3:\d+: YAML: .* \(at the end of the file\)$/]);
+    const tab = problems(t, loadYaml(t, 'groups:\n  - name: a\n\tlisten: x\n'));
+    hasAll(t, tab, [/proxy\.yaml:3:1: YAML: Tabs are not allowed/]);
+  });
+}
+
+t.test('durations: milliseconds or units', async (t) => {
+  const c = ok(
+    t,
+    loadYaml(
+      t,
+      'failover: { holdTimeoutMs: "5s" }\ntopology: { pollIntervalMs: "500ms", connectTimeoutMs: 250 }\nlimits: { idleTimeoutMs: "1m" }\nshutdown: { timeoutMs: "1.5s" }\nreads: { maxLagMs: "2s", readYourWritesMs: "100" }\n' +
+        BASE,
+    ),
+  );
+  const g = c.groups[0]!;
+  t.equal(g.failover.holdTimeoutMs, 5000);
+  t.equal(g.topology.pollIntervalMs, 500);
+  t.equal(g.topology.connectTimeoutMs, 250);
+  t.equal(g.limits.idleTimeoutMs, 60_000);
+  t.equal(c.shutdown.timeoutMs, 1500);
+  t.equal(g.reads.maxLagMs, 2000);
+  t.equal(g.reads.readYourWritesMs, 100);
+  const bad = problems(t, loadYaml(t, 'failover: { holdTimeoutMs: "5 sec" }\ntopology: { pollIntervalMs: "5ms" }\nlimits: { idleTimeoutMs: "0.5ms" }\n' + BASE));
+  hasAll(t, bad, [
+    /^failover\.holdTimeoutMs: expected a whole number of milliseconds or a duration like "500ms", "5s", "1m"/,
+    /^topology\.pollIntervalMs: must be at least 10 ms/,
+    /^limits\.idleTimeoutMs: .*whole milliseconds only/,
+  ]);
+});
+
+t.test('a host name with a trailing dot (a Kubernetes FQDN) is a host name', async (t) => {
+  const c = ok(t, loadYaml(t, 'groups:\n  - { name: m, listen: "0.0.0.0:6380", sentinels: ["redis-sentinel.redis.svc.cluster.local.:26379"] }\n'));
+  t.same(c.groups[0]!.sentinels, [{ host: 'redis-sentinel.redis.svc.cluster.local.', port: 26379 }]);
+  t.ok(parseHostPort('example.com.:1', false).ok);
+  t.notOk(parseHostPort('example..:1', false).ok, 'two dots at the end are not a name');
+  t.notOk(parseHostPort('.:1', false).ok);
+});
+
+t.test('admin.enabled: the suggestion is about admin, not a TLS link', async (t) => {
+  const p = problems(t, loadYaml(t, 'admin: { enabled: false }\n' + BASE));
+  hasAll(t, p, [/^admin\.enabled: unknown key \(the admin server is on by default; "admin: false" turns it off; allowed here: listen/]);
+  t.notOk(p.some((l) => /belongs under (listener|backend|sentinel)/.test(l)), p.join('\n'));
+  const tls = problems(t, loadYaml(t, 'tls: { enabled: true }\n' + BASE));
+  hasAll(t, tls, [/^tls\.enabled: unknown key \(TLS is set per link/]);
+  const misplaced = problems(t, loadYaml(t, 'maxClients: 5\n' + BASE));
+  hasAll(t, misplaced, [/^maxClients: unknown key \(it belongs under limits\)/]);
+});
+
+t.test('unknown RSP_* variables are warned about, with a suggestion', async (t) => {
+  const r = loadYaml(t, BASE, { env: { RSP_SENTINEL: '127.0.0.1:1', RSP_LOGLEVEL: 'debug', RSP_FROBNICATE: '1', RSP_LISTEN: '127.0.0.1:7000' } });
+  t.ok(r.ok);
+  t.same(r.warnings, [
+    'RSP_FROBNICATE: unknown environment variable, ignored (known: RSP_CONFIG, RSP_SENTINELS, RSP_MASTER_NAME, RSP_LISTEN, RSP_READ_LISTEN, RSP_PASSWORD, RSP_USERNAME, RSP_SENTINEL_PASSWORD, RSP_SENTINEL_USERNAME, RSP_ADMIN, RSP_LOG_LEVEL, RSP_LOG_FORMAT)',
+    'RSP_LOGLEVEL: unknown environment variable, ignored (did you mean RSP_LOG_LEVEL?)',
+    'RSP_SENTINEL: unknown environment variable, ignored (did you mean RSP_SENTINELS?)',
+  ]);
+});
+
+t.test('admin.readiness: master by default, strict on request', async (t) => {
+  t.equal(ok(t, loadYaml(t, BASE)).admin.readiness, 'master');
+  t.equal(ok(t, loadYaml(t, 'admin: { readiness: strict }\n' + BASE)).admin.readiness, 'strict');
+  const c = ok(t, loadYaml(t, 'admin: { readiness: master, listen: "127.0.0.1:9999" }\n' + BASE));
+  t.same(c.admin, { listen: { host: '127.0.0.1', port: 9999 }, readiness: 'master' });
+  hasAll(t, problems(t, loadYaml(t, 'admin: { readiness: always }\n' + BASE)), [/^admin\.readiness: expected one of "master", "strict"/]);
 });

@@ -214,3 +214,16 @@ t.test("with the link's own AUTH, commands staged before the connection go after
   await a.until(() => a.complete.get('a1') === 1);
   t.equal(a.data.get('a1'), ':1\r\n');
 });
+
+t.test('end() waits for the replies in flight, but not forever: a node that never answers is cut after the deadline (issue 15 defect 8)', async (t) => {
+  const { fake, link, gone } = await setup(t);
+  const w = new Recorder();
+  await sendOne(fake, link, w, 'r1');
+  const start = Date.now();
+  link.end();
+  // The node never answers: the link is destroyed after its end deadline, and the waiter is told.
+  await w.until(() => w.lost.length === 1);
+  t.ok(Date.now() - start < 15_000, `cut after ${Date.now() - start} ms`);
+  t.same(w.lost[0], { token: 'r1', left: 1, sent: true, midReply: false });
+  t.equal(gone.length, 1);
+});

@@ -1,0 +1,181 @@
+// What a command sent to the node changes in the session's connection state, and how many
+// replies it brings (DESIGN.md "Sessions": the state a new link must be told again). Applied as the
+// command is sent; what depends on the node's answer (SELECT, AUTH, HELLO, CLIENT SETNAME, MONITOR,
+// a refused (un)subscribe) is applied by the entry's `done` when the reply arrives.
+import type { Command } from '../resp/request.js';
+import { commandArgs } from '../resp/request.js';
+import { type CommandSpec, isBlockingCall } from '../commands/table.js';
+import type { ReplayState } from './state.js';
+import type { Transaction } from './transaction.js';
+import type { Entry } from './reply-queue.js';
+
+type Cmd = Command<CommandSpec>;
+
+/** What the effects need of their session. */
+export interface EffectsOwner {
+  readonly state: ReplayState;
+  readonly tx: Transaction;
+  /** CLIENT REPLY: 'off' and 'skip' (the next command) expect no reply. */
+  replyMode: 'on' | 'off' | 'skip';
+  /** MONITOR or CLIENT TRACKING on: the session cannot move to a new master. */
+  unmovable: 'no' | 'monitor' | 'tracking';
+  /** The spare link's replayed state is out of date. */
+  dropSpare(): void;
+  /** The protocol or the subscriptions changed: how RESP2 arrays are inspected. */
+  updateInspect(): void;
+}
+
+/** Sets reply expectations and the state a command changes (called as it is sent). */
+export function prepare(o: EffectsOwner, e: Entry, cmd: Cmd, kind: string, spec: CommandSpec | undefined): void {
+  const st = o.state;
+  if (o.replyMode === 'skip') {
+    o.replyMode = 'on';
+    e.expect = 0;
+  } else if (o.replyMode === 'off') {
+    e.expect = 0;
+  }
+  const queued = o.tx.inMulti && kind !== 'exec' && kind !== 'discard' && kind !== 'multi' && kind !== 'watch' && kind !== 'quit' && kind !== 'reset';
+  o.tx.sent(kind);
+  if (queued) return; // one +QUEUED (or error) reply, no effect yet
+  switch (kind) {
+    case 'multi':
+    case 'exec':
+    case 'discard':
+    case 'watch':
+    case 'unwatch':
+      return;
+    case 'select': {
+      const db = Number(commandArgs(cmd)[1]?.toString('latin1'));
+      e.done = (ok) => {
+        if (ok && Number.isInteger(db)) {
+          st.db = db;
+          o.dropSpare();
+        }
+      };
+      return;
+    }
+    case 'auth': {
+      const a = commandArgs(cmd);
+      const user = a.length >= 3 ? a[1].toString('utf8') : undefined;
+      const pass = a.length >= 3 ? a[2].toString('utf8') : a[1]?.toString('utf8');
+      e.done = (ok) => {
+        if (!ok) return;
+        st.authed = true;
+        st.username = user;
+        st.password = pass;
+        o.dropSpare();
+      };
+      return;
+    }
+    case 'hello': {
+      const a = commandArgs(cmd);
+      const proto = a[1] !== undefined ? Number(a[1].toString('latin1')) : undefined;
+      let user: string | undefined;
+      let pass: string | undefined;
+      let name: string | undefined;
+      for (let i = 2; i < a.length; i++) {
+        const opt = a[i].toString('latin1').toLowerCase();
+        if (opt === 'auth' && i + 2 < a.length) {
+          user = a[i + 1].toString('utf8');
+          pass = a[i + 2].toString('utf8');
+          i += 2;
+        } else if (opt === 'setname' && i + 1 < a.length) {
+          name = a[i + 1].toString('utf8');
+          i += 1;
+        }
+      }
+      e.done = (ok) => {
+        if (!ok) return;
+        if (proto === 2 || proto === 3) st.protocol = proto;
+        if (pass !== undefined) {
+          st.authed = true;
+          st.username = user;
+          st.password = pass;
+        }
+        if (name !== undefined) st.name = name;
+        o.dropSpare();
+        o.updateInspect();
+      };
+      return;
+    }
+    case 'client':
+      prepareClient(o, e, cmd, spec);
+      return;
+    case 'subscribe':
+    case 'psubscribe':
+    case 'ssubscribe':
+    case 'unsubscribe':
+    case 'punsubscribe':
+    case 'sunsubscribe':
+      prepareSubscription(o, e, cmd, kind);
+      return;
+    case 'monitor':
+      e.done = (ok) => {
+        if (ok) o.unmovable = 'monitor';
+      };
+      return;
+    case 'reset':
+      o.replyMode = 'on';
+      e.expect = 1;
+      e.done = () => {
+        st.reset();
+        o.dropSpare();
+        o.unmovable = 'no';
+        o.updateInspect();
+      };
+      return;
+    default:
+      if (isBlockingCall(spec, spec?.name === 'xread' || spec?.name === 'xreadgroup' ? commandArgs(cmd).slice(1) : undefined)) {
+        e.blocking = true;
+        e.buffered = true;
+      }
+  }
+}
+
+function prepareClient(o: EffectsOwner, e: Entry, cmd: Cmd, spec: CommandSpec | undefined): void {
+  const sub = cmd.arg1?.toString('latin1').toLowerCase();
+  void spec;
+  if (sub === 'setname') {
+    const name = commandArgs(cmd)[2]?.toString('utf8');
+    e.done = (ok) => {
+      if (ok && name !== undefined) {
+        o.state.name = name === '' ? undefined : name;
+        o.dropSpare();
+      }
+    };
+  } else if (sub === 'reply') {
+    const mode = commandArgs(cmd)[2]?.toString('latin1').toLowerCase();
+    if (mode === 'on') {
+      o.replyMode = 'on';
+      e.expect = 1; // +OK even though replies were off
+    } else if (mode === 'off') {
+      o.replyMode = 'off';
+      e.expect = 0;
+    } else if (mode === 'skip') {
+      if (o.replyMode !== 'off') o.replyMode = 'skip';
+      e.expect = 0;
+    }
+  } else if (sub === 'tracking') {
+    const on = commandArgs(cmd)[2]?.toString('latin1').toLowerCase() === 'on';
+    e.done = (ok) => {
+      if (ok && o.unmovable !== 'monitor') o.unmovable = on ? 'tracking' : 'no';
+    };
+  }
+}
+
+function prepareSubscription(o: EffectsOwner, e: Entry, cmd: Cmd, kind: string): void {
+  const subs = o.state.subs;
+  const args = cmd.argc > 1 ? commandArgs(cmd).slice(1).map((b) => b.toString('latin1')) : [];
+  const { replies, change } = subs.apply(kind, args);
+  e.sub = true;
+  e.expect = replies;
+  e.done = (ok) => {
+    // Refused (arity, ACL): the node changed nothing.
+    if (!ok) {
+      subs.undo(change);
+      o.updateInspect();
+    }
+  };
+  o.updateInspect();
+}
+

@@ -1,0 +1,66 @@
+// The reply queue's entries: what the client is owed, in order. An entry is one of three kinds
+// (`kind`, the discriminant): 'forward' (sent to the node; its replies go to the client), 'local'
+// (answered by the proxy: `local` holds the reply), 'internal' (sent by the proxy — replay,
+// CLIENT ID, DISCARD — its replies are swallowed). Every entry has the same fields, so the hot path
+// sees one object shape.
+import type { Command } from '../resp/request.js';
+import type { ReplyInfo } from '../resp/reply.js';
+import { CmdFlag, type CommandSpec, isReadOnly } from '../commands/table.js';
+import { ErrorReplies } from '../errors.js';
+import type { BackendLink } from './backend-link.js';
+
+type Cmd = Command<CommandSpec>;
+
+export type EntryKind = 'forward' | 'local' | 'internal';
+
+export interface Entry {
+  kind: EntryKind;
+  /** Replies still expected from the node. */
+  expect: number;
+  cmd: Cmd | undefined;
+  local: Buffer | undefined;
+  /** Counts (p|s)(un)subscribe confirmations rather than ordinary replies. */
+  sub: boolean;
+  /** The reply is collected and decided on once complete instead of streamed. */
+  buffered: boolean;
+  blocking: boolean;
+  /** The proxy asked the node to unblock it (CLIENT UNBLOCK ... ERROR) because of a fence. */
+  unblockRequested: boolean;
+  link: BackendLink | undefined;
+  /** When the client sent it (ms): a command put back after a failed connection keeps its age. */
+  at: number;
+  /** performance.now() when its bytes arrived: the start of its latency (group.observe). */
+  t0: number;
+  /** The proxy's own CLIENT ID on a new link: its integer reply is kept on the link. */
+  clientIdProbe: boolean;
+  /** Sent on the group's shared link: a run of `expect` consecutive commands (`cmd`, then `more`). */
+  shared: boolean;
+  /** A shared run's commands after the first, kept until answered (re-sent only if the link never
+   * connected). */
+  more: Cmd[] | undefined;
+  /** Put back to be sent again (its link never connected): replies or losses for it are ignored. */
+  cancelled: boolean;
+  /** A read without side effects outside a transaction: if its link dies before the reply, it
+   * can go again (DESIGN.md: a client that only reads sees no error when the master is killed). */
+  replayable: boolean;
+  /** Runs when the last reply arrives; `ok` is false for an error reply. */
+  done: ((ok: boolean, info: ReplyInfo) => void) | undefined;
+}
+
+
+/** `n` LINK_LOST errors (one per reply owed). */
+export function lostReplies(n: number): Buffer {
+  return n <= 1 ? ErrorReplies.LINK_LOST : Buffer.concat(Array.from({ length: n }, () => ErrorReplies.LINK_LOST));
+}
+
+
+/** Are all the (unanswered) commands of a shared run reads without side effects? */
+export function sharedRunReadsOnly(e: Entry): boolean {
+  if (e.cmd === undefined) return false;
+  const all = e.more === undefined ? [e.cmd] : [e.cmd, ...e.more];
+  for (let i = all.length - e.expect; i < all.length; i++) {
+    const spec = all[i].spec;
+    if (!isReadOnly(spec) || (spec!.flags & CmdFlag.Blocking) !== 0) return false;
+  }
+  return true;
+}

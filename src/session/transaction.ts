@@ -1,0 +1,110 @@
+// The session's transaction as a pure state machine (no sockets): where MULTI / WATCH leave the
+// connection, and what happens when the session moves to a new master mid-transaction (DESIGN.md:
+// a transaction cannot move; its EXEC fails as Redis would fail it, and the session goes on).
+//
+// States:
+// - 'none': no transaction, nothing watched;
+// - 'watching': WATCH on the current link; 'multi': MULTI queued; 'watching-multi': both;
+// - 'broken-watching' / 'broken-multi' / 'broken-watching-multi': the same, begun on a link the
+//   session has left: what follows is answered by the proxy (see `brokenAnswer`).
+
+export type TxState = 'none' | 'watching' | 'multi' | 'watching-multi' | 'broken-watching' | 'broken-multi' | 'broken-watching-multi';
+
+/** What the proxy answers for a command of a broken transaction. */
+export type BrokenAnswer =
+  /** Not part of the transaction: goes to the node as usual. */
+  | 'forward'
+  /** +OK (MULTI after a broken WATCH, DISCARD). */
+  | 'ok'
+  | 'queued'
+  | 'nested-multi'
+  /** EXEC of a WATCHed transaction: a null reply, what Redis gives when a watched key changed. */
+  | 'exec-null'
+  /** EXEC without WATCH: EXECABORT (the master changed). */
+  | 'exec-abort';
+
+export class Transaction {
+  state: TxState = 'none';
+
+  get inMulti(): boolean {
+    const s = this.state;
+    return s === 'multi' || s === 'watching-multi' || s === 'broken-multi' || s === 'broken-watching-multi';
+  }
+
+  get watching(): boolean {
+    const s = this.state;
+    return s === 'watching' || s === 'watching-multi' || s === 'broken-watching' || s === 'broken-watching-multi';
+  }
+
+  get broken(): boolean {
+    return this.state.startsWith('broken');
+  }
+
+  /** Outside any transaction (a read may go to a replica, or be re-sent). */
+  get idle(): boolean {
+    return this.state === 'none';
+  }
+
+  /** A command sent to the node (not broken): its effect on the transaction. Commands queued
+   * inside MULTI have none until EXEC. */
+  sent(kind: string): void {
+    const multi = this.inMulti;
+    if (multi && kind !== 'exec' && kind !== 'discard' && kind !== 'multi' && kind !== 'watch' && kind !== 'reset') return;
+    switch (kind) {
+      case 'multi':
+        this.state = this.watching ? 'watching-multi' : 'multi';
+        return;
+      case 'exec':
+      case 'discard':
+      case 'reset':
+        this.state = 'none';
+        return;
+      case 'watch':
+        // A broken WATCH stays broken: the keys watched on the old master cannot be checked.
+        if (!multi && !this.broken) this.state = 'watching';
+        return;
+      case 'unwatch':
+        this.state = 'none';
+    }
+  }
+
+  /** The session leaves the link the transaction began on. */
+  leftLink(): void {
+    const s = this.state;
+    if (s === 'watching') this.state = 'broken-watching';
+    else if (s === 'multi') this.state = 'broken-multi';
+    else if (s === 'watching-multi') this.state = 'broken-watching-multi';
+  }
+
+  /** A command while broken: what to answer, and the state after it. */
+  brokenAnswer(kind: string): BrokenAnswer {
+    const multi = this.inMulti;
+    const watched = this.watching;
+    if (kind === 'reset' || kind === 'quit') {
+      // Run at once even inside MULTI, as in Redis.
+      if (kind === 'reset') this.state = 'none';
+      return 'forward';
+    }
+    if (kind === 'exec') {
+      this.state = 'none';
+      return watched ? 'exec-null' : 'exec-abort';
+    }
+    if (kind === 'discard') {
+      this.state = 'none';
+      return 'ok';
+    }
+    if (multi) return kind === 'multi' ? 'nested-multi' : 'queued';
+    if (kind === 'multi') {
+      // WATCH was on the old master: the transaction runs here and its EXEC fails.
+      this.state = 'broken-watching-multi';
+      return 'ok';
+    }
+    if (kind === 'unwatch') this.state = 'none';
+    return 'forward';
+  }
+
+  /** The proxy refused a command of the transaction, or closes it itself (EXECABORT). */
+  end(): void {
+    this.state = 'none';
+  }
+}

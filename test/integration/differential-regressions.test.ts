@@ -1,0 +1,86 @@
+// Divergences the differential test (test/integration/differential.test.ts) found, each reduced to
+// a few commands and checked against what Redis itself answers: the same commands run on a plain
+// reference redis-server in each test, so the expectation is Redis's, not ours.
+import t from 'tap';
+import { withGroup, waitFor } from '../helpers/group.js';
+import { withProxy } from '../helpers/proxy.js';
+import { encode, rawClient, type RawClient } from '../helpers/raw.js';
+import { startReference } from '../helpers/model-run.js';
+
+/** Sends `args` on both connections; resolves with each side's next `n` frames. */
+async function both(ref: RawClient, prx: RawClient, n: number, ...args: string[]): Promise<[string[], string[]]> {
+  ref.send(encode(...args));
+  prx.send(encode(...args));
+  if (n === 0) return [[], []];
+  return Promise.all([ref.read(n), prx.read(n, 15_000).catch((err: Error) => [`(no reply: ${err.message})`])]);
+}
+
+t.test('proxy and reference', async (t) => {
+  const group = await withGroup(t, { replicas: 1 });
+  const p = await withProxy(t, group);
+  const refServer = await startReference();
+  t.teardown(() => refServer.stop());
+  const pair = async (): Promise<[RawClient, RawClient]> => {
+    const r = await rawClient(refServer.port);
+    const x = await rawClient(p.port);
+    t.teardown(() => {
+      r.close();
+      x.close();
+    });
+    return [r, x];
+  };
+
+  await t.test('CLIENT REPLY ON after a BLPOP sent with replies off is answered (the proxy hung)', async (t) => {
+    const [r, x] = await pair();
+    await both(r, x, 0, 'CLIENT', 'REPLY', 'OFF');
+    await both(r, x, 0, 'BLPOP', 'rg:l', '0.05');
+    const [a, b] = await both(r, x, 1, 'CLIENT', 'REPLY', 'ON');
+    t.same(b, a);
+    const [c, d] = await both(r, x, 1, 'PING', 'after');
+    t.same(d, c);
+  });
+
+  // The failover cases (one session each, one failover for all) start once the test above is done.
+  const [selR, selX] = await pair();
+  const [ctxR, ctxX] = await pair();
+  const [wR, wX] = await pair();
+  const [offR, offX] = await pair();
+  // SELECT inside a transaction: the db after EXEC is the one SELECTed there.
+  await both(selR, selX, 1, 'MULTI');
+  await both(selR, selX, 1, 'SELECT', '3');
+  const same = (x: [string[], string[]], what: string) => t.same(x[1], x[0], what);
+  same(await both(selR, selX, 1, 'EXEC'), 'EXEC with SELECT 3 inside');
+  // MULTI refused in the RESP2 pub/sub context: no transaction is open.
+  await both(ctxR, ctxX, 1, 'SUBSCRIBE', 'rg:c');
+  same(await both(ctxR, ctxX, 1, 'MULTI'), 'MULTI refused while subscribed');
+  // WATCH without MULTI.
+  same(await both(wR, wX, 1, 'WATCH', 'rg:w'), 'WATCH');
+  // SELECT sent while replies are off: Redis runs it all the same.
+  await both(offR, offX, 0, 'CLIENT', 'REPLY', 'OFF');
+  await both(offR, offX, 0, 'SELECT', '2');
+  same(await both(offR, offX, 1, 'CLIENT', 'REPLY', 'ON'), 'CLIENT REPLY ON');
+
+  const old = group.nodes[0].addr;
+  await group.failover();
+  await waitFor(() => p.proxy.groups[0].master !== old, { what: 'the proxy switched' });
+
+  await t.test('SELECT inside MULTI/EXEC is the db replayed after a failover', async (t) => {
+    const [a, b] = await both(selR, selX, 1, 'CLIENT', 'INFO');
+    t.equal(/ db=(\d+)/.exec(b[0])?.[1], / db=(\d+)/.exec(a[0])?.[1], `db: Redis ${/ db=(\d+)/.exec(a[0])?.[1]}`);
+  });
+
+  await t.test('a SELECT sent with CLIENT REPLY OFF is the db replayed after a failover', async (t) => {
+    const [a, b] = await both(offR, offX, 1, 'CLIENT', 'INFO');
+    t.equal(/ db=(\d+)/.exec(b[0])?.[1], / db=(\d+)/.exec(a[0])?.[1], `db: Redis ${/ db=(\d+)/.exec(a[0])?.[1]}`);
+  });
+
+  await t.test('a MULTI Redis refused opens no transaction: after a failover PING is answered, not +QUEUED', async (t) => {
+    const [a, b] = await both(ctxR, ctxX, 1, 'PING');
+    t.same(b, a);
+  });
+
+  await t.test('EXEC without MULTI after a WATCH crossed a failover is -ERR EXEC without MULTI, not a null reply', async (t) => {
+    const [a, b] = await both(wR, wX, 1, 'EXEC');
+    t.same(b, a);
+  });
+});

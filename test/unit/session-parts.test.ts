@@ -1,0 +1,141 @@
+// The session's pure parts as tables (no sockets): subscriptions against Redis's documented reply
+// counts, the transaction state machine, the router.
+import t from 'tap';
+import { Subscriptions } from '../../src/session/subscriptions.js';
+import { Transaction, type TxState, type BrokenAnswer } from '../../src/session/transaction.js';
+import { route, type RouteInput, type Route } from '../../src/session/router.js';
+
+t.test('subscriptions: reply counts of the six (un)subscribe forms, with and without arguments (Redis 7 pubsub.c)', async (t) => {
+  // [setup commands, command, args, expected replies, channels/patterns/shards after]
+  const rows: [string[][], string, string[], number, [string[], string[], string[]]][] = [
+    [[], 'subscribe', ['a'], 1, [['a'], [], []]],
+    [[], 'subscribe', ['a', 'a', 'b'], 3, [['a', 'b'], [], []]],
+    [[], 'subscribe', [], 1, [[], [], []]], // arity error
+    [[], 'psubscribe', ['p*', 'q*'], 2, [[], ['p*', 'q*'], []]],
+    [[], 'ssubscribe', ['s'], 1, [[], [], ['s']]],
+    [[], 'unsubscribe', [], 1, [[], [], []]], // nothing subscribed: one reply, null channel
+    [[['subscribe', 'a', 'b']], 'unsubscribe', [], 2, [[], [], []]],
+    [[['subscribe', 'a', 'b']], 'unsubscribe', ['a', 'zz'], 2, [['b'], [], []]],
+    [[['subscribe', 'a'], ['psubscribe', 'p*']], 'punsubscribe', [], 1, [['a'], [], []]],
+    [[['subscribe', 'a'], ['psubscribe', 'p*', 'q*']], 'punsubscribe', [], 2, [['a'], [], []]],
+    [[['subscribe', 'a']], 'punsubscribe', [], 1, [['a'], [], []]],
+    [[['psubscribe', 'p*']], 'punsubscribe', ['p*'], 1, [[], [], []]],
+    [[['ssubscribe', 's1', 's2'], ['subscribe', 'a']], 'sunsubscribe', [], 2, [['a'], [], []]],
+    [[['subscribe', 'a']], 'sunsubscribe', [], 1, [['a'], [], []]],
+    [[['ssubscribe', 's1']], 'sunsubscribe', ['s1', 's2'], 2, [[], [], []]],
+  ];
+  for (const [setup, name, args, replies, [c, p, s]] of rows) {
+    const subs = new Subscriptions();
+    for (const [n, ...a] of setup) subs.apply(n, a);
+    const r = subs.apply(name, args);
+    const label = `${setup.map((x) => x.join(' ')).join('; ')}${setup.length ? '; ' : ''}${name} ${args.join(' ')}`;
+    t.equal(r.replies, replies, `${label}: replies`);
+    t.same([[...subs.channels], [...subs.patterns], [...subs.shardChannels]], [c, p, s], `${label}: subscriptions after`);
+    t.equal(subs.active, c.length + p.length + s.length > 0, `${label}: active`);
+  }
+});
+
+t.test('subscriptions: a refused command changes nothing', async (t) => {
+  const subs = new Subscriptions();
+  subs.apply('subscribe', ['a']);
+  const r = subs.apply('subscribe', ['a', 'b']);
+  subs.undo(r.change);
+  t.same([...subs.channels], ['a']);
+  const u = subs.apply('unsubscribe', []);
+  subs.undo(u.change);
+  t.same([...subs.channels], ['a']);
+});
+
+t.test('transaction: states after each command sent', async (t) => {
+  const rows: [string[], TxState][] = [
+    [[], 'none'],
+    [['multi'], 'multi'],
+    [['multi', 'set'], 'multi'],
+    [['multi', 'exec'], 'none'],
+    [['multi', 'discard'], 'none'],
+    [['watch'], 'watching'],
+    [['watch', 'unwatch'], 'none'],
+    [['watch', 'multi'], 'watching-multi'],
+    [['watch', 'multi', 'unwatch'], 'watching-multi'], // queued, no effect until EXEC
+    [['watch', 'multi', 'exec'], 'none'],
+    [['multi', 'reset'], 'none'],
+    [['watch', 'get'], 'watching'],
+  ];
+  for (const [cmds, want] of rows) {
+    const tx = new Transaction();
+    for (const c of cmds) tx.sent(c);
+    t.equal(tx.state, want, cmds.join(' ') || '(nothing)');
+  }
+});
+
+t.test('transaction: broken by a move to a new master, and answered as Redis would', async (t) => {
+  // [commands sent before the move, commands after it] → answers and final state
+  const rows: [string[], string[], BrokenAnswer[], TxState][] = [
+    [['watch'], ['get', 'multi', 'set', 'exec'], ['forward', 'ok', 'queued', 'exec-null'], 'none'],
+    [['multi', 'set'], ['set', 'exec'], ['queued', 'exec-abort'], 'none'],
+    [['multi'], ['multi'], ['nested-multi'], 'broken-multi'],
+    [['multi'], ['discard'], ['ok'], 'none'],
+    [['watch'], ['unwatch'], ['forward'], 'none'],
+    [['watch', 'multi'], ['reset'], ['forward'], 'none'],
+    [['watch'], ['watch'], ['forward'], 'broken-watching'],
+  ];
+  for (const [before, after, answers, final] of rows) {
+    const tx = new Transaction();
+    for (const c of before) tx.sent(c);
+    tx.leftLink();
+    t.ok(tx.broken, `${before.join(' ')}: broken`);
+    const got: BrokenAnswer[] = [];
+    for (const c of after) {
+      const a = tx.brokenAnswer(c);
+      got.push(a);
+      if (a === 'forward') tx.sent(c);
+    }
+    t.same(got, answers, `${before.join(' ')} | ${after.join(' ')}`);
+    t.equal(tx.state, final, `${before.join(' ')} | ${after.join(' ')}: state`);
+  }
+  const idle = new Transaction();
+  idle.leftLink();
+  t.equal(idle.state, 'none', 'nothing to break outside a transaction');
+});
+
+t.test('router: master, replica, hold or refuse', async (t) => {
+  const base: RouteInput = {
+    listener: 'master',
+    split: true,
+    readOnly: true,
+    blocking: false,
+    txIdle: true,
+    subscribed: false,
+    sinceWriteMs: 1000,
+    readYourWritesMs: 0,
+    replica: 'r1',
+    atBoundary: true,
+    onReplicaLink: false,
+    masterUsable: true,
+    fallback: 'master',
+    replicasMeasured: true,
+  };
+  const rows: [Partial<RouteInput>, Route][] = [
+    [{}, 'replica'],
+    [{ split: false }, 'master'],
+    [{ readOnly: false }, 'master'],
+    [{ blocking: true }, 'master'],
+    [{ txIdle: false }, 'master'],
+    [{ subscribed: true }, 'master'],
+    [{ sinceWriteMs: 10, readYourWritesMs: 500 }, 'master'],
+    [{ replica: undefined }, 'master'],
+    [{ atBoundary: false }, 'master'],
+    [{ atBoundary: false, onReplicaLink: true }, 'replica'],
+    [{ readOnly: false, masterUsable: false }, 'hold'],
+    [{ replica: undefined, masterUsable: false }, 'hold'],
+    [{ listener: 'read' }, 'replica'],
+    [{ listener: 'read', readOnly: false }, 'replica'], // writes are refused before routing
+    [{ listener: 'read', replica: undefined }, 'master'],
+    [{ listener: 'read', replica: undefined, masterUsable: false }, 'hold'],
+    [{ listener: 'read', replica: undefined, fallback: 'error' }, 'refuse'],
+    [{ listener: 'read', replicasMeasured: false }, 'hold'], // replica health not measured yet
+    [{ listener: 'read', replica: undefined, replicasMeasured: false }, 'hold'],
+    [{ replicasMeasured: false }, 'replica'], // the master listener's split does not wait
+  ];
+  for (const [over, want] of rows) t.equal(route({ ...base, ...over }), want, JSON.stringify(over));
+});

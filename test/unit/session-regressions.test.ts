@@ -1,0 +1,159 @@
+// Session defects of issue 15 that need a fault real Redis cannot produce on demand (a link that
+// never connects, a node that never answers an UNBLOCK, a link dropped between two confirmations),
+// shown on a session of a fake host (test/helpers/fake-host.ts) with fake nodes.
+import t from 'tap';
+import { fakeServer } from '../helpers/fake-resp.js';
+import { fakeHost, sessionOn, closedAddr } from '../helpers/fake-host.js';
+import { encode } from '../helpers/raw.js';
+import { waitFor, sleep } from '../helpers/group.js';
+
+const addrOf = (f: { port: number }) => `127.0.0.1:${f.port}`;
+
+t.test('a transaction answered locally as broken is not re-sent without its WATCH when the new link never connects (defect 3)', async (t) => {
+  const a = await fakeServer();
+  const c = await fakeServer();
+  t.teardown(() => a.close());
+  t.teardown(() => c.close());
+  const host = fakeHost(addrOf(a));
+  const { session, client } = await sessionOn(t, host);
+  client.send(encode('WATCH', 'k'));
+  await a.waitReceived('WATCH');
+  a.write('+OK\r\n');
+  t.equal((await client.read(1))[0], '+OK\r\n');
+  // The master changes to a node whose port refuses connections: the WATCH cannot move.
+  host.setMaster(await closedAddr());
+  session.onTopologyChange();
+  client.send(Buffer.concat([encode('GET', 'x'), encode('MULTI'), encode('SET', 'k', 'v'), encode('EXEC')]));
+  await sleep(300); // the link to the closed port fails (and is retried) meanwhile
+  host.setMaster(addrOf(c));
+  session.onTopologyChange();
+  await c.waitReceived('GET');
+  c.write('$-1\r\n');
+  const replies = await client.read(4, 3000).catch((e: Error) => [e.message]);
+  t.same(replies, ['$-1\r\n', '+OK\r\n', '+QUEUED\r\n', '*-1\r\n'], 'the transaction fails as Redis fails a WATCHed one');
+  await sleep(200);
+  t.notMatch(c.received(), /EXEC/, 'the EXEC never reached the new master');
+  t.notMatch(c.received(), /MULTI/, 'nor its MULTI');
+});
+
+t.test('a protocol error behind held commands is still answered after a failed connection (defect 3)', async (t) => {
+  const c = await fakeServer();
+  t.teardown(() => c.close());
+  const host = fakeHost(await closedAddr());
+  const { session, client } = await sessionOn(t, host);
+  // GET goes to a link that never connects; the protocol error waits its turn behind it.
+  client.send(Buffer.concat([encode('GET', 'x'), Buffer.from('*1\r\nfoo\r\n')]));
+  await sleep(300);
+  host.setMaster(addrOf(c));
+  session.onTopologyChange();
+  await c.waitReceived('GET');
+  c.write('$-1\r\n');
+  const all = await client.closed(3000).catch((e: Error) => e.message);
+  t.match(all, /^\$-1\r\n-ERR Protocol error: expected '\$', got 'f'\r\n$/, 'GET answered, then the protocol error, then closed');
+});
+
+t.test('a command waiting for a command boundary is not given the failover hold timeout (defect 5)', async (t) => {
+  const m = await fakeServer();
+  const r = await fakeServer();
+  t.teardown(() => m.close());
+  t.teardown(() => r.close());
+  const host = fakeHost(addrOf(m), { failover: { holdTimeoutMs: 300 }, reads: { routeReads: 'replica', readYourWritesMs: 0 } });
+  host.setReplicas([addrOf(r)]);
+  const { client } = await sessionOn(t, host);
+  // A read in flight on the replica (slow to answer); the write behind it waits for it, whatever
+  // the failover hold timeout, since the master is healthy.
+  client.send(Buffer.concat([encode('GET', 'a'), encode('SET', 'b', '1')]));
+  await r.waitReceived('GET');
+  await sleep(900);
+  r.write('$1\r\nA\r\n');
+  t.equal((await client.read(1, 3000))[0], '$1\r\nA\r\n');
+  await waitFor(() => m.received().includes('SET'), { timeoutMs: 3000, what: 'the SET sent to the master' });
+  m.write('+OK\r\n');
+  t.equal((await client.read(1, 3000))[0], '+OK\r\n');
+});
+
+t.test('the read-your-writes window counts from when the write was sent, not from its arrival (defect 6)', async (t) => {
+  const m = await fakeServer();
+  const r = await fakeServer();
+  t.teardown(() => m.close());
+  t.teardown(() => r.close());
+  const host = fakeHost(undefined, { reads: { routeReads: 'replica', readYourWritesMs: 500 } });
+  host.setReplicas([addrOf(r)]);
+  const { session, client } = await sessionOn(t, host);
+  client.send(encode('SET', 'k', 'v')); // held: no master yet
+  await sleep(800);
+  host.setMaster(addrOf(m));
+  session.onTopologyChange();
+  await m.waitReceived('SET');
+  m.write('+OK\r\n');
+  t.equal((await client.read(1))[0], '+OK\r\n');
+  client.send(encode('GET', 'k'));
+  await waitFor(() => m.received().includes('GET') || r.received().includes('GET'), { timeoutMs: 3000, what: 'the GET sent' });
+  t.match(m.received(), /GET/, 'the read right after the write goes to the master');
+  t.notMatch(r.received(), /GET/, 'not to the replica');
+});
+
+t.test('a blocked command whose UNBLOCK went unanswered is cut once the master changes, however late (defect 8: cut timer re-armed)', async (t) => {
+  const a = await fakeServer();
+  t.teardown(() => a.close());
+  const host = fakeHost(addrOf(a));
+  const { session, client } = await sessionOn(t, host);
+  client.send(encode('BLPOP', 'k', '0'));
+  await a.waitReceived('BLPOP');
+  t.match(a.received(), /CLIENT\r\n\$2\r\nID/, 'the session asked for its CLIENT ID');
+  a.write(':7\r\n');
+  await sleep(100);
+  // A replica was promoted; the new master is not verified yet when the first cut check runs.
+  session.onPromoted();
+  t.same(host.unblocks, [[addrOf(a), 7]], 'asked the old master to unblock it');
+  await sleep(1500);
+  host.setMaster(await closedAddr());
+  session.onTopologyChange();
+  await waitFor(() => session.describe().node !== addrOf(a), { timeoutMs: 5000, what: 'the link to the old master cut' });
+  const reply = (await client.read(1, 3000))[0];
+  t.match(reply, /^-ERR connection to the master was lost/, 'the client is told, not left waiting');
+});
+
+t.test('a link lost with several confirmations owed answers each of them (defect 8)', async (t) => {
+  const a = await fakeServer();
+  t.teardown(() => a.close());
+  const host = fakeHost(addrOf(a));
+  const { client } = await sessionOn(t, host);
+  client.send(encode('SUBSCRIBE', 'a', 'b', 'c'));
+  await a.waitReceived('SUBSCRIBE');
+  a.write('*3\r\n$9\r\nsubscribe\r\n$1\r\na\r\n:1\r\n');
+  t.equal((await client.read(1))[0], '*3\r\n$9\r\nsubscribe\r\n$1\r\na\r\n:1\r\n');
+  a.drop();
+  const rest = await client.read(2, 3000).catch((e: Error) => [e.message]);
+  t.equal(rest.length, 2, `two more replies: ${JSON.stringify(rest)}`);
+  for (const x of rest) t.match(x, /^-ERR connection to the master was lost/);
+});
+
+t.test('a replica link paused for a slow client is resumed when the session switches back to it (defect 4)', async (t) => {
+  const m = await fakeServer();
+  const r = await fakeServer();
+  t.teardown(() => m.close());
+  t.teardown(() => r.close());
+  const host = fakeHost(addrOf(m), { reads: { routeReads: 'replica', readYourWritesMs: 0 } });
+  host.setReplicas([addrOf(r)]);
+  const { session, client } = await sessionOn(t, host);
+  client.send(encode('GET', 'a'));
+  await r.waitReceived('GET');
+  r.write('$1\r\nA\r\n');
+  t.equal((await client.read(1))[0], '$1\r\nA\r\n');
+  // As the session does when the client is behind (output buffer past the soft limit): the link
+  // feeding it is paused, to be resumed when the client drains. The client drains while the
+  // session uses its master link, not this one.
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  (session as any).link.socket.pause();
+  client.send(encode('SET', 'b', '1'));
+  await waitFor(() => m.received().includes('SET'), { timeoutMs: 3000, what: 'the SET on the master' });
+  m.write('+OK\r\n');
+  t.equal((await client.read(1))[0], '+OK\r\n');
+  session.client.emit('drain');
+  client.send(encode('GET', 'c'));
+  await waitFor(() => (r.received().match(/GET/g) ?? []).length === 2, { timeoutMs: 3000, what: 'the second GET on the replica' });
+  r.write('$1\r\nC\r\n');
+  const got = await client.read(1, 3000).catch((e: Error) => [e.message]);
+  t.same(got, ['$1\r\nC\r\n'], 'the replica link reads again');
+});
