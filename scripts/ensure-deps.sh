@@ -151,6 +151,16 @@ if [ "$peers" = 1 ] && { ! command -v haproxy >/dev/null 2>&1 && [ ! -x /usr/sbi
 fi
 
 # ---------------------------------------------------------------------------------------------
+# iptables, for the partition tests and `npm run bench:partitions` (issue 19: test/helpers/netns.ts
+# drops packets between network namespaces with it). Only as root with apt-get, only when missing;
+# without it those tests are skipped with the reason.
+if [ "$(id -u)" = 0 ] && command -v ip >/dev/null 2>&1 && ! command -v iptables >/dev/null 2>&1 && [ ! -x /usr/sbin/iptables ]; then
+  if can_apt; then
+    say "installing iptables with apt-get (partition tests) ..."
+    apt_install iptables || say "warning: could not install iptables: the partition tests will be skipped"
+  fi
+fi
+
 # Chromium and Prometheus (issue 18): the status page's browser test drives Debian's chromium
 # through playwright-core (no browser download); the alert rules' tests and the real-Prometheus
 # test need prometheus and promtool. Installed only when missing, services never started; without

@@ -355,7 +355,9 @@ function strictReadiness(g: GroupRuntime, snap: ReturnType<GroupRuntime['topolog
         ? `failover in progress: holding commands (${snap.fenceReason ?? 'fenced'})`
         : g.blockedReason === 'majority'
           ? `fewer than a majority of sentinels reachable (${snap.reachableSentinels} of ${snap.knownSentinels})`
-          : 'no verified master';
+          : g.blockedReason === 'lease'
+            ? `holding writes: ${snap.writeHold ?? 'the master may be on the minority side'}`
+            : 'no verified master';
     return { ready: false, reason };
   }
   // DESIGN.md: with every sentinel unreachable the last verified master is still served, but the
