@@ -98,3 +98,86 @@ export function errorCount(s: LoadStats): number {
   for (const v of s.errors.values()) n += v;
   return n;
 }
+
+export interface PacedReads {
+  /** Replies (of any kind) each reader got, by reader index. */
+  replies: number[];
+  /** Error replies and socket errors, with their text. */
+  errors: string[];
+  /** Stops sending; resolves when every reader got its last reply (or was closed) and closed. */
+  stop(): Promise<void>;
+}
+
+/**
+ * `clients` raw connections to `port`, each sending `GET <key>` at a fixed pace (open loop): one
+ * every `intervalMs`, the next only after the reply, so never more than one in flight. Unlike a
+ * closed-loop benchmark, what each node serves then follows where the sessions were placed, not
+ * how much CPU each node process got.
+ */
+export function startPacedGets(port: number, clients: number, intervalMs: number, key = 'rk'): PacedReads {
+  const replies = Array.from({ length: clients }, () => 0);
+  const errors: string[] = [];
+  const cmd = Buffer.from(`*2\r\n$3\r\nGET\r\n$${key.length}\r\n${key}\r\n`);
+  let stopping = false;
+  const socks: net.Socket[] = [];
+  const timers = new Set<NodeJS.Timeout>();
+  const waiting = Array.from({ length: clients }, () => false);
+  const done = Array.from(
+    { length: clients },
+    (_, i) =>
+      new Promise<void>((resolve) => {
+        const sock = net.connect({ port, host: '127.0.0.1' });
+        socks.push(sock);
+        const framer = new ReplyFramer();
+        let chunks: Buffer[] = [];
+        let nextAt = 0;
+        const send = () => {
+          if (stopping) return void sock.end();
+          nextAt = Math.max(Date.now(), nextAt) + intervalMs;
+          waiting[i] = true;
+          sock.write(cmd);
+        };
+        sock.on('connect', () => {
+          // Spread the readers' phases over one interval.
+          nextAt = Date.now() + (i * intervalMs) / clients;
+          const timer = setTimeout(() => (timers.delete(timer), send()), (i * intervalMs) / clients);
+          timers.add(timer);
+        });
+        sock.on('data', (chunk: Buffer) => {
+          let start = 0;
+          framer.push(chunk, (end) => {
+            chunks.push(chunk.subarray(start, end));
+            const reply = Buffer.concat(chunks).toString('latin1');
+            chunks = [];
+            start = end;
+            replies[i]!++;
+            waiting[i] = false;
+            if (reply[0] === '-') errors.push(reply.slice(1).trimEnd());
+            if (stopping) return void sock.end();
+            const timer = setTimeout(() => (timers.delete(timer), send()), Math.max(0, nextAt - Date.now()));
+            timers.add(timer);
+          });
+          if (start < chunk.length) chunks.push(chunk.subarray(start));
+        });
+        sock.on('error', (err) => errors.push(err.message));
+        sock.on('close', () => {
+          if (!stopping) errors.push(`reader ${i}: connection closed`);
+          resolve();
+        });
+      }),
+  );
+  return {
+    replies,
+    errors,
+    async stop() {
+      stopping = true;
+      for (const timer of timers) clearTimeout(timer);
+      timers.clear();
+      // A reader waiting for a reply ends when it comes; idle readers end now.
+      socks.forEach((s, i) => !waiting[i] && s.end());
+      const cut = setTimeout(() => socks.forEach((s) => s.destroy()), 15_000);
+      await Promise.all(done);
+      clearTimeout(cut);
+    },
+  };
+}
