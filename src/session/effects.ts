@@ -8,6 +8,10 @@ import { type CommandSpec, isBlockingCall } from '../commands/table.js';
 import type { ReplayState } from './state.js';
 import type { Transaction } from './transaction.js';
 import type { Entry } from './reply-queue.js';
+import { SUBSCRIPTION_COMMANDS } from './subscriptions.js';
+
+/** What Redis runs in RESP2's pub/sub context; it refuses everything else. */
+const SUBSCRIBED_CONTEXT: ReadonlySet<string> = new Set(['subscribe', 'psubscribe', 'ssubscribe', 'unsubscribe', 'punsubscribe', 'sunsubscribe', 'ping', 'quit', 'reset']);
 
 type Cmd = Command<CommandSpec>;
 
@@ -25,6 +29,11 @@ export interface EffectsOwner {
   updateInspect(): void;
 }
 
+/** Does Redis refuse `kind` because the connection is in RESP2's pub/sub context? */
+export function refusedWhileSubscribed(st: ReplayState, kind: string): boolean {
+  return st.protocol === 2 && st.subscribed && !SUBSCRIBED_CONTEXT.has(kind);
+}
+
 /** Sets reply expectations and the state a command changes (called as it is sent). */
 export function prepare(o: EffectsOwner, e: Entry, cmd: Cmd, kind: string, spec: CommandSpec | undefined): void {
   const st = o.state;
@@ -34,12 +43,40 @@ export function prepare(o: EffectsOwner, e: Entry, cmd: Cmd, kind: string, spec:
   } else if (o.replyMode === 'off') {
     e.expect = 0;
   }
+  if (refusedWhileSubscribed(st, kind)) {
+    // RESP2's pub/sub context: Redis refuses the command (one error, or none with replies off);
+    // it changes nothing, not even the transaction.
+    return;
+  }
   const queued = o.tx.inMulti && kind !== 'exec' && kind !== 'discard' && kind !== 'multi' && kind !== 'watch' && kind !== 'quit' && kind !== 'reset';
   o.tx.sent(kind);
-  if (queued) return; // one +QUEUED (or error) reply, no effect yet
+  if (queued) {
+    // One +QUEUED (or error) reply, no effect yet; a SELECT takes effect with the EXEC.
+    if (kind === 'select') {
+      const db = Number(commandArgs(cmd)[1]?.toString('latin1'));
+      if (Number.isInteger(db) && db >= 0) o.tx.queuedDb = db;
+    }
+    return;
+  }
   switch (kind) {
     case 'multi':
-    case 'exec':
+      e.done = (ok) => {
+        if (!ok) o.tx.multiRefused();
+      };
+      return;
+    case 'exec': {
+      const db = o.tx.queuedDb;
+      o.tx.queuedDb = undefined;
+      if (db !== undefined) {
+        e.done = (ok) => {
+          if (ok) {
+            st.db = db;
+            o.dropSpare();
+          }
+        };
+      }
+      return;
+    }
     case 'discard':
     case 'watch':
     case 'unwatch':
@@ -166,9 +203,12 @@ function prepareClient(o: EffectsOwner, e: Entry, cmd: Cmd, spec: CommandSpec | 
 function prepareSubscription(o: EffectsOwner, e: Entry, cmd: Cmd, kind: string): void {
   const subs = o.state.subs;
   const args = cmd.argc > 1 ? commandArgs(cmd).slice(1).map((b) => b.toString('latin1')) : [];
+  const silent = e.expect === 0;
   const { replies, change } = subs.apply(kind, args);
   e.sub = true;
-  e.expect = replies;
+  // Confirmations come even with CLIENT REPLY OFF/SKIP (Redis 7); the arity error of a
+  // subscribe without arguments does not.
+  e.expect = silent && args.length === 0 && SUBSCRIPTION_COMMANDS[kind]?.subscribe === true ? 0 : replies;
   e.done = (ok) => {
     // Refused (arity, ACL): the node changed nothing.
     if (!ok) {

@@ -25,6 +25,8 @@ export type BrokenAnswer =
 
 export class Transaction {
   state: TxState = 'none';
+  /** The db of a SELECT queued in the open MULTI: the session's db once EXEC succeeds. */
+  queuedDb: number | undefined = undefined;
 
   get inMulti(): boolean {
     const s = this.state;
@@ -52,10 +54,14 @@ export class Transaction {
     if (multi && kind !== 'exec' && kind !== 'discard' && kind !== 'multi' && kind !== 'watch' && kind !== 'reset') return;
     switch (kind) {
       case 'multi':
+        this.queuedDb = undefined;
         this.state = this.watching ? 'watching-multi' : 'multi';
         return;
       case 'exec':
       case 'discard':
+        // Without MULTI: an error from Redis, and what was WATCHed stays watched.
+        if (multi) this.state = 'none';
+        return;
       case 'reset':
         this.state = 'none';
         return;
@@ -85,6 +91,10 @@ export class Transaction {
       if (kind === 'reset') this.state = 'none';
       return 'forward';
     }
+    if (!multi && (kind === 'exec' || kind === 'discard')) {
+      // EXEC / DISCARD without MULTI: the node answers its error; the WATCH stays (broken).
+      return 'forward';
+    }
     if (kind === 'exec') {
       this.state = 'none';
       return watched ? 'exec-null' : 'exec-abort';
@@ -101,6 +111,13 @@ export class Transaction {
     }
     if (kind === 'unwatch') this.state = 'none';
     return 'forward';
+  }
+
+  /** The node refused a MULTI (e.g. in RESP2's pub/sub context): no transaction was opened. */
+  multiRefused(): void {
+    const s = this.state;
+    if (s === 'multi') this.state = 'none';
+    else if (s === 'watching-multi') this.state = 'watching';
   }
 
   /** The proxy refused a command of the transaction, or closes it itself (EXECABORT). */
