@@ -48,31 +48,29 @@ export function prepare(o: EffectsOwner, e: Entry, cmd: Cmd, kind: string, spec:
     // it changes nothing, not even the transaction.
     return;
   }
-  const queued = o.tx.inMulti && kind !== 'exec' && kind !== 'discard' && kind !== 'multi' && kind !== 'watch' && kind !== 'quit' && kind !== 'reset';
+  const wasMulti = o.tx.inMulti;
+  const queued = wasMulti && kind !== 'exec' && kind !== 'discard' && kind !== 'multi' && kind !== 'watch' && kind !== 'quit' && kind !== 'reset';
   o.tx.sent(kind);
   if (queued) {
-    // One +QUEUED (or error) reply, no effect yet; a SELECT takes effect with the EXEC.
-    if (kind === 'select') {
-      const db = Number(commandArgs(cmd)[1]?.toString('latin1'));
-      if (Number.isInteger(db) && db >= 0) o.tx.queuedDb = db;
-    }
+    // One +QUEUED (or error) reply, no effect until EXEC runs it.
+    const effect = queuedEffect(o, cmd, kind);
+    if (effect !== undefined) (o.tx.queuedEffects ??= []).push(effect);
     return;
   }
   switch (kind) {
     case 'multi':
-      e.done = (ok) => {
-        if (!ok) o.tx.multiRefused();
-      };
+      // Refused (nested: no change; or by the node): no transaction was opened.
+      if (!wasMulti) {
+        e.done = (ok) => {
+          if (!ok) o.tx.multiRefused();
+        };
+      }
       return;
     case 'exec': {
-      const db = o.tx.queuedDb;
-      o.tx.queuedDb = undefined;
-      if (db !== undefined) {
+      const effects = wasMulti ? o.tx.takeQueued() : undefined;
+      if (effects !== undefined) {
         e.done = (ok) => {
-          if (ok) {
-            st.db = db;
-            o.dropSpare();
-          }
+          if (ok) for (const f of effects) f();
         };
       }
       return;
@@ -167,6 +165,47 @@ export function prepare(o: EffectsOwner, e: Entry, cmd: Cmd, kind: string, spec:
         e.buffered = true;
       }
   }
+}
+
+/** The connection-state effect of a command queued in MULTI, run when EXEC succeeds. */
+function queuedEffect(o: EffectsOwner, cmd: Cmd, kind: string): (() => void) | undefined {
+  const st = o.state;
+  switch (kind) {
+    case 'select': {
+      const db = Number(commandArgs(cmd)[1]?.toString('latin1'));
+      if (!Number.isInteger(db) || db < 0) return undefined;
+      return () => {
+        st.db = db;
+        o.dropSpare();
+      };
+    }
+    case 'client': {
+      if (cmd.arg1?.toString('latin1').toLowerCase() !== 'setname') return undefined;
+      const name = commandArgs(cmd)[2]?.toString('utf8');
+      if (name === undefined) return undefined;
+      return () => {
+        st.name = name === '' ? undefined : name;
+        o.dropSpare();
+      };
+    }
+    case 'subscribe':
+    case 'psubscribe':
+    case 'ssubscribe':
+    case 'unsubscribe':
+    case 'punsubscribe':
+    case 'sunsubscribe': {
+      const args = cmd.argc > 1 ? commandArgs(cmd).slice(1).map((b) => b.toString('latin1')) : [];
+      // Redis 7.0 refuses SSUBSCRIBE inside MULTI (DENY BLOCKING), and a subscribe without
+      // arguments (arity).
+      if (kind === 'ssubscribe' || (args.length === 0 && SUBSCRIPTION_COMMANDS[kind]!.subscribe)) return undefined;
+      return () => {
+        st.subs.apply(kind, args);
+        o.dropSpare();
+        o.updateInspect();
+      };
+    }
+  }
+  return undefined;
 }
 
 function prepareClient(o: EffectsOwner, e: Entry, cmd: Cmd, spec: CommandSpec | undefined): void {

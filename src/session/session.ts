@@ -675,7 +675,11 @@ export class Session implements SharedWaiter, SessionHandle, GateOwner, EffectsO
     );
     this.link = link;
     g.metrics.backendConnects.inc();
-    for (const r of this.state.replayCommands(g.config.auth)) {
+    for (const r of this.state.replayCommands(g.config.auth, this.replyMode)) {
+      if (r.replies === 0) {
+        link.write(r.bytes);
+        continue;
+      }
       const e = this.entry('internal', undefined, link);
       e.expect = r.replies;
       e.sub = r.what.endsWith('subscribe');

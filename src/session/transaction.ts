@@ -25,8 +25,9 @@ export type BrokenAnswer =
 
 export class Transaction {
   state: TxState = 'none';
-  /** The db of a SELECT queued in the open MULTI: the session's db once EXEC succeeds. */
-  queuedDb: number | undefined = undefined;
+  /** Connection-state effects of commands queued in the open MULTI (SELECT, CLIENT SETNAME,
+   * (un)subscribe): they take effect when EXEC runs them. */
+  queuedEffects: (() => void)[] | undefined = undefined;
 
   get inMulti(): boolean {
     const s = this.state;
@@ -54,15 +55,17 @@ export class Transaction {
     if (multi && kind !== 'exec' && kind !== 'discard' && kind !== 'multi' && kind !== 'watch' && kind !== 'reset') return;
     switch (kind) {
       case 'multi':
-        this.queuedDb = undefined;
+        this.queuedEffects = undefined;
         this.state = this.watching ? 'watching-multi' : 'multi';
         return;
       case 'exec':
       case 'discard':
         // Without MULTI: an error from Redis, and what was WATCHed stays watched.
         if (multi) this.state = 'none';
+        if (kind === 'discard') this.queuedEffects = undefined;
         return;
       case 'reset':
+        this.queuedEffects = undefined;
         this.state = 'none';
         return;
       case 'watch':
@@ -88,7 +91,10 @@ export class Transaction {
     const watched = this.watching;
     if (kind === 'reset' || kind === 'quit') {
       // Run at once even inside MULTI, as in Redis.
-      if (kind === 'reset') this.state = 'none';
+      if (kind === 'reset') {
+        this.queuedEffects = undefined;
+        this.state = 'none';
+      }
       return 'forward';
     }
     if (!multi && (kind === 'exec' || kind === 'discard')) {
@@ -96,10 +102,12 @@ export class Transaction {
       return 'forward';
     }
     if (kind === 'exec') {
+      this.queuedEffects = undefined;
       this.state = 'none';
       return watched ? 'exec-null' : 'exec-abort';
     }
     if (kind === 'discard') {
+      this.queuedEffects = undefined;
       this.state = 'none';
       return 'ok';
     }
@@ -120,8 +128,16 @@ export class Transaction {
     else if (s === 'watching-multi') this.state = 'watching';
   }
 
+  /** Takes the effects queued for EXEC (undefined when none). */
+  takeQueued(): (() => void)[] | undefined {
+    const q = this.queuedEffects;
+    this.queuedEffects = undefined;
+    return q;
+  }
+
   /** The proxy refused a command of the transaction, or closes it itself (EXECABORT). */
   end(): void {
+    this.queuedEffects = undefined;
     this.state = 'none';
   }
 }
