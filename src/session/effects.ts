@@ -103,33 +103,9 @@ export function prepare(o: EffectsOwner, e: Entry, cmd: Cmd, kind: string, spec:
       return;
     }
     case 'hello': {
-      const a = commandArgs(cmd);
-      const proto = a[1] !== undefined ? Number(a[1].toString('latin1')) : undefined;
-      let user: string | undefined;
-      let pass: string | undefined;
-      let name: string | undefined;
-      for (let i = 2; i < a.length; i++) {
-        const opt = a[i].toString('latin1').toLowerCase();
-        if (opt === 'auth' && i + 2 < a.length) {
-          user = a[i + 1].toString('utf8');
-          pass = a[i + 2].toString('utf8');
-          i += 2;
-        } else if (opt === 'setname' && i + 1 < a.length) {
-          name = a[i + 1].toString('utf8');
-          i += 1;
-        }
-      }
+      const apply = helloEffect(o, cmd);
       e.done = (ok) => {
-        if (!ok) return;
-        if (proto === 2 || proto === 3) st.protocol = proto;
-        if (pass !== undefined) {
-          st.authed = true;
-          st.username = user;
-          st.password = pass;
-        }
-        if (name !== undefined) st.name = name;
-        o.dropSpare();
-        o.updateInspect();
+        if (ok) apply();
       };
       return;
     }
@@ -167,6 +143,38 @@ export function prepare(o: EffectsOwner, e: Entry, cmd: Cmd, kind: string, spec:
   }
 }
 
+/** What a HELLO that succeeds changes: protocol, credentials, name. */
+function helloEffect(o: EffectsOwner, cmd: Cmd): () => void {
+  const st = o.state;
+  const a = commandArgs(cmd);
+  const proto = a[1] !== undefined ? Number(a[1].toString('latin1')) : undefined;
+  let user: string | undefined;
+  let pass: string | undefined;
+  let name: string | undefined;
+  for (let i = 2; i < a.length; i++) {
+    const opt = a[i].toString('latin1').toLowerCase();
+    if (opt === 'auth' && i + 2 < a.length) {
+      user = a[i + 1].toString('utf8');
+      pass = a[i + 2].toString('utf8');
+      i += 2;
+    } else if (opt === 'setname' && i + 1 < a.length) {
+      name = a[i + 1].toString('utf8');
+      i += 1;
+    }
+  }
+  return () => {
+    if (proto === 2 || proto === 3) st.protocol = proto;
+    if (pass !== undefined) {
+      st.authed = true;
+      st.username = user;
+      st.password = pass;
+    }
+    if (name !== undefined) st.name = name === '' ? undefined : name;
+    o.dropSpare();
+    o.updateInspect();
+  };
+}
+
 /** The connection-state effect of a command queued in MULTI, run when EXEC succeeds. */
 function queuedEffect(o: EffectsOwner, cmd: Cmd, kind: string): (() => void) | undefined {
   const st = o.state;
@@ -179,6 +187,8 @@ function queuedEffect(o: EffectsOwner, cmd: Cmd, kind: string): (() => void) | u
         o.dropSpare();
       };
     }
+    case 'hello':
+      return helloEffect(o, cmd);
     case 'client': {
       if (cmd.arg1?.toString('latin1').toLowerCase() !== 'setname') return undefined;
       const name = commandArgs(cmd)[2]?.toString('utf8');
