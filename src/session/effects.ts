@@ -69,8 +69,9 @@ export function prepare(o: EffectsOwner, e: Entry, cmd: Cmd, kind: string, spec:
     case 'exec': {
       const effects = wasMulti ? o.tx.takeQueued() : undefined;
       if (effects !== undefined) {
-        e.done = (ok) => {
-          if (ok) for (const f of effects) f();
+        // Not when it failed, nor when it ran nothing (a null reply: a WATCHed key changed).
+        e.done = (ok, info) => {
+          if (ok && !info.nil) for (const f of effects) f();
         };
       }
       return;

@@ -1319,7 +1319,7 @@ export class Session implements SharedWaiter, SessionHandle, GateOwner, EffectsO
 const NESTED_MULTI = errorReply('ERR MULTI calls can not be nested');
 const WATCH_INSIDE_MULTI = errorReply('ERR WATCH inside MULTI is not allowed');
 /** The `info` of a reply the node does not send (CLIENT REPLY OFF/SKIP). */
-const SILENT_REPLY: ReplyInfo = { type: 0x2b, errorCode: undefined, head: undefined };
+const SILENT_REPLY: ReplyInfo = { type: 0x2b, errorCode: undefined, head: undefined, nil: false };
 const DISCARD = Buffer.from('*1\r\n$7\r\nDISCARD\r\n', 'latin1');
 const CLIENT_ID = Buffer.from('*2\r\n$6\r\nCLIENT\r\n$2\r\nID\r\n', 'latin1');
 
