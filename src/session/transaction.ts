@@ -55,6 +55,8 @@ export class Transaction {
     if (multi && kind !== 'exec' && kind !== 'discard' && kind !== 'multi' && kind !== 'watch' && kind !== 'reset') return;
     switch (kind) {
       case 'multi':
+        // A nested MULTI is an error: the open transaction and what it queued stay.
+        if (multi) return;
         this.queuedEffects = undefined;
         this.state = this.watching ? 'watching-multi' : 'multi';
         return;

@@ -149,6 +149,15 @@ t.test('router: master, replica, hold or refuse', async (t) => {
   for (const [over, want] of rows) t.equal(route({ ...base, ...over }), want, JSON.stringify(over));
 });
 
+t.test('transaction: a nested MULTI keeps what the open one queued (issue 15, seed 100)', async (t) => {
+  const tx = new Transaction();
+  tx.sent('multi');
+  tx.queuedEffects = [() => {}];
+  tx.sent('multi');
+  t.equal(tx.queuedEffects?.length, 1);
+  t.equal(tx.state, 'multi');
+});
+
 t.test('transaction: a MULTI the node refused opens nothing (issue 15)', async (t) => {
   const tx = new Transaction();
   tx.sent('multi');
