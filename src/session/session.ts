@@ -572,6 +572,17 @@ export class Session implements SharedWaiter, SessionHandle, GateOwner, EffectsO
     this.pushEntry(e);
   }
 
+  /** A broken transaction ended here: keys WATCHed on the new link since (forwarded) are
+   * unwatched there, as the EXEC or DISCARD would have (UNWATCH, reply swallowed). */
+  private unwatchOnNode(): void {
+    const link = this.link;
+    if (link === undefined || link.closed || this.replyMode !== 'on' || refusedWhileSubscribed(this.state, 'unwatch')) return;
+    const e = this.entry('internal', undefined, link);
+    this.flushWrites();
+    link.write(UNWATCH);
+    this.pushEntry(e);
+  }
+
   authenticated(): void {
     this.framer.unauthenticated = false;
   }
@@ -603,6 +614,7 @@ export class Session implements SharedWaiter, SessionHandle, GateOwner, EffectsO
       case 'forward':
         return false;
       case 'ok':
+        if (kind === 'discard') this.unwatchOnNode();
         this.enqueueLocal(OK, cmd);
         return true;
       case 'queued':
@@ -613,9 +625,11 @@ export class Session implements SharedWaiter, SessionHandle, GateOwner, EffectsO
         return true;
       case 'exec-null':
         // A null reply is what Redis gives when a watched key changed: clients retry.
+        this.unwatchOnNode();
         this.enqueueLocal(this.state.protocol === 3 ? NULL_RESP3 : NULL_ARRAY_RESP2, cmd);
         return true;
       case 'exec-abort':
+        this.unwatchOnNode();
         this.enqueueLocal(ErrorReplies.EXEC_ABORTED_FAILOVER, cmd);
         return true;
     }
@@ -1317,6 +1331,7 @@ export class Session implements SharedWaiter, SessionHandle, GateOwner, EffectsO
 }
 
 const NESTED_MULTI = errorReply('ERR MULTI calls can not be nested');
+const UNWATCH = encodeCommand(['UNWATCH']);
 const WATCH_INSIDE_MULTI = errorReply('ERR WATCH inside MULTI is not allowed');
 /** The `info` of a reply the node does not send (CLIENT REPLY OFF/SKIP). */
 const SILENT_REPLY: ReplyInfo = { type: 0x2b, errorCode: undefined, head: undefined, nil: false };
