@@ -68,7 +68,8 @@ pids_of() {
   local p comm
   for p in /proc/[0-9]*; do
     comm=$(cat "$p/comm" 2>/dev/null || true)
-    for want in "$@"; do [ "$comm" = "$want" ] && echo "${p#/proc/}"; done
+    # `if`, not `&&`: a last non-matching name must not end the loop with status 1 (pipefail).
+    for want in "$@"; do if [ "$comm" = "$want" ]; then echo "${p#/proc/}"; fi; done
   done | sort -n
 }
 
@@ -150,6 +151,16 @@ if [ "$peers" = 1 ] && { ! command -v haproxy >/dev/null 2>&1 && [ ! -x /usr/sbi
 fi
 
 # ---------------------------------------------------------------------------------------------
+# iptables, for the partition tests and `npm run bench:partitions` (issue 19: test/helpers/netns.ts
+# drops packets between network namespaces with it). Only as root with apt-get, only when missing;
+# without it those tests are skipped with the reason.
+if [ "$(id -u)" = 0 ] && command -v ip >/dev/null 2>&1 && ! command -v iptables >/dev/null 2>&1 && [ ! -x /usr/sbin/iptables ]; then
+  if can_apt; then
+    say "installing iptables with apt-get (partition tests) ..."
+    apt_install iptables || say "warning: could not install iptables: the partition tests will be skipped"
+  fi
+fi
+
 # Chromium and Prometheus (issue 18): the status page's browser test drives Debian's chromium
 # through playwright-core (no browser download); the alert rules' tests and the real-Prometheus
 # test need prometheus and promtool. Installed only when missing, services never started; without
@@ -160,12 +171,12 @@ obs_pkgs=()
 if [ "${#obs_pkgs[@]}" -gt 0 ]; then
   if can_apt; then
     say "installing ${obs_pkgs[*]} with apt-get ..."
-    before=$(pids_of prometheus || true)
+    before=$(pids_of prometheus)
     apt_install "${obs_pkgs[@]}" || say "warning: apt-get could not install ${obs_pkgs[*]}; the status page and Prometheus tests will skip"
     if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
       "${sudo[@]}" systemctl disable --now prometheus.service >/dev/null 2>&1 || true
     fi
-    for p in $(comm -13 <(echo "$before") <(pids_of prometheus || true)); do
+    for p in $(comm -13 <(echo "$before") <(pids_of prometheus)); do
       say "stopping the service the package started (pid $p)"
       "${sudo[@]}" kill -9 "$p" 2>/dev/null || true
     done

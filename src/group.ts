@@ -14,6 +14,7 @@ import type { SessionHandle } from './session/host.js';
 import { ReplicaBalancer } from './reads.js';
 import { CommandTable } from './commands/table.js';
 import { SharedLink } from './session/shared-link.js';
+import { destroyLinksTo } from './session/backend-link.js';
 import { clientTlsOptions } from './security.js';
 import { GroupObserver } from './admin/group-observer.js';
 
@@ -80,7 +81,7 @@ export class GroupRuntime {
   replicasMeasured = false;
   /** New commands must be held (fence, no verified master, no sentinel majority when required). */
   blocked = true;
-  blockedReason: 'fence' | 'no-master' | 'majority' | undefined = 'no-master';
+  blockedReason: 'fence' | 'no-master' | 'majority' | 'lease' | undefined = 'no-master';
   private fencedAt: number | undefined;
   private admin = new Map<string, Redis>();
   private closing = false;
@@ -134,7 +135,8 @@ export class GroupRuntime {
     this.replicas.update(snap.replicas);
     this.replicasMeasured = snap.replicasMeasured;
     const majorityLacking = this.config.topology.requireSentinelMajority && snap.reachableSentinels * 2 <= snap.knownSentinels;
-    const reason = snap.master === undefined ? 'no-master' : snap.fenced ? 'fence' : majorityLacking ? 'majority' : undefined;
+    const reason =
+      snap.master === undefined ? 'no-master' : snap.fenced ? 'fence' : majorityLacking ? 'majority' : snap.writeHold !== undefined ? 'lease' : undefined;
     const wasBlocked = this.blocked;
     this.blocked = reason !== undefined;
     this.blockedReason = reason;
@@ -180,6 +182,14 @@ export class GroupRuntime {
         this.log.info({ reason: ev.reason, master: this.master }, 'fence lifted: releasing held commands');
         for (const s of this.sessions) s.onTopologyChange();
         break;
+      case 'unreachable': {
+        // A partition between the proxy and the master (issue 19): cut every link to it now;
+        // in-flight commands get LINK_LOST, held ones wait for a link that works.
+        if (this.shared !== undefined && this.shared.addr === ev.addr) this.shared.destroy();
+        const n = destroyLinksTo(ev.addr);
+        this.log.warn({ node: ev.addr, links: n }, 'master unreachable: links to it cut');
+        break;
+      }
       case 'replicas':
         // Read sessions on a replica that is no longer healthy move at their next boundary.
         for (const s of this.sessions) if (s.kind === 'read' || !this.blocked) s.onTopologyChange();

@@ -27,6 +27,11 @@ export interface ClientStats {
   /** Highest acknowledged value of this client's counter. */
   acked: number;
   longestStallMs: number;
+  /** The last acknowledged value (after a discarded stretch, below `acked`). */
+  last: number;
+  /** Acknowledged writes a later reply proved discarded: a reply v at or below the value
+   * acknowledged just before (p) means the writes that had produced v..p are gone (p - v + 1). */
+  discarded: number;
 }
 
 export interface LoadStats {
@@ -49,6 +54,10 @@ export interface LoadStats {
   events: LoadEvent[];
   /** Commands still unanswered when stop() gave up waiting. */
   unansweredAtStop: number;
+  /** Sum of the clients' `discarded`: acknowledged writes lost while the load ran (a counter that
+   * went backwards). The final check (highest acknowledged minus the final value) misses these
+   * once the counter has grown past its old high again. */
+  discarded: number;
 }
 
 export interface IncrLoadOptions {
@@ -92,6 +101,7 @@ export function startIncrLoad(port: number, clients: number, opts: IncrLoadOptio
     perClient: [],
     events: [],
     unansweredAtStop: 0,
+    discarded: 0,
   };
   let stopping = false;
   const opWaiters = new Set<() => void>();
@@ -103,7 +113,7 @@ export function startIncrLoad(port: number, clients: number, opts: IncrLoadOptio
 
   for (let i = 0; i < clients; i++) {
     const key = `${prefix}:${i}`;
-    const cs: ClientStats = { key, ops: 0, errors: 0, disconnects: 0, acked: 0, longestStallMs: 0 };
+    const cs: ClientStats = { key, ops: 0, errors: 0, disconnects: 0, acked: 0, longestStallMs: 0, last: 0, discarded: 0 };
     stats.perClient.push(cs);
     const cmd = Buffer.from(`*2\r\n$4\r\nINCR\r\n$${Buffer.byteLength(key)}\r\n${key}\r\n`, 'latin1');
     let sock: net.Socket | undefined;
@@ -151,6 +161,11 @@ export function startIncrLoad(port: number, clients: number, opts: IncrLoadOptio
             stats.ops++;
             cs.ops++;
             const v = Number(line.slice(1));
+            if (v <= cs.last) {
+              cs.discarded += cs.last - v + 1;
+              stats.discarded += cs.last - v + 1;
+            }
+            cs.last = v;
             if (v > cs.acked) cs.acked = v;
             if (v > (stats.acked.get(key) ?? 0)) stats.acked.set(key, v);
           } else {

@@ -11,7 +11,7 @@ import type { HostPort, ReadinessMode } from '../config/types.js';
 import type { GroupRuntime, GroupStats } from '../group.js';
 import { majorityOf } from '../topology/decide.js';
 import type { SentinelEvent } from '../topology/events.js';
-import { buildInfo } from './build-info.js';
+import { buildInfo } from '../build-info.js';
 import { LATENCY_BUCKETS_S } from './latency.js';
 import type { ListenerKind, ListenerStats } from '../listener.js';
 
@@ -212,10 +212,10 @@ export class ProxyMetrics {
     const build = buildInfo();
     new Gauge({
       name: METRIC_PREFIX + 'build_info',
-      help: 'Always 1; the labels say which build runs: the proxy version, the Node.js version, the platform.',
-      labelNames: ['version', 'node', 'platform'] as const,
+      help: 'Always 1; the labels say which build runs: the proxy version, the commit it was built from, the Node.js version, the platform.',
+      labelNames: ['version', 'commit', 'node', 'platform'] as const,
       registers,
-    }).set({ version: build.version, node: build.node, platform: build.platform }, 1);
+    }).set({ version: build.version, commit: build.commit?.slice(0, 12) ?? 'unknown', node: process.version, platform: `${process.platform}/${process.arch}` }, 1);
     this.lastReloadOk = new Gauge({
       name: METRIC_PREFIX + 'config_last_reload_successful',
       help: 'Whether the last configuration reload (SIGHUP) was applied whole: 1 (or no reload yet), 0 when it was invalid or partly failed.',
@@ -355,7 +355,9 @@ function strictReadiness(g: GroupRuntime, snap: ReturnType<GroupRuntime['topolog
         ? `failover in progress: holding commands (${snap.fenceReason ?? 'fenced'})`
         : g.blockedReason === 'majority'
           ? `fewer than a majority of sentinels reachable (${snap.reachableSentinels} of ${snap.knownSentinels})`
-          : 'no verified master';
+          : g.blockedReason === 'lease'
+            ? `holding writes: ${snap.writeHold ?? 'the master may be on the minority side'}`
+            : 'no verified master';
     return { ready: false, reason };
   }
   // DESIGN.md: with every sentinel unreachable the last verified master is still served, but the

@@ -18,7 +18,7 @@ import { readiness, type GroupView, type ProxyMetrics } from './metrics.js';
 import { EVENTS_KEPT, type ObservedEvent } from './events.js';
 import { SLOWLOG_MAX_LEN, SLOWLOG_THRESHOLD_MS, slowest } from './slowlog.js';
 import { quantileOf } from './latency.js';
-import { buildInfo } from './build-info.js';
+import { buildInfo } from '../build-info.js';
 import { STATUS_PAGE_HTML } from './status-page.js';
 
 export const ADMIN_ENDPOINTS = ['/', '/healthz', '/readyz', '/topology', '/metrics', '/events', '/slowlog', '/status'] as const;
@@ -155,7 +155,7 @@ export class AdminServer {
     const groups = this.selected(new URLSearchParams());
     return {
       now: Date.now(),
-      build: buildInfo(),
+      build: { ...buildInfo(), node: process.version, platform: `${process.platform}/${process.arch}` },
       uptimeSeconds: Math.round(process.uptime()),
       shuttingDown: this.closing(),
       groups: groups.map((g) => {

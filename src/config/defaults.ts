@@ -35,6 +35,8 @@ export const DEFAULT_TOPOLOGY: Readonly<TopologyConfig> = Object.freeze({
   pollIntervalMs: 1000,
   connectTimeoutMs: 1000,
   requireSentinelMajority: false,
+  writeSafety: 'safe',
+  livenessTimeoutMs: 1000,
 });
 
 export const DEFAULT_FAILOVER: Readonly<FailoverConfig> = Object.freeze({

@@ -205,6 +205,15 @@ const topologyShape = {
   pollIntervalMs: duration(10).describe('How often every sentinel is polled (`SENTINEL GET-MASTER-ADDR-BY-NAME`, `SENTINEL REPLICAS`, ...), besides the pub/sub events: the bound on noticing a lost event. At least 10 ms.').optional(),
   connectTimeoutMs: duration(1).describe('Connect timeout of the proxy\'s links to sentinels and nodes.').optional(),
   requireSentinelMajority: bool().describe('Refuse (hold) commands while fewer than a majority of the known sentinels are reachable: the proxy may be on the minority side of a partition. Alias: `safety.requireSentinelMajority`.').optional(),
+  writeSafety: z
+    .enum(['safe', 'available'])
+    .optional()
+    .describe(
+      'safe (default): hold commands while the master has replicas and none of them acknowledges its writes (probed every 50 ms with PUBLISH + WAIT), or while not all do and no majority of sentinels confirmed the master within down-after-milliseconds: the minority side of a partition takes no writes. available: keep writing to the last verified master. See docs/partitions.md.',
+    ),
+  livenessTimeoutMs: duration(100)
+    .optional()
+    .describe('How long the master may leave its probe unanswered before a fresh TCP connection is tried; when that fails too, links to the master are cut and their in-flight commands get an error instead of waiting for TCP retransmission.'),
 };
 const failoverShape = {
   holdTimeoutMs: duration(0).describe('Longest a command is held while the group has no usable master (a failover under way) before it gets a retryable error (`-TRYAGAIN` / `-MASTERDOWN`). Compare Sentinel\'s `failover-timeout`.').optional(),

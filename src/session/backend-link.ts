@@ -32,6 +32,23 @@ const MAX_PING_ANSWER = 64 * 1024;
 
 let nextLinkId = 1;
 
+/** Every open link, so a node found unreachable (topology/master-probe.ts) can have all of its
+ * links cut at once, whoever owns them. */
+const openLinks = new Set<BackendLink>();
+
+/** Cuts every open link to `addr` (a partition: TCP would otherwise retransmit for many seconds
+ * before its owner hears of it). Returns how many. */
+export function destroyLinksTo(addr: string): number {
+  let n = 0;
+  for (const l of openLinks) {
+    if (l.addr === addr) {
+      l.destroy();
+      n++;
+    }
+  }
+  return n;
+}
+
 export class BackendLink {
   readonly id = nextLinkId++;
   readonly addr: string;
@@ -63,7 +80,9 @@ export class BackendLink {
     });
     let closeErr: Error | undefined;
     this.socket.once('error', (e) => (closeErr = e));
+    openLinks.add(this);
     this.socket.on('close', () => {
+      openLinks.delete(this);
       this.closed = true;
       if (this.endTimer) clearTimeout(this.endTimer);
       this.handlers.onClose(this, closeErr);

@@ -57,7 +57,7 @@ export interface SessionHost {
   readonly master: string | undefined;
   readonly masterEpoch: number;
   readonly blocked: boolean;
-  readonly blockedReason: 'fence' | 'no-master' | 'majority' | undefined;
+  readonly blockedReason: 'fence' | 'no-master' | 'majority' | 'lease' | undefined;
   readonly replicas: ReplicaLeases;
   /** Replica health measured once for the current master (read sessions hold until then). */
   readonly replicasMeasured: boolean;

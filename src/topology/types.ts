@@ -59,6 +59,10 @@ export interface TopologySnapshot {
    * is reachable). */
   ready: boolean;
   notReadyReason?: string;
+  /** Why writes must be held although a master is verified (topology.writeSafety: safe): the
+   * master's replicas stopped acknowledging, or not all of them acknowledge and no majority of
+   * sentinels confirmed the master recently. Undefined when writes may go. */
+  writeHold?: string;
   /** The verified master fails its own checks (e.g. stopped answering ROLE as master), whatever
    * the sentinels say; `notReadyReason` shows it only while a sentinel majority is reachable. */
   masterProblem?: string;
@@ -74,7 +78,12 @@ export type TopologyEvent =
   | { type: 'promoted'; snapshot: TopologySnapshot }
   | { type: 'master'; previous?: Addr; snapshot: TopologySnapshot }
   | { type: 'replicas'; snapshot: TopologySnapshot }
-  | { type: 'sentinels'; snapshot: TopologySnapshot };
+  | { type: 'sentinels'; snapshot: TopologySnapshot }
+  /** `writeHold` changed. */
+  | { type: 'lease'; snapshot: TopologySnapshot }
+  /** The master stopped answering and a fresh TCP connection to it failed: links to it are dead
+   * (a partition), whatever TCP says. */
+  | { type: 'unreachable'; addr: Addr; snapshot: TopologySnapshot };
 
 export interface TopologySource {
   readonly group: string;

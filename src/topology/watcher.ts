@@ -18,6 +18,7 @@ import { decideMaster, majorityOf, type MasterDecision, type SentinelAnswer } fr
 import { HealthGate, healthWindows, judgeReplica, type ReplicaObservation } from './replica-health.js';
 import { parseSentinelEvent, type SentinelEvent } from './events.js';
 import { SentinelLink, linkOptions, parseInfo, splitAddr, waitReady, withTimeout } from './sentinel-link.js';
+import { MasterProbe, PROBE_INTERVAL_MS } from './master-probe.js';
 import type { Addr, ReplicaState, SentinelState, TopologyEvent, TopologySnapshot, TopologySource } from './types.js';
 
 /** An admin link to a Redis node (ROLE, INFO replication), with the group's backend credentials. */
@@ -116,6 +117,9 @@ export function parseReplicaLines(info: Record<string, string>): Map<Addr, Repli
 }
 
 const FAILOVER_FLAGS = ['o_down', 'failover_in_progress'];
+/** A node Sentinel flags so is down: a master it flags so is not confirmed, a replica it flags so
+ * cannot be promoted (the write lease). */
+const SENTINEL_DOWN_FLAGS = ['s_down', 'o_down'];
 /** A replica's own answer (INFO replication) within this; the refresh waits no longer for it. */
 const REPLICA_PROBE_MAX_MS = 500;
 
@@ -126,6 +130,11 @@ interface ReplicaAnswer {
   offset: number;
 }
 const HISTORY_MAX = 240;
+/** Writes go while the master's probe found a replica acknowledging this recently (a few probes:
+ * one late answer holds nothing). */
+export const ACK_LEASE_MS = 400;
+/** How often the write lease is re-checked between probes. */
+const LEASE_CHECK_MS = 50;
 const HISTORY_MAX_AGE_MS = 5 * 60_000;
 
 export class TopologyWatcher extends EventEmitter implements TopologySource {
@@ -158,6 +167,14 @@ export class TopologyWatcher extends EventEmitter implements TopologySource {
   private replicasMeasured = false;
   private recheckTimer?: NodeJS.Timeout;
 
+  /** The master's probe (replica acknowledgements, liveness): ./master-probe.ts. */
+  private probe?: MasterProbe;
+  /** Per sentinel: when it last confirmed the master in use (its poll named it with no s_down or
+   * o_down, minus its last-ok-ping-reply) and its down-after-milliseconds. */
+  private readonly confirmed = new Map<Addr, { at: number; downAfterMs: number }>();
+  private writeHold?: string;
+  private leaseTimer?: NodeJS.Timeout;
+
   private tick = 0;
   private running?: Promise<void>;
   private pendingReason?: string;
@@ -188,6 +205,10 @@ export class TopologyWatcher extends EventEmitter implements TopologySource {
     if (this.started) return;
     this.started = true;
     for (const hp of this.cfg.sentinels) this.addSentinel(`${hp.host}:${hp.port}`, 'config');
+    // Checked after the I/O of the loop iteration (setImmediate): when the event loop was busy, a
+    // probe's answer read in this iteration must count before its lease is judged expired.
+    this.leaseTimer = setInterval(() => setImmediate(() => this.checkWriteHold()), LEASE_CHECK_MS);
+    this.leaseTimer.unref();
     await this.runRefresh('start');
   }
 
@@ -196,6 +217,9 @@ export class TopologyWatcher extends EventEmitter implements TopologySource {
     this.stopped = true;
     if (this.pollTimer) clearTimeout(this.pollTimer);
     this.pollTimer = undefined;
+    if (this.leaseTimer) clearInterval(this.leaseTimer);
+    this.probe?.stop();
+    this.probe = undefined;
     if (this.recheckTimer) clearTimeout(this.recheckTimer);
     this.recheckTimer = undefined;
     this.pendingReason = undefined;
@@ -294,6 +318,7 @@ export class TopologyWatcher extends EventEmitter implements TopologySource {
     if (this.configEpoch !== undefined) snap.configEpoch = this.configEpoch;
     if (this.fenced && this.fenceReason) snap.fenceReason = this.fenceReason;
     if (notReadyReason !== undefined) snap.notReadyReason = notReadyReason;
+    if (this.writeHold !== undefined) snap.writeHold = this.writeHold;
     if (this.master !== undefined && this.masterProblem) snap.masterProblem = this.masterProblem;
     return snap;
   }
@@ -455,6 +480,9 @@ export class TopologyWatcher extends EventEmitter implements TopologySource {
     this.abortSeen = undefined;
     this.masterProblem = undefined;
     this.offsetHistory = [];
+    this.confirmed.clear();
+    this.startProbe(addr);
+    this.writeHold = this.computeWriteHold(Date.now());
     // Measured against the old master: judged afresh (in this same refresh).
     for (const g of this.gates.values()) g.reset();
     this.log.info({ event: 'master', master: addr, previous, configEpoch, masterEpoch: this.masterEpoch }, 'master verified');
@@ -469,6 +497,91 @@ export class TopologyWatcher extends EventEmitter implements TopologySource {
     } catch (err) {
       this.log.error({ err: err instanceof Error ? err.message : String(err), event: ev.type }, 'topology listener threw');
     }
+  }
+
+  // ---------------------------------------------------------------- write lease (issue 19)
+
+  private startProbe(addr: Addr): void {
+    this.probe?.stop();
+    this.probe = new MasterProbe(addr, this.cfg, this.log, {
+      onProbe: (p) => {
+        if (p === this.probe) this.checkWriteHold();
+      },
+      onUnreachable: (p) => {
+        if (p !== this.probe || this.stopped) return;
+        this.emitEvent({ type: 'unreachable', addr: p.addr, snapshot: this.snapshot() });
+        this.refresh('master unreachable');
+      },
+      onReachable: (p) => {
+        if (p === this.probe) this.refresh('master answers again');
+      },
+    });
+  }
+
+  /** Sentinels that named the master in use, not down, in this poll: confirmed at the time of
+   * their last good PING of it. */
+  private noteConfirmations(trusted: SentinelLink[]): void {
+    const now = Date.now();
+    for (const l of trusted) {
+      const m = l.lastPoll?.master;
+      if (this.master === undefined || l.master !== this.master || l.flagsAddr !== this.master || !m) continue;
+      if (l.masterFlags.some((f) => SENTINEL_DOWN_FLAGS.includes(f))) continue;
+      const lastOk = Number(m['last-ok-ping-reply']);
+      const downAfterMs = Number(m['down-after-milliseconds']);
+      if (!Number.isFinite(lastOk) || !Number.isFinite(downAfterMs)) continue;
+      this.confirmed.set(l.addr, { at: now - lastOk, downAfterMs });
+    }
+  }
+
+  /**
+   * Why writes must wait (writeSafety: safe), or undefined. Writes acknowledged by a master that
+   * has lost its replicas are discarded by the failover that follows: so a master with replicas
+   * takes writes only while one of them acknowledges (probe: PUBLISH + WAIT). A replica the
+   * proxy cannot see may have been promoted only if it stopped acknowledging: when not all of them
+   * do, a majority of sentinels must also have confirmed the master within down-after-milliseconds
+   * (the soonest a failover can start). Sentinels restarting while every replica acknowledges stop
+   * nothing.
+   */
+  private computeWriteHold(now: number): string | undefined {
+    if (this.cfg.topology.writeSafety !== 'safe' || this.master === undefined) return undefined;
+    const p = this.probe;
+    if (p === undefined || p.addr !== this.master || p.answeredAt === 0) return 'master not probed yet';
+    // (WAIT itself may take ACK_WAIT_MS.)
+    if (p.pendingSince !== undefined && now - p.pendingSince > ACK_LEASE_MS) return `master not answering its probe for ${now - p.pendingSince} ms`;
+    if (p.notMaster) return 'the master answers as a replica';
+    let fresh = 0;
+    for (const [addr, c] of this.confirmed) if (this.links.has(addr) && now - c.at < c.downAfterMs) fresh++;
+    const sentinelsConfirm = fresh >= majorityOf(this.links.size);
+    // Replicas Sentinel flags down cannot be promoted (a frozen replica, say): their silence
+    // risks nothing.
+    const down = new Set(this.replicas.filter((r) => r.flags.some((f) => SENTINEL_DOWN_FLAGS.includes(f))).map((r) => r.addr));
+    const needed = p.onlineAddrs.filter((a) => !down.has(a)).length;
+    if (needed === 0) {
+      // No replica that could be promoted streams from it: fine when Sentinel knows none it could
+      // promote either (none, or all down). Otherwise they are on the other side of a partition
+      // (maybe promoted already): an old master whose replicas left it looks just like this once
+      // the partition heals.
+      const promotable = this.replicas.filter((r) => !down.has(r.addr)).length;
+      if (promotable === 0 || sentinelsConfirm) return undefined;
+      return `the master streams to none of its ${promotable} replicas and only ${fresh} of ${this.links.size} sentinels confirmed it within down-after-milliseconds`;
+    }
+    if (p.answeredAt > p.ackedAt && now - p.ackedAt > ACK_LEASE_MS) return `no replica of the master acknowledged its writes for ${now - p.ackedAt} ms`;
+    // (One slow acknowledgement is not a partition: every replica acknowledged recently is enough.)
+    if (p.acked >= needed || now - p.allAckedAt <= ACK_LEASE_MS || sentinelsConfirm) return undefined;
+    return `${p.acked} of ${needed} replicas acknowledge and only ${fresh} of ${this.links.size} sentinels confirmed the master within down-after-milliseconds`;
+  }
+
+  private checkWriteHold(): void {
+    if (this.stopped || !this.started) return;
+    const hold = this.computeWriteHold(Date.now());
+    if (hold === this.writeHold || (hold !== undefined && this.writeHold !== undefined)) {
+      this.writeHold = hold; // the reason's text may change; the state did not
+      return;
+    }
+    this.writeHold = hold;
+    if (hold !== undefined) this.log.warn({ event: 'write-hold', master: this.master, reason: hold }, 'holding writes: the master may be on the minority side');
+    else this.log.info({ event: 'write-hold-end', master: this.master }, 'writes released: the master\'s replicas acknowledge');
+    this.emitEvent({ type: 'lease', snapshot: this.snapshot() });
   }
 
   // ---------------------------------------------------------------- refresh
@@ -537,6 +650,7 @@ export class TopologyWatcher extends EventEmitter implements TopologySource {
       ...new Set(trusted.filter((l) => l.flagsAddr === this.master).flatMap((l) => l.masterFlags.filter((f) => FAILOVER_FLAGS.includes(f)))),
     ];
     this.decisionProblem = decisionText(decision);
+    this.noteConfirmations(trusted);
 
     // Failover signs seen by polling (events may have been lost).
     if (this.master !== undefined) {

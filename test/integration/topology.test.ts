@@ -19,7 +19,7 @@ function groupConfig(g: SandboxGroup, over: { sentinels?: string[]; requireSenti
     sentinelAuth: {},
     auth: {},
     tls: {},
-    topology: { pollIntervalMs: over.pollIntervalMs ?? 250, connectTimeoutMs: 500, requireSentinelMajority: over.requireSentinelMajority ?? false },
+    topology: { pollIntervalMs: over.pollIntervalMs ?? 250, connectTimeoutMs: 500, requireSentinelMajority: over.requireSentinelMajority ?? false, writeSafety: 'safe', livenessTimeoutMs: 1000 },
     failover: { holdTimeoutMs: 5000, holdBytes: 1 << 20 },
     reads: { routeReads: 'master', maxLagMs: 5000, fallback: 'master', readYourWritesMs: 0 },
     limits: {
@@ -117,7 +117,14 @@ t.test('topology watcher (group A)', async (t) => {
       timeoutMs: 8000,
     });
     t.equal(w.snapshot().master, g.nodes[0]!.addr);
-    t.same(types(events.slice(before)), [], 'no fence or master change');
+    // (The write lease may pause writes for a probe answered late on this busy machine: 'lease'.
+    // It does not depend on the sentinels while every replica acknowledges.)
+    t.same(
+      types(events.slice(before)).filter((e) => e !== 'lease'),
+      [],
+      'no fence or master change',
+    );
+    await waitFor(() => w.snapshot().writeHold === undefined, { what: 'writes not held', timeoutMs: 5000 });
     // The event links re-subscribed on every restarted sentinel.
     for (const s of g.sentinels) {
       await waitFor(
@@ -273,7 +280,12 @@ t.test('topology watcher (group B): master killed', async (t) => {
     await node.call('REPLICAOF', 'NO', 'ONE');
     w.refresh('test');
     await waitFor(() => !w.snapshot().fenced, { what: 'unfence', timeoutMs: 3000 });
-    t.same(types(events.slice(start)), ['fence', 'unfence']);
+    // (Its probe also finds a replica where the master was: writes are held meanwhile, 'lease'.)
+    t.same(
+      types(events.slice(start)).filter((e) => e !== 'lease'),
+      ['fence', 'unfence'],
+    );
+    await waitFor(() => w.snapshot().writeHold === undefined, { what: 'writes released', timeoutMs: 5000 });
     t.equal(w.snapshot().master, current);
   });
 });

@@ -62,7 +62,7 @@ t.test('defaults, from flags alone', async (t) => {
   t.same(g.auth, {});
   t.same(g.sentinelAuth, {});
   t.same(g.tls, {});
-  t.same(g.topology, { pollIntervalMs: 1000, connectTimeoutMs: 1000, requireSentinelMajority: false });
+  t.same(g.topology, { pollIntervalMs: 1000, connectTimeoutMs: 1000, requireSentinelMajority: false, writeSafety: 'safe', livenessTimeoutMs: 1000 });
   t.same(g.failover, { holdTimeoutMs: 10000, holdBytes: 64 * MiB });
   t.same(g.reads, { routeReads: 'master', maxLagMs: 1000, fallback: 'master', readYourWritesMs: 0 });
   t.same(g.limits, {
@@ -141,9 +141,9 @@ groups:
   t.same(a!.reads, { routeReads: 'replica', maxLagMs: 1000, fallback: 'error', readYourWritesMs: 100 });
   t.same(a!.auth, { password: 'mine' }, 'a group auth replaces the inherited one as a whole');
   t.same(a!.sentinelAuth, { password: 'sen' });
-  t.same(a!.topology, { pollIntervalMs: 200, connectTimeoutMs: 1000, requireSentinelMajority: false });
+  t.same(a!.topology, { pollIntervalMs: 200, connectTimeoutMs: 1000, requireSentinelMajority: false, writeSafety: 'safe', livenessTimeoutMs: 1000 });
   t.same(b!.auth, { username: 'app', password: 'top' });
-  t.same(b!.topology, { pollIntervalMs: 50, connectTimeoutMs: 1000, requireSentinelMajority: true });
+  t.same(b!.topology, { pollIntervalMs: 50, connectTimeoutMs: 1000, requireSentinelMajority: true, writeSafety: 'safe', livenessTimeoutMs: 1000 });
   t.same(b!.failover, { holdTimeoutMs: 3000, holdBytes: MiB });
   t.equal(b!.limits.maxClients, 100);
 });
@@ -635,6 +635,7 @@ t.test('the shipped config files validate', async (t) => {
   const text = readFileSync(join(ROOT, 'config', 'proxy.example.yaml'), 'utf8');
   for (const key of [
     'logLevel', 'logFormat', 'admin', 'shutdown', 'timeoutMs', 'pollIntervalMs', 'connectTimeoutMs', 'requireSentinelMajority',
+    'writeSafety', 'livenessTimeoutMs',
     'holdTimeoutMs', 'holdBytes', 'routeReads', 'maxLagMs', 'fallback', 'readYourWritesMs', 'maxClients', 'idleTimeoutMs',
     'maxBulkBytes', 'maxMultibulkLength', 'queryBufferBytes', 'outputBufferSoftBytes', 'outputBufferHardBytes', 'auth',
     'sentinelAuth', 'username', 'password', 'passwordFile', 'passwordEnv', 'listener', 'backend', 'sentinel', 'cert', 'key',
