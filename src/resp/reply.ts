@@ -16,6 +16,8 @@ export interface ReplyInfo {
   /** For `*` and `>` replies when `inspectArrays` (always for `>`): the first element when it is a
    * short string (e.g. "message", "subscribe", "pong"). */
   head: string | undefined;
+  /** A top-level null: `*-1`, `$-1` or `_` (e.g. the EXEC of a transaction whose WATCH failed). */
+  nil: boolean;
 }
 
 const CR = 13;
@@ -53,7 +55,7 @@ export class ReplyFramer {
   private headState: 0 | 1 | 2 = 0;
   /** A top-level attribute is done and the reply it annotates has not come yet. */
   private attrPending = false;
-  private readonly info: ReplyInfo = { type: 0, errorCode: undefined, head: undefined };
+  private readonly info: ReplyInfo = { type: 0, errorCode: undefined, head: undefined, nil: false };
 
   /**
    * Frames `chunk`; calls `onReply(end, info)` for each top-level reply completed, where `end` is
@@ -72,6 +74,7 @@ export class ReplyFramer {
             this.info.type = t;
             this.info.errorCode = undefined;
             this.info.head = undefined;
+            this.info.nil = t === 0x5f;
             this.headState = t === 0x3e /* > */ || (t === 0x2a /* * */ && this.inspectArrays) ? 1 : 0;
           }
           this.curType = t;
@@ -142,6 +145,7 @@ export class ReplyFramer {
           i++;
           this.st = St.Type;
           const t = this.curType;
+          if (this.neg && this.stack.length === 0 && (t === 0x2a || t === 0x24)) this.info.nil = true;
           if (t === 0x24 || t === 0x21 || t === 0x3d) {
             if (this.neg) {
               // `$-1`: the RESP2 null bulk string.

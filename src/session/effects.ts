@@ -8,6 +8,10 @@ import { type CommandSpec, isBlockingCall } from '../commands/table.js';
 import type { ReplayState } from './state.js';
 import type { Transaction } from './transaction.js';
 import type { Entry } from './reply-queue.js';
+import { SUBSCRIPTION_COMMANDS } from './subscriptions.js';
+
+/** What Redis runs in RESP2's pub/sub context; it refuses everything else. */
+const SUBSCRIBED_CONTEXT: ReadonlySet<string> = new Set(['subscribe', 'psubscribe', 'ssubscribe', 'unsubscribe', 'punsubscribe', 'sunsubscribe', 'ping', 'quit', 'reset']);
 
 type Cmd = Command<CommandSpec>;
 
@@ -25,6 +29,11 @@ export interface EffectsOwner {
   updateInspect(): void;
 }
 
+/** Does Redis refuse `kind` because the connection is in RESP2's pub/sub context? */
+export function refusedWhileSubscribed(st: ReplayState, kind: string): boolean {
+  return st.protocol === 2 && st.subscribed && !SUBSCRIBED_CONTEXT.has(kind);
+}
+
 /** Sets reply expectations and the state a command changes (called as it is sent). */
 export function prepare(o: EffectsOwner, e: Entry, cmd: Cmd, kind: string, spec: CommandSpec | undefined): void {
   const st = o.state;
@@ -34,12 +43,39 @@ export function prepare(o: EffectsOwner, e: Entry, cmd: Cmd, kind: string, spec:
   } else if (o.replyMode === 'off') {
     e.expect = 0;
   }
-  const queued = o.tx.inMulti && kind !== 'exec' && kind !== 'discard' && kind !== 'multi' && kind !== 'watch' && kind !== 'quit' && kind !== 'reset';
+  if (refusedWhileSubscribed(st, kind)) {
+    // RESP2's pub/sub context: Redis refuses the command (one error, or none with replies off);
+    // it changes nothing, not even the transaction.
+    return;
+  }
+  const wasMulti = o.tx.inMulti;
+  const queued = wasMulti && kind !== 'exec' && kind !== 'discard' && kind !== 'multi' && kind !== 'watch' && kind !== 'quit' && kind !== 'reset';
   o.tx.sent(kind);
-  if (queued) return; // one +QUEUED (or error) reply, no effect yet
+  if (queued) {
+    // One +QUEUED (or error) reply, no effect until EXEC runs it.
+    const effect = queuedEffect(o, cmd, kind);
+    if (effect !== undefined) (o.tx.queuedEffects ??= []).push(effect);
+    return;
+  }
   switch (kind) {
     case 'multi':
-    case 'exec':
+      // Refused (nested: no change; or by the node): no transaction was opened.
+      if (!wasMulti) {
+        e.done = (ok) => {
+          if (!ok) o.tx.multiRefused();
+        };
+      }
+      return;
+    case 'exec': {
+      const effects = wasMulti ? o.tx.takeQueued() : undefined;
+      if (effects !== undefined) {
+        // Not when it failed, nor when it ran nothing (a null reply: a WATCHed key changed).
+        e.done = (ok, info) => {
+          if (ok && !info.nil) for (const f of effects) f();
+        };
+      }
+      return;
+    }
     case 'discard':
     case 'watch':
     case 'unwatch':
@@ -68,33 +104,9 @@ export function prepare(o: EffectsOwner, e: Entry, cmd: Cmd, kind: string, spec:
       return;
     }
     case 'hello': {
-      const a = commandArgs(cmd);
-      const proto = a[1] !== undefined ? Number(a[1].toString('latin1')) : undefined;
-      let user: string | undefined;
-      let pass: string | undefined;
-      let name: string | undefined;
-      for (let i = 2; i < a.length; i++) {
-        const opt = a[i].toString('latin1').toLowerCase();
-        if (opt === 'auth' && i + 2 < a.length) {
-          user = a[i + 1].toString('utf8');
-          pass = a[i + 2].toString('utf8');
-          i += 2;
-        } else if (opt === 'setname' && i + 1 < a.length) {
-          name = a[i + 1].toString('utf8');
-          i += 1;
-        }
-      }
+      const apply = helloEffect(o, cmd);
       e.done = (ok) => {
-        if (!ok) return;
-        if (proto === 2 || proto === 3) st.protocol = proto;
-        if (pass !== undefined) {
-          st.authed = true;
-          st.username = user;
-          st.password = pass;
-        }
-        if (name !== undefined) st.name = name;
-        o.dropSpare();
-        o.updateInspect();
+        if (ok) apply();
       };
       return;
     }
@@ -132,6 +144,81 @@ export function prepare(o: EffectsOwner, e: Entry, cmd: Cmd, kind: string, spec:
   }
 }
 
+/** What a HELLO that succeeds changes: protocol, credentials, name. */
+function helloEffect(o: EffectsOwner, cmd: Cmd): () => void {
+  const st = o.state;
+  const a = commandArgs(cmd);
+  const proto = a[1] !== undefined ? Number(a[1].toString('latin1')) : undefined;
+  let user: string | undefined;
+  let pass: string | undefined;
+  let name: string | undefined;
+  for (let i = 2; i < a.length; i++) {
+    const opt = a[i].toString('latin1').toLowerCase();
+    if (opt === 'auth' && i + 2 < a.length) {
+      user = a[i + 1].toString('utf8');
+      pass = a[i + 2].toString('utf8');
+      i += 2;
+    } else if (opt === 'setname' && i + 1 < a.length) {
+      name = a[i + 1].toString('utf8');
+      i += 1;
+    }
+  }
+  return () => {
+    if (proto === 2 || proto === 3) st.protocol = proto;
+    if (pass !== undefined) {
+      st.authed = true;
+      st.username = user;
+      st.password = pass;
+    }
+    if (name !== undefined) st.name = name === '' ? undefined : name;
+    o.dropSpare();
+    o.updateInspect();
+  };
+}
+
+/** The connection-state effect of a command queued in MULTI, run when EXEC succeeds. */
+function queuedEffect(o: EffectsOwner, cmd: Cmd, kind: string): (() => void) | undefined {
+  const st = o.state;
+  switch (kind) {
+    case 'select': {
+      const db = Number(commandArgs(cmd)[1]?.toString('latin1'));
+      if (!Number.isInteger(db) || db < 0) return undefined;
+      return () => {
+        st.db = db;
+        o.dropSpare();
+      };
+    }
+    case 'hello':
+      return helloEffect(o, cmd);
+    case 'client': {
+      if (cmd.arg1?.toString('latin1').toLowerCase() !== 'setname') return undefined;
+      const name = commandArgs(cmd)[2]?.toString('utf8');
+      if (name === undefined) return undefined;
+      return () => {
+        st.name = name === '' ? undefined : name;
+        o.dropSpare();
+      };
+    }
+    case 'subscribe':
+    case 'psubscribe':
+    case 'ssubscribe':
+    case 'unsubscribe':
+    case 'punsubscribe':
+    case 'sunsubscribe': {
+      const args = cmd.argc > 1 ? commandArgs(cmd).slice(1).map((b) => b.toString('latin1')) : [];
+      // Redis 7.0 refuses SSUBSCRIBE inside MULTI (DENY BLOCKING), and a subscribe without
+      // arguments (arity).
+      if (kind === 'ssubscribe' || (args.length === 0 && SUBSCRIPTION_COMMANDS[kind]!.subscribe)) return undefined;
+      return () => {
+        st.subs.apply(kind, args);
+        o.dropSpare();
+        o.updateInspect();
+      };
+    }
+  }
+  return undefined;
+}
+
 function prepareClient(o: EffectsOwner, e: Entry, cmd: Cmd, spec: CommandSpec | undefined): void {
   const sub = cmd.arg1?.toString('latin1').toLowerCase();
   void spec;
@@ -166,9 +253,12 @@ function prepareClient(o: EffectsOwner, e: Entry, cmd: Cmd, spec: CommandSpec | 
 function prepareSubscription(o: EffectsOwner, e: Entry, cmd: Cmd, kind: string): void {
   const subs = o.state.subs;
   const args = cmd.argc > 1 ? commandArgs(cmd).slice(1).map((b) => b.toString('latin1')) : [];
+  const silent = e.expect === 0;
   const { replies, change } = subs.apply(kind, args);
   e.sub = true;
-  e.expect = replies;
+  // Confirmations come even with CLIENT REPLY OFF/SKIP (Redis 7); the arity error of a
+  // subscribe without arguments does not.
+  e.expect = silent && args.length === 0 && SUBSCRIPTION_COMMANDS[kind]?.subscribe === true ? 0 : replies;
   e.done = (ok) => {
     // Refused (arity, ACL): the node changed nothing.
     if (!ok) {

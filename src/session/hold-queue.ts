@@ -5,8 +5,12 @@ import type { Command } from '../resp/request.js';
 import type { CommandSpec } from '../commands/table.js';
 import { Deque } from './deque.js';
 import type { Entry } from './reply-queue.js';
+import type { ReplyInfo } from '../resp/reply.js';
 
 type Cmd = Command<CommandSpec>;
+
+/** The `info` given to an entry's `done` when it goes again instead of being answered. */
+const UNSENT: ReplyInfo = { type: 0x2d, errorCode: undefined, head: undefined, nil: false };
 
 /** Something waiting its turn before anything can be sent: a command not yet sent, or a reply of
  * the proxy's own that must follow the commands before it (a protocol error, or a reply already
@@ -27,6 +31,11 @@ export function requeued(queue: Deque<Entry>, from: Entry | undefined): Held[] {
       return;
     }
     if (q.cmd === undefined) return;
+    // It goes again: what it changed in the session's state when sent (a subscription, a MULTI)
+    // is undone until then, as for a command the node refused (the replay must not include it).
+    const done = q.done;
+    q.done = undefined;
+    done?.(false, UNSENT);
     if (q.more === undefined) {
       back.push({ type: 'command', cmd: q.cmd, at: q.at, t0: q.t0 });
       return;

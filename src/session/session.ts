@@ -24,7 +24,7 @@ import { Transaction } from './transaction.js';
 import { type Entry, type EntryKind, lostReplies, sharedRunReadsOnly } from './reply-queue.js';
 import { type Held, HoldQueue, requeued } from './hold-queue.js';
 import { Gates, type GateOwner } from './gates.js';
-import { prepare, type EffectsOwner } from './effects.js';
+import { prepare, refusedWhileSubscribed, type EffectsOwner } from './effects.js';
 import { route, type RouteInput } from './router.js';
 import type { SessionHandle, SessionHost, SessionDescription } from './host.js';
 import { encodeCommand } from '../resp/encode.js';
@@ -370,7 +370,7 @@ export class Session implements SharedWaiter, SessionHandle, GateOwner, EffectsO
       cmd = passed;
     }
 
-    if (this.tx.broken && this.answerBrokenTransaction(cmd, kind)) return true;
+    if (this.tx.broken && !refusedWhileSubscribed(this.state, kind) && this.answerBrokenTransaction(cmd, kind, spec)) return true;
     switch (kind) {
       case 'sync':
       case 'psync':
@@ -409,7 +409,8 @@ export class Session implements SharedWaiter, SessionHandle, GateOwner, EffectsO
     prepare(this, e, cmd, kind, spec);
     e.replayable = outsideTx && !e.blocking && !e.sub && isReadOnly(spec);
     if (this.linkMode === 'split' && link.masterEpoch !== -1 && isWrite(spec)) this.lastWriteAt = this.now;
-    if (e.blocking && link.clientId === undefined && !link.clientIdRequested) this.requestClientId(link);
+    // With replies off, the node would not answer the proxy's CLIENT ID either.
+    if (e.blocking && e.expect > 0 && link.clientId === undefined && !link.clientIdRequested) this.requestClientId(link);
     this.send(link, cmd);
     if (kind === 'reset' && this.group.config.auth.password !== undefined) {
       // RESET deauthenticated the link: authenticate it again with the backend credentials,
@@ -422,7 +423,8 @@ export class Session implements SharedWaiter, SessionHandle, GateOwner, EffectsO
       return true;
     }
     if (e.expect === 0) {
-      // CLIENT REPLY OFF/SKIP: nothing comes back for this one.
+      // CLIENT REPLY OFF/SKIP: nothing comes back for this one; Redis ran it all the same.
+      e.done?.(true, SILENT_REPLY);
       return true;
     }
     this.pushEntry(e);
@@ -570,6 +572,17 @@ export class Session implements SharedWaiter, SessionHandle, GateOwner, EffectsO
     this.pushEntry(e);
   }
 
+  /** A broken transaction ended here: keys WATCHed on the new link since (forwarded) are
+   * unwatched there, as the EXEC or DISCARD would have (UNWATCH, reply swallowed). */
+  private unwatchOnNode(): void {
+    const link = this.link;
+    if (link === undefined || link.closed || this.replyMode !== 'on' || refusedWhileSubscribed(this.state, 'unwatch')) return;
+    const e = this.entry('internal', undefined, link);
+    this.flushWrites();
+    link.write(UNWATCH);
+    this.pushEntry(e);
+  }
+
   authenticated(): void {
     this.framer.unauthenticated = false;
   }
@@ -584,11 +597,24 @@ export class Session implements SharedWaiter, SessionHandle, GateOwner, EffectsO
    * its commands are answered here and its EXEC fails as Redis would fail it. Returns true when
    * the command was answered.
    */
-  private answerBrokenTransaction(cmd: Cmd, kind: string): boolean {
+  private answerBrokenTransaction(cmd: Cmd, kind: string, spec: CommandSpec | undefined): boolean {
+    if (this.tx.inMulti && kind !== 'exec' && kind !== 'discard' && kind !== 'multi' && kind !== 'reset' && kind !== 'quit') {
+      // What Redis refuses at queue time, it refuses here too (and, but for WATCH, the EXEC
+      // then fails with EXECABORT as it does anyway for a broken transaction).
+      if (kind === 'watch') {
+        this.enqueueLocal(WATCH_INSIDE_MULTI, cmd);
+        return true;
+      }
+      if (spec !== undefined && (spec.arity > 0 ? cmd.argc !== spec.arity : cmd.argc < -spec.arity)) {
+        this.enqueueLocal(errorReply(`ERR wrong number of arguments for '${spec.parent ? `${spec.parent.name}|${spec.name}` : spec.name}' command`), cmd);
+        return true;
+      }
+    }
     switch (this.tx.brokenAnswer(kind)) {
       case 'forward':
         return false;
       case 'ok':
+        if (kind === 'discard') this.unwatchOnNode();
         this.enqueueLocal(OK, cmd);
         return true;
       case 'queued':
@@ -599,9 +625,11 @@ export class Session implements SharedWaiter, SessionHandle, GateOwner, EffectsO
         return true;
       case 'exec-null':
         // A null reply is what Redis gives when a watched key changed: clients retry.
+        this.unwatchOnNode();
         this.enqueueLocal(this.state.protocol === 3 ? NULL_RESP3 : NULL_ARRAY_RESP2, cmd);
         return true;
       case 'exec-abort':
+        this.unwatchOnNode();
         this.enqueueLocal(ErrorReplies.EXEC_ABORTED_FAILOVER, cmd);
         return true;
     }
@@ -661,7 +689,11 @@ export class Session implements SharedWaiter, SessionHandle, GateOwner, EffectsO
     );
     this.link = link;
     g.metrics.backendConnects.inc();
-    for (const r of this.state.replayCommands(g.config.auth)) {
+    for (const r of this.state.replayCommands(g.config.auth, this.replyMode)) {
+      if (r.replies === 0) {
+        link.write(r.bytes);
+        continue;
+      }
       const e = this.entry('internal', undefined, link);
       e.expect = r.replies;
       e.sub = r.what.endsWith('subscribe');
@@ -1299,6 +1331,10 @@ export class Session implements SharedWaiter, SessionHandle, GateOwner, EffectsO
 }
 
 const NESTED_MULTI = errorReply('ERR MULTI calls can not be nested');
+const UNWATCH = encodeCommand(['UNWATCH']);
+const WATCH_INSIDE_MULTI = errorReply('ERR WATCH inside MULTI is not allowed');
+/** The `info` of a reply the node does not send (CLIENT REPLY OFF/SKIP). */
+const SILENT_REPLY: ReplyInfo = { type: 0x2b, errorCode: undefined, head: undefined, nil: false };
 const DISCARD = Buffer.from('*1\r\n$7\r\nDISCARD\r\n', 'latin1');
 const CLIENT_ID = Buffer.from('*2\r\n$6\r\nCLIENT\r\n$2\r\nID\r\n', 'latin1');
 

@@ -35,7 +35,7 @@ export class ReplayState {
    * replies it produces. Subscriptions come last: nothing after them may be rejected by RESP2's
    * subscribed mode.
    */
-  replayCommands(fallback: Credentials): { bytes: Buffer; replies: number; what: string }[] {
+  replayCommands(fallback: Credentials, replyMode: 'on' | 'off' | 'skip' = 'on'): { bytes: Buffer; replies: number; what: string }[] {
     const out: { bytes: Buffer; replies: number; what: string }[] = [];
     const user = this.authed ? this.username : fallback.username;
     const pass = this.authed ? this.password : fallback.password;
@@ -51,6 +51,9 @@ export class ReplayState {
       if (this.name !== undefined) out.push({ bytes: encodeCommand(['CLIENT', 'SETNAME', this.name]), replies: 1, what: 'setname' });
     }
     if (this.db !== 0) out.push({ bytes: encodeCommand(['SELECT', this.db]), replies: 1, what: 'select' });
+    // CLIENT REPLY OFF after what answers (subscriptions confirm all the same); SKIP last, for
+    // the client's next command (it cannot be pending in RESP2's pub/sub context, which refuses it).
+    if (replyMode === 'off') out.push({ bytes: encodeCommand(['CLIENT', 'REPLY', 'OFF']), replies: 0, what: 'reply' });
     const sub = (cmd: string, set: Set<string>) => {
       if (set.size === 0) return;
       out.push({
@@ -62,6 +65,7 @@ export class ReplayState {
     sub('SUBSCRIBE', this.subs.channels);
     sub('PSUBSCRIBE', this.subs.patterns);
     sub('SSUBSCRIBE', this.subs.shardChannels);
+    if (replyMode === 'skip') out.push({ bytes: encodeCommand(['CLIENT', 'REPLY', 'SKIP']), replies: 0, what: 'reply' });
     return out;
   }
 }

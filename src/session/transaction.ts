@@ -25,6 +25,9 @@ export type BrokenAnswer =
 
 export class Transaction {
   state: TxState = 'none';
+  /** Connection-state effects of commands queued in the open MULTI (SELECT, CLIENT SETNAME,
+   * (un)subscribe): they take effect when EXEC runs them. */
+  queuedEffects: (() => void)[] | undefined = undefined;
 
   get inMulti(): boolean {
     const s = this.state;
@@ -52,11 +55,19 @@ export class Transaction {
     if (multi && kind !== 'exec' && kind !== 'discard' && kind !== 'multi' && kind !== 'watch' && kind !== 'reset') return;
     switch (kind) {
       case 'multi':
+        // A nested MULTI is an error: the open transaction and what it queued stay.
+        if (multi) return;
+        this.queuedEffects = undefined;
         this.state = this.watching ? 'watching-multi' : 'multi';
         return;
       case 'exec':
       case 'discard':
+        // Without MULTI: an error from Redis, and what was WATCHed stays watched.
+        if (multi) this.state = 'none';
+        if (kind === 'discard') this.queuedEffects = undefined;
+        return;
       case 'reset':
+        this.queuedEffects = undefined;
         this.state = 'none';
         return;
       case 'watch':
@@ -82,14 +93,23 @@ export class Transaction {
     const watched = this.watching;
     if (kind === 'reset' || kind === 'quit') {
       // Run at once even inside MULTI, as in Redis.
-      if (kind === 'reset') this.state = 'none';
+      if (kind === 'reset') {
+        this.queuedEffects = undefined;
+        this.state = 'none';
+      }
+      return 'forward';
+    }
+    if (!multi && (kind === 'exec' || kind === 'discard')) {
+      // EXEC / DISCARD without MULTI: the node answers its error; the WATCH stays (broken).
       return 'forward';
     }
     if (kind === 'exec') {
+      this.queuedEffects = undefined;
       this.state = 'none';
       return watched ? 'exec-null' : 'exec-abort';
     }
     if (kind === 'discard') {
+      this.queuedEffects = undefined;
       this.state = 'none';
       return 'ok';
     }
@@ -103,8 +123,23 @@ export class Transaction {
     return 'forward';
   }
 
+  /** The node refused a MULTI (e.g. in RESP2's pub/sub context): no transaction was opened. */
+  multiRefused(): void {
+    const s = this.state;
+    if (s === 'multi') this.state = 'none';
+    else if (s === 'watching-multi') this.state = 'watching';
+  }
+
+  /** Takes the effects queued for EXEC (undefined when none). */
+  takeQueued(): (() => void)[] | undefined {
+    const q = this.queuedEffects;
+    this.queuedEffects = undefined;
+    return q;
+  }
+
   /** The proxy refused a command of the transaction, or closes it itself (EXECABORT). */
   end(): void {
+    this.queuedEffects = undefined;
     this.state = 'none';
   }
 }

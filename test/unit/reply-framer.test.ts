@@ -288,3 +288,10 @@ t.test('same reply count and kinds as redis-parser (RESP2)', async (t) => {
   );
   t.pass('redis-parser agrees');
 });
+
+t.test('nil: a top-level null (*-1, $-1, _), not a nested one nor what follows (issue 15: EXEC of a failed WATCH)', async (t) => {
+  const f = new ReplyFramer();
+  const got: boolean[] = [];
+  f.push(B('*-1\r\n+OK\r\n$-1\r\n:-1\r\n_\r\n*1\r\n$-1\r\n*0\r\n*2\r\n:1\r\n*-1\r\n'), (_end: number, info: ReplyInfo) => got.push(info.nil));
+  t.same(got, [true, false, true, false, true, false, false, false]);
+});

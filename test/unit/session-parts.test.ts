@@ -4,6 +4,8 @@ import t from 'tap';
 import { Subscriptions } from '../../src/session/subscriptions.js';
 import { Transaction, type TxState, type BrokenAnswer } from '../../src/session/transaction.js';
 import { route, type RouteInput, type Route } from '../../src/session/router.js';
+import { ReplayState } from '../../src/session/state.js';
+import { refusedWhileSubscribed } from '../../src/session/effects.js';
 
 t.test('subscriptions: reply counts of the six (un)subscribe forms, with and without arguments (Redis 7 pubsub.c)', async (t) => {
   // [setup commands, command, args, expected replies, channels/patterns/shards after]
@@ -60,6 +62,10 @@ t.test('transaction: states after each command sent', async (t) => {
     [['watch', 'multi', 'exec'], 'none'],
     [['multi', 'reset'], 'none'],
     [['watch', 'get'], 'watching'],
+    // EXEC / DISCARD without MULTI: Redis's error, and the keys stay watched (issue 15).
+    [['watch', 'exec'], 'watching'],
+    [['watch', 'discard'], 'watching'],
+    [['exec'], 'none'],
   ];
   for (const [cmds, want] of rows) {
     const tx = new Transaction();
@@ -78,6 +84,9 @@ t.test('transaction: broken by a move to a new master, and answered as Redis wou
     [['watch'], ['unwatch'], ['forward'], 'none'],
     [['watch', 'multi'], ['reset'], ['forward'], 'none'],
     [['watch'], ['watch'], ['forward'], 'broken-watching'],
+    // EXEC / DISCARD without MULTI go to the node (its error), the broken WATCH stays (issue 15).
+    [['watch'], ['exec'], ['forward'], 'broken-watching'],
+    [['watch'], ['discard', 'multi', 'exec'], ['forward', 'ok', 'exec-null'], 'none'],
   ];
   for (const [before, after, answers, final] of rows) {
     const tx = new Transaction();
@@ -138,4 +147,45 @@ t.test('router: master, replica, hold or refuse', async (t) => {
     [{ replicasMeasured: false }, 'replica'], // the master listener's split does not wait
   ];
   for (const [over, want] of rows) t.equal(route({ ...base, ...over }), want, JSON.stringify(over));
+});
+
+t.test('transaction: a nested MULTI keeps what the open one queued (issue 15, seed 100)', async (t) => {
+  const tx = new Transaction();
+  tx.sent('multi');
+  tx.queuedEffects = [() => {}];
+  tx.sent('multi');
+  t.equal(tx.queuedEffects?.length, 1);
+  t.equal(tx.state, 'multi');
+});
+
+t.test('transaction: a MULTI the node refused opens nothing (issue 15)', async (t) => {
+  const tx = new Transaction();
+  tx.sent('multi');
+  tx.multiRefused();
+  t.equal(tx.state, 'none');
+  tx.sent('watch');
+  tx.sent('multi');
+  tx.multiRefused();
+  t.equal(tx.state, 'watching');
+});
+
+t.test('RESP2 pub/sub context: what Redis refuses there (issue 15)', async (t) => {
+  const st = new ReplayState();
+  t.notOk(refusedWhileSubscribed(st, 'multi'), 'not subscribed');
+  st.subs.apply('subscribe', ['c']);
+  const rows: [string, boolean][] = [
+    ['multi', true],
+    ['hello', true],
+    ['select', true],
+    ['watch', true],
+    ['ping', false],
+    ['subscribe', false],
+    ['punsubscribe', false],
+    ['ssubscribe', false],
+    ['quit', false],
+    ['reset', false],
+  ];
+  for (const [kind, refused] of rows) t.equal(refusedWhileSubscribed(st, kind), refused, kind);
+  st.protocol = 3;
+  t.notOk(refusedWhileSubscribed(st, 'multi'), 'RESP3 has no such context');
 });
