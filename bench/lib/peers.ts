@@ -58,12 +58,15 @@ function versionOf(bin: string, name: PeerName): string {
   return `${r.stdout ?? ''}\n${r.stderr ?? ''}`.split('\n').find((l) => l.trim() !== '')?.trim() ?? '?';
 }
 
-/** HAProxy's configuration: the recipe operators use in front of Sentinel groups. */
-export function haproxyConfig(port: number, masterPort: number): string {
+/** HAProxy's configuration: the recipe operators use in front of Sentinel groups — every data node
+ * a server, the one answering `role:master` to a tcp-check gets the traffic. bench:compare gives it
+ * the master alone; the partition lab (test/helpers/netns-agent.ts) every node and a stats socket. */
+export function haproxyRecipe(port: number, nodes: string[], opts: { statsSocket?: string; connectTimeout?: string } = {}): string {
   return [
+    ...(opts.statsSocket ? ['global', `    stats socket ${opts.statsSocket}`] : []),
     'defaults',
     '    mode tcp',
-    '    timeout connect 5s',
+    `    timeout connect ${opts.connectTimeout ?? '5s'}`,
     '    timeout client 1h',
     '    timeout server 1h',
     'frontend redis',
@@ -77,7 +80,7 @@ export function haproxyConfig(port: number, masterPort: number): string {
     '    tcp-check expect string role:master',
     '    tcp-check send QUIT\\r\\n',
     '    tcp-check expect string +OK',
-    `    server master 127.0.0.1:${masterPort} check inter 1s`,
+    ...nodes.map((n, i) => `    server n${i} ${n} check inter 1s`),
     '',
   ].join('\n');
 }
@@ -111,7 +114,7 @@ export async function startPeer(name: PeerName, masterPort: number): Promise<Pee
     setup = 'one upstream connection per client, pipe() both ways, no parsing';
   } else if (name === 'haproxy') {
     const cfg = path.join(dir, 'haproxy.cfg');
-    writeFileSync(cfg, haproxyConfig(port, masterPort));
+    writeFileSync(cfg, haproxyRecipe(port, [`127.0.0.1:${masterPort}`]));
     argv = ['-db', '-f', cfg];
     setup = 'mode tcp, role:master tcp-check every 1 s, default threads';
   } else {

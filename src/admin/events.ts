@@ -135,24 +135,12 @@ export class EventLog {
     switch (ev.type) {
       case 'fence': {
         this.closeOpen();
-        const rec: FailoverRecord = {
-          id: nextFailover++,
-          group: this.group,
-          state: 'in-progress',
-          startedAt: Date.now(),
-          reason: ev.reason,
-          from: snap.master,
-          steps: [],
-          counts: { held: 0, holdTimeouts: 0, lostInFlight: 0, reissued: 0, rehomed: 0 },
-          settled: false,
-        };
-        this.open = { rec, t0: now, base: this.read(), seen: new Set() };
-        this.failovers.push(rec);
-        if (this.failovers.length > FAILOVERS_KEPT) this.failovers.shift();
+        const open = this.begin(ev.reason, snap.master, now);
+        const rec = open.rec;
         // A +sdown of the master just before is where the story starts.
         for (const e of this.recent(rec.startedAt - 30_000)) {
-          if (e.source === 'sentinel' && e.type === '+sdown' && e.detail.startsWith('master') && !this.open.seen.has(e.type)) {
-            this.open.seen.add(e.type);
+          if (e.source === 'sentinel' && e.type === '+sdown' && e.detail.startsWith('master') && !open.seen.has(e.type)) {
+            open.seen.add(e.type);
             rec.steps.push({ step: e.type, atMs: e.at - rec.startedAt, detail: e.sentinel ? `from ${e.sentinel}` : undefined });
           }
         }
@@ -267,13 +255,18 @@ export class EventLog {
 
   /** A new master without a fence first (e.g. found by a poll after every event was missed). */
   private startUnfenced(previous: string, now: number): Open {
+    return this.begin('new master found without a fence', previous, now);
+  }
+
+  /** Opens a failover record (the fence, or a new master without one), counts from now on. */
+  private begin(reason: string, from: string | undefined, now: number): Open {
     const rec: FailoverRecord = {
       id: nextFailover++,
       group: this.group,
       state: 'in-progress',
       startedAt: Date.now(),
-      reason: 'new master found without a fence',
-      from: previous,
+      reason,
+      from,
       steps: [],
       counts: { held: 0, holdTimeouts: 0, lostInFlight: 0, reissued: 0, rehomed: 0 },
       settled: false,

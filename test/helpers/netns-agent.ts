@@ -10,6 +10,7 @@
 //   {"cmd": "exit"}  → closes everything and exits
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import { haproxyRecipe } from '../../bench/lib/peers.js';
 import net from 'node:net';
 import path from 'node:path';
 import readline from 'node:readline';
@@ -44,32 +45,6 @@ export interface AgentStats {
   stalls: Array<{ sentAt: number; t: number }>;
 }
 
-/** The HAProxy recipe operators put in front of a Sentinel group: every data node is a server,
- * the one answering `role:master` to a tcp-check gets the traffic (bench/lib/peers.ts has the
- * one-server form used by bench:compare). */
-export function haproxyRecipe(port: number, nodes: string[], statsSocket?: string): string {
-  return [
-    ...(statsSocket ? ['global', `    stats socket ${statsSocket}`] : []),
-    'defaults',
-    '    mode tcp',
-    '    timeout connect 3s',
-    '    timeout client 1h',
-    '    timeout server 1h',
-    'frontend redis',
-    `    bind 127.0.0.1:${port}`,
-    '    default_backend master',
-    'backend master',
-    '    option tcp-check',
-    '    tcp-check send PING\\r\\n',
-    '    tcp-check expect string +PONG',
-    '    tcp-check send info\\ replication\\r\\n',
-    '    tcp-check expect string role:master',
-    '    tcp-check send QUIT\\r\\n',
-    '    tcp-check expect string +OK',
-    ...nodes.map((n, i) => `    server n${i} ${n} check inter 1s`),
-    '',
-  ].join('\n');
-}
 
 function send(o: unknown): void {
   process.stdout.write(JSON.stringify(o) + '\n');
@@ -135,7 +110,7 @@ async function main(): Promise<void> {
     });
     const cfg = path.join(path.dirname(args.logFile), `haproxy-${process.pid}.cfg`);
     const sock = path.join(path.dirname(args.logFile), `haproxy-${process.pid}.sock`);
-    fs.writeFileSync(cfg, haproxyRecipe(port, args.nodes, sock));
+    fs.writeFileSync(cfg, haproxyRecipe(port, args.nodes, { statsSocket: sock, connectTimeout: '3s' }));
     const out = fs.openSync(args.logFile, 'a');
     haproxy = spawn('haproxy', ['-db', '-f', cfg], { stdio: ['ignore', out, out] });
     // HAProxy starts with every server up until its checks say otherwise: wait until only one
