@@ -105,7 +105,7 @@ function banner(group: SandboxGroup, proxy: RunningProxy, config: ProxyConfig): 
   out('Proxy in front of it:');
   out(`  connect:    redis-cli -p ${masterPort}`);
   if (readPort !== undefined) out(`  read-only:  redis-cli -p ${readPort}    (replicas; writes get -READONLY)`);
-  if (admin) out(`  admin:      http://${admin.host}:${admin.port}/topology  (also /healthz /readyz /metrics)`);
+  if (admin) out(`  status:     http://${admin.host}:${admin.port}/  (live status page; also /topology /events /slowlog /healthz /readyz /metrics)`);
   out('');
   out('Try a failover while a client runs, e.g. `redis-benchmark -p ' + masterPort + ' -t incr -l`:');
   out(`  planned:    redis-cli -p ${s0.port} SENTINEL FAILOVER ${name}`);
