@@ -533,7 +533,7 @@ export function topSchema(ctx: SchemaContext) {
         z.strictObject({
           listen: custom((v): Result<HostPort | false> => (v === false ? { ok: true, value: false } : parseHostPort(v, true)))
             .meta({ 'x-kind': 'address', 'x-input': { anyOf: [...HOSTPORT_INPUT.anyOf, { const: false }] } })
-            .describe('The admin HTTP server: `/metrics`, `/healthz`, `/readyz`, `/topology`. `false` (or `admin: false`) disables it. Plain HTTP without authentication: keep it on loopback or a private network.')
+            .describe('The admin HTTP server: the status page at `/`, `/status`, `/healthz`, `/readyz`, `/topology`, `/metrics`, `/events`, `/slowlog`. `false` (or `admin: false`) disables it. Plain HTTP without authentication: keep it on loopback or a private network.')
             .optional(),
           readiness: z.enum(READINESS_MODES).describe('What `/readyz` and `rsp_ready` require. `master` (default): every group has a verified master it can send to now; unreachable sentinels alone do not make the proxy unready (they show as a warning), so a sidecar is not taken out of its Service while the master works. `strict`: also at least one reachable sentinel and, with a sentinel majority, a master without problems; for a shared proxy Service, where a proxy that can no longer follow a failover should hand its clients to one that can.').optional(),
         }),
