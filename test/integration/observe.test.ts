@@ -9,26 +9,7 @@ import { withProxy } from '../helpers/proxy.js';
 import { startIncrLoad, errorCount } from '../helpers/load.js';
 import { encode, rawClient } from '../helpers/raw.js';
 import { ADMIN_ENDPOINTS } from '../../src/admin/server.js';
-
-/* eslint-disable @typescript-eslint/no-explicit-any */
-async function get(port: number, p: string): Promise<{ status: number; type: string; text: string; json: () => any }> {
-  const res = await fetch(`http://127.0.0.1:${port}${p}`, { signal: AbortSignal.timeout(5000) });
-  const text = await res.text();
-  return { status: res.status, type: res.headers.get('content-type') ?? '', text, json: () => JSON.parse(text) };
-}
-
-/** The value of one sample of the Prometheus text format; undefined when absent. */
-function sample(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
-  for (const line of text.split('\n')) {
-    if (line.startsWith('#')) continue;
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
-    if (!m || m[1] !== name) continue;
-    const have: Record<string, string> = {};
-    for (const kv of (m[2] ?? '').matchAll(/([a-zA-Z_]+)="((?:[^"\\]|\\.)*)"/g)) have[kv[1]] = kv[2];
-    if (Object.entries(labels).every(([k, v]) => have[k] === v)) return Number(m[3]);
-  }
-  return undefined;
-}
+import { get, sample } from '../helpers/admin-http.js';
 
 const pkg = JSON.parse(readFileSync(path.join(import.meta.dirname, '..', '..', 'package.json'), 'utf8')) as { version: string };
 
