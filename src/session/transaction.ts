@@ -8,6 +8,8 @@
 // - 'broken-watching' / 'broken-multi' / 'broken-watching-multi': the same, begun on a link the
 //   session has left: what follows is answered by the proxy (see `brokenAnswer`).
 
+import { type CommandSpec, subcommandOf } from '../commands/table.js';
+
 export type TxState = 'none' | 'watching' | 'multi' | 'watching-multi' | 'broken-watching' | 'broken-multi' | 'broken-watching-multi';
 
 /** What the proxy answers for a command of a broken transaction. */
@@ -142,4 +144,30 @@ export class Transaction {
     this.queuedEffects = undefined;
     this.state = 'none';
   }
+}
+
+/**
+ * What Redis refuses when a command is queued in MULTI, before queuing it (Redis 7.0
+ * `processCommand` → `rejectCommandFormat`, which also flags the transaction so EXEC aborts): an
+ * unknown command, an unknown subcommand of a container, a wrong number of arguments. The error
+ * line without `-` and CRLF, or undefined when Redis would queue it. `args`: the command's words,
+ * the name first (latin1 strings keep the client's bytes).
+ */
+export function queueTimeError(args: readonly string[], spec: CommandSpec | undefined): string | undefined {
+  const name = args[0] ?? '';
+  let line: string | undefined;
+  if (spec === undefined) {
+    let rest = '';
+    for (let i = 1; i < args.length && rest.length < 128; i++) rest += `'${args[i].slice(0, 128 - rest.length)}' `;
+    line = `ERR unknown command '${name.slice(0, 128)}', with args beginning with: ${rest}`;
+  } else {
+    const sub = subcommandOf(spec, args.length > 1 ? Buffer.from(args[1].toLowerCase(), 'latin1') : undefined, args.length);
+    if (sub === undefined) {
+      line = `ERR unknown subcommand '${args[1].slice(0, 128)}'. Try ${name.toUpperCase()} HELP.`;
+    } else if (sub.arity > 0 ? args.length !== sub.arity : args.length < -sub.arity) {
+      line = `ERR wrong number of arguments for '${sub.name}' command`;
+    }
+  }
+  // Redis maps CR and LF to spaces: the arguments come from the client.
+  return line?.replace(/[\r\n]/g, ' ');
 }

@@ -2,7 +2,8 @@
 // counts, the transaction state machine, the router.
 import t from 'tap';
 import { Subscriptions } from '../../src/session/subscriptions.js';
-import { Transaction, type TxState, type BrokenAnswer } from '../../src/session/transaction.js';
+import { Transaction, type TxState, type BrokenAnswer, queueTimeError } from '../../src/session/transaction.js';
+import { CommandTable } from '../../src/commands/table.js';
 import { route, type RouteInput, type Route } from '../../src/session/router.js';
 import { ReplayState } from '../../src/session/state.js';
 import { refusedWhileSubscribed } from '../../src/session/effects.js';
@@ -188,4 +189,22 @@ t.test('RESP2 pub/sub context: what Redis refuses there (issue 15)', async (t) =
   for (const [kind, refused] of rows) t.equal(refusedWhileSubscribed(st, kind), refused, kind);
   st.protocol = 3;
   t.notOk(refusedWhileSubscribed(st, 'multi'), 'RESP3 has no such context');
+});
+
+t.test('transaction: what Redis refuses at queue time (unknown command or subcommand, arity), as Redis words it', async (t) => {
+  const table = CommandTable.packaged();
+  const rows: [string[], string | undefined][] = [
+    [['NOSUCHCMD', 'a', 'b'], "ERR unknown command 'NOSUCHCMD', with args beginning with: 'a' 'b' "],
+    [['nosuchcmd'], "ERR unknown command 'nosuchcmd', with args beginning with: "],
+    [['nosuch', 'x\r\ny'], "ERR unknown command 'nosuch', with args beginning with: 'x  y' "],
+    [['client', 'nosuchsub'], "ERR unknown subcommand 'nosuchsub'. Try CLIENT HELP."],
+    [['CLIENT', 'SETNAME'], "ERR wrong number of arguments for 'client|setname' command"],
+    [['CLIENT'], "ERR wrong number of arguments for 'client' command"],
+    [['SET', 'k'], "ERR wrong number of arguments for 'set' command"],
+    [['SET', 'k', 'v'], undefined],
+    [['client', 'setname', 'n'], undefined],
+  ];
+  for (const [args, want] of rows) t.equal(queueTimeError(args, table.lookupName(args[0])), want, args.join(' '));
+  const long = 'x'.repeat(200);
+  t.equal(queueTimeError(['nosuch', long, 'b'], undefined), `ERR unknown command 'nosuch', with args beginning with: '${'x'.repeat(128)}' `);
 });
