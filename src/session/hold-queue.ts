@@ -19,10 +19,29 @@ const UNSENT: ReplyInfo = { type: 0x2d, errorCode: undefined, head: undefined, n
 export type Held = { type: 'command'; cmd: Cmd; at: number; t0: number } | { type: 'reply'; reply: Buffer; at: number; t0: number };
 
 
+/** A command sent with replies off (CLIENT REPLY OFF/SKIP) on a link not yet connected: it has no
+ * entry in the reply queue, so it is remembered with the entry it followed (its place). */
+export interface SilentSent {
+  after: Entry | undefined;
+  cmd: Cmd;
+  at: number;
+  t0: number;
+}
+
 /** What `queue` owes from `from` (or from its start) on, as held items in order, the entries
- * removed (and marked cancelled): commands go again, decided replies stay decided. */
-export function requeued(queue: Deque<Entry>, from: Entry | undefined): Held[] {
+ * removed (and marked cancelled): commands go again, decided replies stay decided. `silent`: the
+ * commands sent with replies off on the same link (it never connected), each put back after the
+ * entry it followed. */
+export function requeued(queue: Deque<Entry>, from: Entry | undefined, silent: readonly SilentSent[] = []): Held[] {
   const back: Held[] = [];
+  const taken = new Set<Entry>();
+  const silentAfter = (q: Entry | undefined) => {
+    for (const s of silent) {
+      if (s.after === q || (q === undefined && (s.after === undefined || !taken.has(s.after)))) {
+        back.push({ type: 'command', cmd: s.cmd, at: s.at, t0: s.t0 });
+      }
+    }
+  };
   const take = (q: Entry) => {
     q.cancelled = true;
     if (q.kind === 'internal') return;
@@ -45,7 +64,15 @@ export function requeued(queue: Deque<Entry>, from: Entry | undefined): Held[] {
     for (let i = all.length - q.expect; i < all.length; i++) back.push({ type: 'command', cmd: all[i], at: q.at, t0: q.t0 });
   };
   if (from === undefined) {
-    for (const q of queue) take(q);
+    if (silent.length > 0) {
+      for (const q of queue) taken.add(q);
+      // Those that followed no entry of this queue (an entry answered before) come first.
+      silentAfter(undefined);
+    }
+    for (const q of queue) {
+      take(q);
+      if (silent.length > 0) silentAfter(q);
+    }
     queue.clear();
     return back;
   }

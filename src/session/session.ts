@@ -10,7 +10,7 @@
 // ever sent twice and replies never interleave.
 import type net from 'node:net';
 import type { Logger } from '../logger.js';
-import { type Command, RequestFramer } from '../resp/request.js';
+import { type Command, RequestFramer, commandArgs } from '../resp/request.js';
 import { ReplyProtocolError, type ReplyInfo } from '../resp/reply.js';
 import { NULL_ARRAY_RESP2, NULL_RESP3, OK, QUEUED } from '../resp/encode.js';
 import { ErrorReplies, errorReply } from '../errors.js';
@@ -20,9 +20,9 @@ import { adoptReads } from './socket-reads.js';
 import type { SharedLink, SharedWaiter } from './shared-link.js';
 import { Deque } from './deque.js';
 import { ReplayState } from './state.js';
-import { Transaction } from './transaction.js';
+import { Transaction, queueTimeError } from './transaction.js';
 import { type Entry, type EntryKind, lostReplies, sharedRunReadsOnly } from './reply-queue.js';
-import { type Held, HoldQueue, requeued } from './hold-queue.js';
+import { type Held, HoldQueue, type SilentSent, requeued } from './hold-queue.js';
 import { Gates, type GateOwner } from './gates.js';
 import { prepare, refusedWhileSubscribed, type EffectsOwner } from './effects.js';
 import { route, type RouteInput } from './router.js';
@@ -95,6 +95,10 @@ export class Session implements SharedWaiter, SessionHandle, GateOwner, EffectsO
   /** Blocked commands unblocked on the old master (they did not run there), in order, waiting for
    * the rest of the pipeline to be unblocked too before they go to the new one. */
   private reissue: { cmd: Cmd; error: Buffer; t0: number }[] = [];
+  /** Commands sent with replies off on the current link before it connected, and the reply mode
+   * when it opened: if it never connects they go again (they have no reply-queue entry). */
+  private silent: SilentSent[] = [];
+  private replyModeAtOpen: 'on' | 'off' | 'skip' = 'on';
   private holdTimer: NodeJS.Timeout | undefined;
   private relinkTimer: NodeJS.Timeout | undefined;
   private relinkDelay = 0;
@@ -424,6 +428,7 @@ export class Session implements SharedWaiter, SessionHandle, GateOwner, EffectsO
     }
     if (e.expect === 0) {
       // CLIENT REPLY OFF/SKIP: nothing comes back for this one; Redis ran it all the same.
+      if (!link.connected) this.silent.push({ after: this.queue.last(), cmd, at: e.at, t0: e.t0 });
       e.done?.(true, SILENT_REPLY);
       return true;
     }
@@ -605,8 +610,9 @@ export class Session implements SharedWaiter, SessionHandle, GateOwner, EffectsO
         this.enqueueLocal(WATCH_INSIDE_MULTI, cmd);
         return true;
       }
-      if (spec !== undefined && (spec.arity > 0 ? cmd.argc !== spec.arity : cmd.argc < -spec.arity)) {
-        this.enqueueLocal(errorReply(`ERR wrong number of arguments for '${spec.parent ? `${spec.parent.name}|${spec.name}` : spec.name}' command`), cmd);
+      const refused = queueTimeError(commandArgs(cmd).map((b) => b.toString('latin1')), spec);
+      if (refused !== undefined) {
+        this.enqueueLocal(errorReply(refused), cmd);
         return true;
       }
     }
@@ -688,6 +694,8 @@ export class Session implements SharedWaiter, SessionHandle, GateOwner, EffectsO
       this.linkHandlers,
     );
     this.link = link;
+    this.silent = [];
+    this.replyModeAtOpen = this.replyMode;
     g.metrics.backendConnects.inc();
     for (const r of this.state.replayCommands(g.config.auth, this.replyMode)) {
       if (r.replies === 0) {
@@ -747,7 +755,11 @@ export class Session implements SharedWaiter, SessionHandle, GateOwner, EffectsO
     if (neverConnected) {
       // Nothing reached the node: every command on it can go again, in order.
       this.group.metrics.backendConnectErrors.inc();
-      this.requeueAll();
+      // With the commands sent with replies off, in their places; the reply mode goes back to
+      // what the link was opened with (the CLIENT REPLY commands among them go again too).
+      this.replyMode = this.replyModeAtOpen;
+      this.unshiftHeld(requeued(this.queue, undefined, this.silent));
+      this.silent = [];
     } else if (!link.framer.atBoundary && wasStreaming) {
       // Part of a reply was already passed on: the client's stream cannot be completed.
       this.log.warn({ node: link.addr }, 'link lost in the middle of a reply; closing the session');

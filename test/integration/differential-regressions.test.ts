@@ -45,6 +45,7 @@ t.test('proxy and reference', async (t) => {
   const [ctxR, ctxX] = await pair();
   const [wR, wX] = await pair();
   const [offR, offX] = await pair();
+  const [txR, txX] = await pair();
   // SELECT inside a transaction: the db after EXEC is the one SELECTed there.
   await both(selR, selX, 1, 'MULTI');
   await both(selR, selX, 1, 'SELECT', '3');
@@ -59,6 +60,8 @@ t.test('proxy and reference', async (t) => {
   await both(offR, offX, 0, 'CLIENT', 'REPLY', 'OFF');
   await both(offR, offX, 0, 'SELECT', '2');
   same(await both(offR, offX, 1, 'CLIENT', 'REPLY', 'ON'), 'CLIENT REPLY ON');
+  // A transaction open across the failover (broken: it cannot move).
+  same(await both(txR, txX, 1, 'MULTI'), 'MULTI');
 
   const old = group.nodes[0].addr;
   await group.failover();
@@ -82,5 +85,56 @@ t.test('proxy and reference', async (t) => {
   await t.test('EXEC without MULTI after a WATCH crossed a failover is -ERR EXEC without MULTI, not a null reply', async (t) => {
     const [a, b] = await both(wR, wX, 1, 'EXEC');
     t.same(b, a);
+  });
+
+  await t.test('an unknown command in a transaction broken by a failover is refused as Redis refuses it, not +QUEUED', async (t) => {
+    const [a, b] = await both(txR, txX, 1, 'NOSUCHCMD', 'a', 'b');
+    t.same(b, a);
+    const [c, d] = await both(txR, txX, 1, 'CLIENT', 'NOSUCHSUB');
+    t.same(d, c);
+    // Redis aborts the transaction at EXEC (queue-time error); the proxy aborts it too.
+    const [e, f] = await both(txR, txX, 1, 'EXEC');
+    t.match(e[0], /^-EXECABORT /);
+    t.match(f[0], /^-EXECABORT /);
+  });
+});
+
+t.test('proxy and reference, kill -9 of the master', async (t) => {
+  const group = await withGroup(t, { replicas: 1 });
+  const p = await withProxy(t, group, { failover: { holdTimeoutMs: 30_000 } });
+  const refServer = await startReference();
+  t.teardown(() => refServer.stop());
+  const pair = async (): Promise<[RawClient, RawClient]> => {
+    const r = await rawClient(refServer.port);
+    const x = await rawClient(p.port);
+    t.teardown(() => {
+      r.close();
+      x.close();
+    });
+    return [r, x];
+  };
+  const old = group.nodes[0];
+  const sessions = () => [...p.proxy.groups[0].sessions].map((s) => s.describe());
+
+  // The master stops answering: a session's new link connects (the kernel accepts) but its PING
+  // is never answered, so what the session writes stays in the proxy; then the master is killed,
+  // so the link never connected and everything it carried must go again on the new master.
+  const [offR, offX] = await pair();
+  old.sigstop();
+  await both(offR, offX, 0, 'SELECT', '2');
+  offR.send(encode('CLIENT', 'REPLY', 'OFF'));
+  offR.send(encode('INCR', 'rg:n'));
+  offX.send(Buffer.concat([encode('CLIENT', 'REPLY', 'OFF'), encode('INCR', 'rg:n')]));
+  await waitFor(() => sessions().some((d) => d.node === old.addr && d.inFlight >= 1), { what: 'the commands written to the stopped master' });
+  await old.kill('SIGKILL');
+  await waitFor(() => p.proxy.groups[0].master !== old.addr && p.proxy.groups[0].master !== undefined, { timeoutMs: 60_000, what: 'the proxy switched' });
+
+  await t.test('SELECT then INCR with CLIENT REPLY OFF on a link that never connected: SELECT is answered, INCR runs (the session hung)', async (t) => {
+    const [a, b] = await Promise.all([offR.read(1), offX.read(1, 30_000).catch((err: Error) => [`(no reply: ${err.message})`])]);
+    t.same(b, a, 'SELECT 2');
+    const [c, d] = await both(offR, offX, 1, 'CLIENT', 'REPLY', 'ON');
+    t.same(d, c, 'CLIENT REPLY ON');
+    const [e, f] = await both(offR, offX, 1, 'GET', 'rg:n');
+    t.same(f, e, 'the INCR sent with replies off ran once, in db 2');
   });
 });
