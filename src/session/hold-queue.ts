@@ -34,6 +34,11 @@ export interface SilentSent {
  * entry it followed. */
 export function requeued(queue: Deque<Entry>, from: Entry | undefined, silent: readonly SilentSent[] = []): Held[] {
   const back: Held[] = [];
+  // Undone last first: `SUBSCRIBE a` then `UNSUBSCRIBE` undone in sending order would leave `a`.
+  const undo: NonNullable<Entry['done']>[] = [];
+  const undoAll = () => {
+    for (let i = undo.length - 1; i >= 0; i--) undo[i](false, UNSENT);
+  };
   const taken = new Set<Entry>();
   const silentAfter = (q: Entry | undefined) => {
     for (const s of silent) {
@@ -52,9 +57,8 @@ export function requeued(queue: Deque<Entry>, from: Entry | undefined, silent: r
     if (q.cmd === undefined) return;
     // It goes again: what it changed in the session's state when sent (a subscription, a MULTI)
     // is undone until then, as for a command the node refused (the replay must not include it).
-    const done = q.done;
+    if (q.done !== undefined) undo.push(q.done);
     q.done = undefined;
-    done?.(false, UNSENT);
     if (q.more === undefined) {
       back.push({ type: 'command', cmd: q.cmd, at: q.at, t0: q.t0 });
       return;
@@ -74,6 +78,7 @@ export function requeued(queue: Deque<Entry>, from: Entry | undefined, silent: r
       if (silent.length > 0) silentAfter(q);
     }
     queue.clear();
+    undoAll();
     return back;
   }
   const tail: Entry[] = [];
@@ -83,6 +88,7 @@ export function requeued(queue: Deque<Entry>, from: Entry | undefined, silent: r
     if (q === from) break;
   }
   for (let i = tail.length - 1; i >= 0; i--) take(tail[i]);
+  undoAll();
   return back;
 }
 

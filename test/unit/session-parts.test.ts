@@ -4,6 +4,9 @@ import t from 'tap';
 import { Subscriptions } from '../../src/session/subscriptions.js';
 import { Transaction, type TxState, type BrokenAnswer, queueTimeError } from '../../src/session/transaction.js';
 import { CommandTable } from '../../src/commands/table.js';
+import { Deque } from '../../src/session/deque.js';
+import { requeued } from '../../src/session/hold-queue.js';
+import type { Entry } from '../../src/session/reply-queue.js';
 import { route, type RouteInput, type Route } from '../../src/session/router.js';
 import { ReplayState } from '../../src/session/state.js';
 import { refusedWhileSubscribed } from '../../src/session/effects.js';
@@ -207,4 +210,31 @@ t.test('transaction: what Redis refuses at queue time (unknown command or subcom
   for (const [args, want] of rows) t.equal(queueTimeError(args, table.lookupName(args[0])), want, args.join(' '));
   const long = 'x'.repeat(200);
   t.equal(queueTimeError(['nosuch', long, 'b'], undefined), `ERR unknown command 'nosuch', with args beginning with: '${'x'.repeat(128)}' `);
+});
+
+t.test('hold queue: commands put back after a link never connected undo their state changes last first (SUBSCRIBE a then UNSUBSCRIBE left a subscribed)', async (t) => {
+  const subs = new Subscriptions();
+  subs.apply('subscribe', ['z']);
+  const queue = new Deque<Entry>();
+  const sent = (name: string, args: string[]): Entry => {
+    const { change } = subs.apply(name, args);
+    const e = {
+      kind: 'forward', expect: 1, cmd: { size: 1 }, local: undefined, sub: true, buffered: false, blocking: false,
+      unblockRequested: false, link: undefined, at: 0, t0: 0, clientIdProbe: false, shared: false, more: undefined,
+      cancelled: false, replayable: false,
+      done: (ok: boolean) => {
+        if (!ok) subs.undo(change);
+      },
+    } as unknown as Entry;
+    queue.push(e);
+    return e;
+  };
+  sent('subscribe', ['a']);
+  sent('unsubscribe', []);
+  sent('psubscribe', ['p*']);
+  const back = requeued(queue, undefined);
+  t.equal(back.length, 3, 'all three go again');
+  t.same([...subs.channels], ['z'], 'the subscriptions before the three');
+  t.same([...subs.patterns], []);
+  t.equal(queue.length, 0);
 });
