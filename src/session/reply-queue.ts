@@ -64,3 +64,25 @@ export function sharedRunReadsOnly(e: Entry): boolean {
   }
   return true;
 }
+
+/**
+ * A blocked command at the head of `queue` was unblocked (`-UNBLOCKED`: it did not run). Can it go
+ * again on the new master with what follows it keeping its order? Redis runs nothing pipelined
+ * behind a blocked command until it is answered, so what follows ran (or runs) on the old node only
+ * after the unblocking: blocked commands (unblocked in turn) and reads without side effects
+ * (`replayable`: their old replies are dropped, they go again) can move; anything else — a write, a
+ * reply the proxy decided — ran there or is decided, and the unblocked command must be answered
+ * with its error before it. Returns the reads up to the next blocked command (they move with this
+ * one), or undefined when it cannot move.
+ */
+export function movableBehindUnblocked(queue: Iterable<Entry>): Entry[] | undefined {
+  const reads: Entry[] = [];
+  let beforeNextBlocked = true;
+  for (const q of queue) {
+    if (q.kind === 'internal') continue;
+    if (q.kind === 'local' || (!q.blocking && !q.replayable)) return undefined;
+    if (q.blocking) beforeNextBlocked = false;
+    else if (beforeNextBlocked) reads.push(q);
+  }
+  return reads;
+}

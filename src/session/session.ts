@@ -21,7 +21,7 @@ import type { SharedLink, SharedWaiter } from './shared-link.js';
 import { Deque } from './deque.js';
 import { ReplayState } from './state.js';
 import { Transaction, queueTimeError } from './transaction.js';
-import { type Entry, type EntryKind, lostReplies, sharedRunReadsOnly } from './reply-queue.js';
+import { type Entry, type EntryKind, lostReplies, movableBehindUnblocked, sharedRunReadsOnly } from './reply-queue.js';
 import { type Held, HoldQueue, type SilentSent, requeued } from './hold-queue.js';
 import { Gates, type GateOwner } from './gates.js';
 import { prepare, refusedWhileSubscribed, type EffectsOwner } from './effects.js';
@@ -94,7 +94,7 @@ export class Session implements SharedWaiter, SessionHandle, GateOwner, EffectsO
 
   /** Blocked commands unblocked on the old master (they did not run there), in order, waiting for
    * the rest of the pipeline to be unblocked too before they go to the new one. */
-  private reissue: { cmd: Cmd; error: Buffer; t0: number }[] = [];
+  private reissue: { cmd: Cmd; error: Buffer; t0: number; read?: Entry }[] = [];
   /** Commands sent with replies off on the current link before it connected, and the reply mode
    * when it opened: if it never connects they go again (they have no reply-queue entry). */
   private silent: SilentSent[] = [];
@@ -938,21 +938,36 @@ export class Session implements SharedWaiter, SessionHandle, GateOwner, EffectsO
       return;
     }
     this.queue.shift();
+    let moving: Entry[] | undefined;
     if (e.kind === 'internal') {
+      // A read moving with an unblocked command: its reply from the old node is kept only in case
+      // the move is given up (giveUpReissue).
+      if (this.reissue.length > 0) for (const r of this.reissue) if (r.read === e) r.error = Buffer.concat(this.pend);
       if (e.clientIdProbe && e.link) {
         const txt = Buffer.concat(this.pend).toString('latin1');
         e.link.clientId = Number(txt.slice(1, txt.indexOf('\r')));
       }
       this.pend = [];
-    } else if (e.blocking && info.errorCode === 'UNBLOCKED' && this.onlyBlockedBehind()) {
+    } else if (e.blocking && info.errorCode === 'UNBLOCKED' && (moving = movableBehindUnblocked(this.queue)) !== undefined) {
       // Unblocked by the fence (CLIENT UNBLOCK) or by the node turning replica: it did not run
-      // there. It runs again on the new master, after those unblocked with it; its error is kept
-      // in case a command behind it completes there after all (then order wins: it is answered).
+      // there. It runs again on the new master, after those unblocked with it, and so do the
+      // reads behind it (their replies from the old node are dropped); its error is kept in case
+      // a command behind it completes there after all (then order wins: it is answered).
       this.reissue.push({ cmd: e.cmd!, error: Buffer.concat(this.pend), t0: e.t0 });
+      for (const r of moving) {
+        r.kind = 'internal';
+        r.buffered = true;
+        this.reissue.push({ cmd: r.cmd!, error: Buffer.alloc(0), t0: r.t0, read: r });
+      }
       this.pend = [];
-      this.group.metrics.reissued.inc();
+      this.group.metrics.reissued.inc(1 + moving.length);
       // The next blocking command of the pipeline runs on the old node now: unblock it too.
-      const next = this.queue.peek();
+      let next: Entry | undefined;
+      for (const q of this.queue) {
+        if (q.kind === 'internal') continue;
+        next = q;
+        break;
+      }
       const link = e.link;
       if (next !== undefined && next.blocking && link !== undefined && link.clientId !== undefined && !next.unblockRequested) {
         next.unblockRequested = true;
@@ -971,13 +986,6 @@ export class Session implements SharedWaiter, SessionHandle, GateOwner, EffectsO
     e.done?.(ok, info);
     this.afterPop();
   };
-
-  /** Can an unblocked command at the head be run again later? Only if nothing but blocked
-   * commands (or the proxy's own) follow it on the link, so that no reply overtakes it. */
-  private onlyBlockedBehind(): boolean {
-    for (const q of this.queue) if (q.kind === 'local' || (q.kind === 'forward' && !q.blocking)) return false;
-    return true;
-  }
 
   /** A command behind the unblocked ones completed on the old node: they are answered with their
    * error after all (in order), not run again. */

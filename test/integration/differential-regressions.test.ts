@@ -46,6 +46,8 @@ t.test('proxy and reference', async (t) => {
   const [wR, wX] = await pair();
   const [offR, offX] = await pair();
   const [txR, txX] = await pair();
+  const [blR, blX] = await pair();
+  const [pushR, pushX] = await pair();
   // SELECT inside a transaction: the db after EXEC is the one SELECTed there.
   await both(selR, selX, 1, 'MULTI');
   await both(selR, selX, 1, 'SELECT', '3');
@@ -63,9 +65,21 @@ t.test('proxy and reference', async (t) => {
   // A transaction open across the failover (broken: it cannot move).
   same(await both(txR, txX, 1, 'MULTI'), 'MULTI');
 
+  // BLPOP blocked at the fence with a read pipelined behind it (Redis runs the read only once the
+  // BLPOP is answered).
+  blR.send(Buffer.concat([encode('BLPOP', 'rg:bl', '0'), encode('GET', 'rg:g')]));
+  blX.send(Buffer.concat([encode('BLPOP', 'rg:bl', '0'), encode('GET', 'rg:g')]));
+  await waitFor(() => [...p.proxy.groups[0].sessions].some((s) => s.describe().inFlight >= 2), { what: 'BLPOP and GET in flight' });
+
   const old = group.nodes[0].addr;
   await group.failover();
   await waitFor(() => p.proxy.groups[0].master !== old, { what: 'the proxy switched' });
+
+  await t.test('a BLPOP blocked at the fence with a GET pipelined behind it moves with it: not -UNBLOCKED', async (t) => {
+    await both(pushR, pushX, 1, 'RPUSH', 'rg:bl', 'v');
+    const [a, b] = await Promise.all([blR.read(2), blX.read(2, 15_000).catch((err: Error) => [`(no reply: ${err.message})`])]);
+    t.same(b, a);
+  });
 
   await t.test('SELECT inside MULTI/EXEC is the db replayed after a failover', async (t) => {
     const [a, b] = await both(selR, selX, 1, 'CLIENT', 'INFO');
