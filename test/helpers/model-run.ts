@@ -330,6 +330,10 @@ class SessionRun {
   /** Probes the session's subscriptions and compares CLIENT INFO with the reference's. */
   private async finalChecks(): Promise<void> {
     this.note('-- final checks');
+    // A session that stopped early gets here while a failover may still be in progress: its state
+    // is compared once the proxy uses the new master (a kill -9 failover whose first election
+    // fails takes over 20 s, longer than the hold timeout, and the probes would time out).
+    await waitFor(() => this.ctl.clock.epoch % 2 === 0, { timeoutMs: 120_000, intervalMs: 50, what: 'the failover window to close' }).catch(() => undefined);
     if (this.state.multi) await this.runBatch([['DISCARD']]);
     if (this.stopped && !this.stopped.finalChecks) return;
     if (this.state.reply !== 'on') await this.runBatch([['CLIENT', 'REPLY', 'ON']]);
@@ -438,7 +442,18 @@ async function injectFailovers(target: Target, opts: DiffOptions, ctl: Control, 
       to = await group.failover({ timeoutMs: 60_000 });
     } else {
       await group.node(from)!.kill('SIGKILL');
-      to = await group.waitForMaster({ notAddr: from, timeoutMs: 60_000 });
+      // The new master as the majority of sentinels names it, and as its ROLE says (a sentinel
+      // starved of CPU can be in TILT, or late, for tens of seconds: the proxy follows the
+      // majority too).
+      to = await waitFor(
+        async () => {
+          const m = await group.currentMaster();
+          if (m === from) return undefined;
+          const role = await redisCall(Number(m.split(':')[1]), ['ROLE'], { timeoutMs: 1000 });
+          return Array.isArray(role) && String(role[0]) === 'master' ? m : undefined;
+        },
+        { timeoutMs: 60_000, intervalMs: 100, what: `a verified master other than ${from}` },
+      );
     }
     await waitFor(() => target.proxyMaster?.() === to, { timeoutMs: 60_000, intervalMs: 10, what: `the proxy switched to ${to}` });
     ctl.clock.close();
