@@ -409,7 +409,9 @@ export class Session implements SharedWaiter, SessionHandle, GateOwner, EffectsO
     const link = this.link!;
     if (this.kind === 'read' && link.masterEpoch !== -1) this.group.metrics.readsOnMaster.inc();
     const e = this.entry('forward', cmd, link);
-    const outsideTx = this.tx.idle;
+    // Outside MULTI (a WATCH alone does not stop a read from going again: the WATCH breaks with
+    // the link anyway, and the read has no side effect).
+    const outsideTx = !this.tx.inMulti;
     prepare(this, e, cmd, kind, spec);
     e.replayable = outsideTx && !e.blocking && !e.sub && isReadOnly(spec);
     if (this.linkMode === 'split' && link.masterEpoch !== -1 && isWrite(spec)) this.lastWriteAt = this.now;
