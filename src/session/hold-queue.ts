@@ -16,7 +16,11 @@ const UNSENT: ReplyInfo = { type: 0x2d, errorCode: undefined, head: undefined, n
  * the proxy's own that must follow the commands before it (a protocol error, or a reply already
  * decided for a command whose link never connected). `at`: when the hold clock started; `t0`: performance.now() at the command's arrival, the start of
  * its latency (src/admin/latency.ts: held time is included). */
-export type Held = { type: 'command'; cmd: Cmd; at: number; t0: number } | { type: 'reply'; reply: Buffer; at: number; t0: number };
+export type Held =
+  /** `again`: sent before and going again as it was sent, outside any transaction (a read from a
+   * lost link, an unblocked command): not answered as part of a transaction broken since. */
+  | { type: 'command'; cmd: Cmd; at: number; t0: number; again?: true }
+  | { type: 'reply'; reply: Buffer; at: number; t0: number };
 
 
 /** A command sent with replies off (CLIENT REPLY OFF/SKIP) on a link not yet connected: it has no
@@ -60,7 +64,7 @@ export function requeued(queue: Deque<Entry>, from: Entry | undefined, silent: r
     if (q.done !== undefined) undo.push(q.done);
     q.done = undefined;
     if (q.more === undefined) {
-      back.push({ type: 'command', cmd: q.cmd, at: q.at, t0: q.t0 });
+      back.push(q.again ? { type: 'command', cmd: q.cmd, at: q.at, t0: q.t0, again: true } : { type: 'command', cmd: q.cmd, at: q.at, t0: q.t0 });
       return;
     }
     // A shared run: only its commands not answered yet (the last `expect` of them).

@@ -361,8 +361,8 @@ export class Session implements SharedWaiter, SessionHandle, GateOwner, EffectsO
   }
 
   /** Sends (or answers) one command; false when it must wait (the caller holds it). Precondition:
-   * nothing held before it. */
-  private dispatch(cmd: Cmd): boolean {
+   * nothing held before it. `again`: see Held. */
+  private dispatch(cmd: Cmd, again = false): boolean {
     const spec = cmd.spec;
     // The steady state first: a plain command of a stateless session (without client
     // authentication by the proxy, nothing below applies to it).
@@ -374,7 +374,7 @@ export class Session implements SharedWaiter, SessionHandle, GateOwner, EffectsO
       cmd = passed;
     }
 
-    if (this.tx.broken && !refusedWhileSubscribed(this.state, kind) && this.answerBrokenTransaction(cmd, kind, spec)) return true;
+    if (this.tx.broken && !again && !refusedWhileSubscribed(this.state, kind) && this.answerBrokenTransaction(cmd, kind, spec)) return true;
     switch (kind) {
       case 'sync':
       case 'psync':
@@ -409,6 +409,7 @@ export class Session implements SharedWaiter, SessionHandle, GateOwner, EffectsO
     const link = this.link!;
     if (this.kind === 'read' && link.masterEpoch !== -1) this.group.metrics.readsOnMaster.inc();
     const e = this.entry('forward', cmd, link);
+    e.again = again;
     // Outside MULTI (a WATCH alone does not stop a read from going again: the WATCH breaks with
     // the link anyway, and the read has no side effect).
     const outsideTx = !this.tx.inMulti;
@@ -661,6 +662,7 @@ export class Session implements SharedWaiter, SessionHandle, GateOwner, EffectsO
       more: undefined,
       cancelled: false,
       replayable: false,
+      again: false,
       done: undefined,
     };
   }
@@ -800,14 +802,14 @@ export class Session implements SharedWaiter, SessionHandle, GateOwner, EffectsO
       if (e.kind === 'local') {
         if (e.local !== undefined) back.push({ type: 'reply', reply: e.local, at: e.at, t0: e.t0 });
       } else if (e.replayable && e.cmd !== undefined) {
-        back.push({ type: 'command', cmd: e.cmd, at: e.at, t0: e.t0 });
+        back.push({ type: 'command', cmd: e.cmd, at: e.at, t0: e.t0, again: true });
         n++;
       } else {
         this.group.metrics.linkLost.inc();
         back.push({ type: 'reply', reply: lostReplies(e.expect), at: e.at, t0: e.t0 });
       }
     }
-    back.unshift(...this.reissue.map((r): Held => ({ type: 'command', cmd: r.cmd, at: Date.now(), t0: r.t0 })));
+    back.unshift(...this.reissue.map((r): Held => ({ type: 'command', cmd: r.cmd, at: Date.now(), t0: r.t0, again: true })));
     this.reissue = [];
     this.unshiftHeld(back);
     // Errors due before any command are written now.
@@ -1000,7 +1002,7 @@ export class Session implements SharedWaiter, SessionHandle, GateOwner, EffectsO
    * the next reply, and move on if the session is now at a boundary. */
   private afterPop(): void {
     if (this.queue.length === 0 && this.reissue.length > 0) {
-      const back: Held[] = this.reissue.map((r) => ({ type: 'command', cmd: r.cmd, at: Date.now(), t0: r.t0 }));
+      const back: Held[] = this.reissue.map((r) => ({ type: 'command', cmd: r.cmd, at: Date.now(), t0: r.t0, again: true }));
       this.reissue = [];
       this.unshiftHeld(back);
     }
@@ -1141,7 +1143,7 @@ export class Session implements SharedWaiter, SessionHandle, GateOwner, EffectsO
         this.arrivedAt = h.at;
         const arrived = this.arrived;
         this.arrived = h.t0;
-        done = this.dispatch(h.cmd);
+        done = this.dispatch(h.cmd, h.again === true);
         this.arrivedAt = this.now;
         this.arrived = arrived;
       }

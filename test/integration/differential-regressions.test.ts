@@ -136,20 +136,31 @@ t.test('proxy and reference, kill -9 of the master', async (t) => {
   const [offR, offX] = await pair();
   const [wR, wX] = await pair();
   await both(wR, wX, 1, 'WATCH', 'rg:w');
+  const [gmR, gmX] = await pair();
+  await both(gmR, gmX, 1, 'CLIENT', 'SETNAME', 'rg-gm'); // a link of its own
   old.sigstop();
+  // A read then MULTI in flight: the read goes again, the MULTI's outcome is unknown.
+  gmR.send(Buffer.concat([encode('GET', 'rg:k'), encode('MULTI')]));
+  gmX.send(Buffer.concat([encode('GET', 'rg:k'), encode('MULTI')]));
   // A read in flight on a connected link when the master dies, in a session that WATCHes a key.
   await both(wR, wX, 0, 'GET', 'rg:k');
   await both(offR, offX, 0, 'SELECT', '2');
   offR.send(encode('CLIENT', 'REPLY', 'OFF'));
   offR.send(encode('INCR', 'rg:n'));
   offX.send(Buffer.concat([encode('CLIENT', 'REPLY', 'OFF'), encode('INCR', 'rg:n')]));
-  await waitFor(() => sessions().filter((d) => d.node === old.addr && d.inFlight >= 1).length >= 2, { what: 'the commands written to the stopped master' });
+  await waitFor(() => sessions().filter((d) => d.node === old.addr && d.inFlight >= 1).length >= 3, { what: 'the commands written to the stopped master' });
   await old.kill('SIGKILL');
   await waitFor(() => p.proxy.groups[0].master !== old.addr && p.proxy.groups[0].master !== undefined, { timeoutMs: 60_000, what: 'the proxy switched' });
 
   await t.test('a GET in flight when the master is killed, with a key WATCHed (not MULTI), is re-sent, not RSP_LINK_LOST', async (t) => {
     const [a, b] = await Promise.all([wR.read(1), wX.read(1, 30_000).catch((err: Error) => [`(no reply: ${err.message})`])]);
     t.same(b, a);
+  });
+
+  await t.test('a GET then MULTI in flight when the master is killed: the GET goes again and is answered, not +QUEUED', async (t) => {
+    const [a, b] = await Promise.all([gmR.read(2), gmX.read(2, 30_000).catch((err: Error) => [`(no reply: ${err.message})`])]);
+    t.equal(b[0], a[0], 'GET');
+    t.match(b[1], /^(\+OK|-ERR connection to the master was lost)/, 'MULTI: OK, or its outcome is unknown (RSP_LINK_LOST)');
   });
 
   await t.test('SELECT then INCR with CLIENT REPLY OFF on a link that never connected: SELECT is answered, INCR runs (the session hung)', async (t) => {
