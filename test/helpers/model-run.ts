@@ -87,7 +87,7 @@ export interface RunReport {
 export interface Target {
   port: number;
   group?: SandboxGroup;
-  /** The master the proxy uses now (undefined while it has none). */
+  /** The master the proxy uses now (undefined while it has none, or holds commands). */
   proxyMaster?: () => string | undefined;
 }
 

@@ -9,8 +9,7 @@
 //
 // Environment: DIFF_SEED (first run's seed; run r uses seed + r), DIFF_RUNS, DIFF_SESSIONS,
 // DIFF_FAILOVERS (how many per run), DIFF_TAIL (batches per session after the last failover),
-// DIFF_KINDS (e.g. "planned,kill"; default: "planned" in the short run, both in a seeded
-// order), DIFF_PROFILE=long (the defaults of `npm run test:differential`), DIFF_REPORT=dir (write
+// DIFF_KINDS (e.g. "planned,kill" or "kill"; default: both, in a seeded order), DIFF_PROFILE=long (the defaults of `npm run test:differential`), DIFF_REPORT=dir (write
 // each run's full report, every diverged session's program included, as JSON).
 import fs from 'node:fs';
 import path from 'node:path';
@@ -33,9 +32,8 @@ const baseSeed = envInt('DIFF_SEED', Math.floor(Math.random() * 2 ** 31));
 const runs = envInt('DIFF_RUNS', long ? 20 : 1);
 const sessions = envInt('DIFF_SESSIONS', long ? 32 : 24);
 const failoversPerRun = envInt('DIFF_FAILOVERS', long ? 4 : 2);
-// The short run (npm test) injects planned failovers only: kill -9 failovers still diverge
-// (issue 15, docs/testing-differential.md "Known divergences"); the long profile runs both.
-const kindsEnv = (process.env.DIFF_KINDS?.split(',').map((k) => k.trim()) ?? (long ? undefined : ['planned'])) as FailoverKind[] | undefined;
+// Both kinds by default, the short run (npm test) included: one planned failover and one kill -9.
+const kindsEnv = process.env.DIFF_KINDS?.split(',').map((k) => k.trim()) as FailoverKind[] | undefined;
 for (const k of kindsEnv ?? []) if (k !== 'planned' && k !== 'kill') throw new Error(`DIFF_KINDS: unknown kind ${k}`);
 
 /** The run's failovers: from DIFF_KINDS, else alternating planned/kill from a seeded start. */
@@ -117,7 +115,7 @@ for (let run = 0; run < runs; run++) {
     const ref = await startReference();
     t.teardown(() => ref.stop());
     const opts = options(seed);
-    const r = await runDifferential({ port: p.port, group, proxyMaster: () => p.proxy.groups[0].master }, ref.port, opts);
+    const r = await runDifferential({ port: p.port, group, proxyMaster: () => (p.proxy.groups[0].blocked ? undefined : p.proxy.groups[0].master) }, ref.port, opts);
     assertReport(t, r, opts.failovers.length, 'proxy');
   });
 }
