@@ -92,8 +92,11 @@ export class WriteConfirmer implements WriteConfirmations {
 
   /** Must a write's reply wait for a round? Not when no replica could be promoted. */
   get active(): boolean {
-    return !this.stopped && this.needed() > 0;
+    return !this.stopped && !this.refused && this.needed() > 0;
   }
+
+  /** The backend user may not run PUBLISH or WAIT: confirmation is off (logged once). */
+  private refused = false;
 
   /** The round that will confirm a reply received now: the next one to be sent (it will be). */
   ticket(): number {
@@ -156,6 +159,14 @@ export class WriteConfirmer implements WriteConfirmations {
         clearTimeout(timer);
       }
     } catch (err) {
+      if (err instanceof Error && /^(NOPERM|ERR unknown command)/.test(err.message)) {
+        // Nothing could ever confirm: release what waits, and stop confirming (as `lease`).
+        this.refused = true;
+        this.log.error({ node: this.addr, err: err.message }, 'PUBLISH/WAIT refused to the backend user: writes are not confirmed on a replica (writeSafety acts as lease); grant +publish +wait');
+        this.flying[i] = 0;
+        this.confirm(Number.MAX_SAFE_INTEGER);
+        return;
+      }
       if (!this.stopped && this.misses++ % 50 === 0) this.log.warn({ node: this.addr, err: err instanceof Error ? err.message : String(err) }, 'write confirmation round failed');
       // (No connection: do not spin; the waiters' hold timeout still runs.)
       await new Promise((r) => setTimeout(r, ROUND_RETRY_MS));
