@@ -45,6 +45,9 @@ export interface Entry {
   replayable: boolean;
   /** Going again as it was first sent, outside a transaction broken since (Held `again`). */
   again: boolean;
+  /** Its replies answer a write on the master: they wait for a replica to hold it
+   * (topology.writeSafety: safe). */
+  ack: boolean;
   /** Runs when the last reply arrives; `ok` is false for an error reply. */
   done: ((ok: boolean, info: ReplyInfo) => void) | undefined;
 }

@@ -27,6 +27,7 @@ import { Gates, type GateOwner } from './gates.js';
 import { prepare, refusedWhileSubscribed, type EffectsOwner } from './effects.js';
 import { route, type RouteInput } from './router.js';
 import type { SessionHandle, SessionHost, SessionDescription } from './host.js';
+import { ConfirmGate, type ConfirmGateOwner, NO_CONFIRMER } from './confirm-gate.js';
 import { encodeCommand } from '../resp/encode.js';
 import { DEFAULT_LINKS } from '../config/defaults.js';
 
@@ -49,7 +50,7 @@ const SUB_MESSAGE = new Set(['message', 'pmessage', 'smessage']);
 
 let nextSessionId = 1;
 
-export class Session implements SharedWaiter, SessionHandle, GateOwner, EffectsOwner {
+export class Session implements SharedWaiter, SessionHandle, GateOwner, EffectsOwner, ConfirmGateOwner {
   readonly id = nextSessionId++;
   readonly log: Logger;
   readonly state = new ReplayState();
@@ -73,7 +74,7 @@ export class Session implements SharedWaiter, SessionHandle, GateOwner, EffectsO
    * end() called); 'closed': torn down.
    */
   private life: 'open' | 'draining' | 'closing' | 'closed' = 'open';
-  private get closed(): boolean {
+  get closed(): boolean {
     return this.life === 'closed';
   }
 
@@ -144,6 +145,13 @@ export class Session implements SharedWaiter, SessionHandle, GateOwner, EffectsO
   /** For the shared link: the run (queue entry) the joined commands belong to, and how many they are. */
   private wToken: Entry | undefined;
   private wCount = 0;
+
+  // Write confirmation (topology.writeSafety: safe; src/topology/write-confirm.ts): the client
+  // gets a write's reply only once a replica that could be promoted holds the write.
+  /** Entries in the queue whose replies answer writes to confirm (an over-count only delays). */
+  private ackOwed = 0;
+  /** Client output held until the writes it answers are confirmed (./confirm-gate.ts). */
+  private readonly confirmGate = new ConfirmGate(this);
 
   constructor(
     readonly client: net.Socket,
@@ -415,7 +423,10 @@ export class Session implements SharedWaiter, SessionHandle, GateOwner, EffectsO
     const outsideTx = !this.tx.inMulti;
     prepare(this, e, cmd, kind, spec);
     e.replayable = outsideTx && !e.blocking && !e.sub && isReadOnly(spec);
-    if (this.linkMode === 'split' && link.masterEpoch !== -1 && isWrite(spec)) this.lastWriteAt = this.now;
+    if (link.masterEpoch !== -1 && (isWrite(spec) || kind === 'exec')) {
+      if (this.linkMode === 'split') this.lastWriteAt = this.now;
+      e.ack = this.group.confirmations(link.addr)?.active === true;
+    }
     // With replies off, the node would not answer the proxy's CLIENT ID either.
     if (e.blocking && e.expect > 0 && link.clientId === undefined && !link.clientIdRequested) this.requestClientId(link);
     this.send(link, cmd);
@@ -469,6 +480,7 @@ export class Session implements SharedWaiter, SessionHandle, GateOwner, EffectsO
       e.shared = true;
       this.queue.push(e);
     }
+    if (!e.ack && isWrite(cmd.spec)) e.ack = this.group.confirmations(shared.addr)?.active === true;
     this.sharedInFlight++;
     this.send(shared, cmd, e);
     return true;
@@ -486,8 +498,14 @@ export class Session implements SharedWaiter, SessionHandle, GateOwner, EffectsO
       this.teardown('shared reply out of order');
       return;
     }
-    this.rawWrite(bytes);
-    const pending = this.client.writableLength;
+    if (e.ack) {
+      // (Replaced by `complete` errors if the writes among them cannot be confirmed.)
+      this.awaitConfirm(this.sharedOn?.addr);
+      this.confirmGate.tag = complete;
+      this.rawWrite(bytes);
+      this.confirmGate.tag = -1;
+    } else this.rawWrite(bytes);
+    const pending = this.client.writableLength + this.confirmGate.bytes;
     if (pending > 0) {
       const lim = this.group.config.limits;
       if (pending > lim.outputBufferHardBytes) {
@@ -663,6 +681,7 @@ export class Session implements SharedWaiter, SessionHandle, GateOwner, EffectsO
       cancelled: false,
       replayable: false,
       again: false,
+      ack: false,
       done: undefined,
     };
   }
@@ -877,6 +896,9 @@ export class Session implements SharedWaiter, SessionHandle, GateOwner, EffectsO
     this.cur = chunk;
     this.segStart = 0;
     this.fwdFrom = this.streaming ? 0 : -1;
+    // Replies in this chunk answer commands the node has executed: writes among them wait for a
+    // replica (and everything after them, to keep the order).
+    if (this.ackOwed > 0) this.awaitConfirm(link.addr);
     const client = this.client;
     client.cork();
     try {
@@ -896,7 +918,8 @@ export class Session implements SharedWaiter, SessionHandle, GateOwner, EffectsO
     }
     this.cur = undefined;
     client.uncork();
-    if (client.writableLength > this.group.config.limits.outputBufferSoftBytes) {
+    const behind = client.writableLength + this.confirmGate.bytes;
+    if (behind > this.group.config.limits.outputBufferSoftBytes) {
       if (client.writableLength > this.group.config.limits.outputBufferHardBytes) {
         this.log.warn({ bytes: client.writableLength }, 'client output buffer hard limit reached, closing');
         this.teardown('output buffer limit');
@@ -942,6 +965,7 @@ export class Session implements SharedWaiter, SessionHandle, GateOwner, EffectsO
       return;
     }
     this.queue.shift();
+    if (e.ack) this.ackOwed--;
     let moving: Entry[] | undefined;
     if (e.kind === 'internal') {
       // A read moving with an unblocked command: its reply from the old node is kept only in case
@@ -979,7 +1003,12 @@ export class Session implements SharedWaiter, SessionHandle, GateOwner, EffectsO
       }
     } else {
       if (this.reissue.length > 0 && e.kind === 'forward') this.giveUpReissue();
-      if (!this.streaming) this.deliverPend();
+      if (!this.streaming) {
+        // (A write's reply is collected whole while writes are to be confirmed: updateMode.)
+        if (e.ack) this.confirmGate.tag = 1;
+        this.deliverPend();
+        this.confirmGate.tag = -1;
+      }
       // Latency (issue 18): the last byte of a forwarded command's reply is passed on.
       if (e.kind === 'forward') this.group.observe.command(e.cmd?.spec, e.t0, this.replyAt, e.link?.addr, this.id);
     }
@@ -1014,6 +1043,7 @@ export class Session implements SharedWaiter, SessionHandle, GateOwner, EffectsO
     }
     this.updateMode();
     if (this.queue.length === 0) {
+      this.ackOwed = 0;
       this.maybeFinish();
       if (this.held.length > 0 || this.linkStale()) queueMicrotask(() => this.pump());
     }
@@ -1064,6 +1094,7 @@ export class Session implements SharedWaiter, SessionHandle, GateOwner, EffectsO
 
   /** Appends an entry that awaits the node's replies. */
   private pushEntry(e: Entry): void {
+    if (e.ack) this.ackOwed++;
     this.queue.push(e);
     // First in line, and no reply half-read: its mode applies from the next byte.
     if (this.queue.length === 1 && this.link?.framer.atBoundary) this.updateMode();
@@ -1073,7 +1104,9 @@ export class Session implements SharedWaiter, SessionHandle, GateOwner, EffectsO
    * changed at a reply boundary. */
   private updateMode(): void {
     const next = this.queue.peek();
-    const stream = next === undefined || !next.buffered;
+    // While writes await confirmation each reply is collected whole, so that one answering a write
+    // can be replaced if the write is not confirmed.
+    const stream = (next === undefined || !next.buffered) && this.ackOwed === 0;
     if (stream === this.streaming) return;
     if (stream) this.fwdFrom = this.segStart;
     else {
@@ -1110,6 +1143,16 @@ export class Session implements SharedWaiter, SessionHandle, GateOwner, EffectsO
 
   private rawWrite(buf: Buffer): void {
     if (this.closed) return;
+    if (this.confirmGate.holding) {
+      this.confirmGate.hold(buf);
+      return;
+    }
+    this.toClient(buf);
+  }
+
+  /** ConfirmGateOwner: writes to the client past the confirmation gate. */
+  toClient(buf: Buffer): void {
+    if (this.closed) return;
     // (A write the kernel took at once leaves nothing buffered, even when it returned false.)
     if (!this.client.write(buf) && this.client.writableLength > 0) {
       // The client is behind: stop what feeds it — its own link, or (on the shared link, which
@@ -1117,6 +1160,29 @@ export class Session implements SharedWaiter, SessionHandle, GateOwner, EffectsO
       if (this.link) this.link.socket.pause();
       else this.pauseReading(PAUSE_OUTPUT);
     }
+  }
+
+  /** Replies about to be passed on answer commands the master at `addr` executed: while writes
+   * among them are to be confirmed, what is passed on from now waits for its next round. */
+  private awaitConfirm(addr: string | undefined): void {
+    if (addr === undefined) return;
+    const c = this.group.confirmations(addr);
+    if (c === undefined) return;
+    if (c === null) this.confirmGate.await(NO_CONFIRMER);
+    else if (c.active) this.confirmGate.await(c);
+  }
+
+  /** ConfirmGateOwner: all held output was passed on. */
+  afterRelease(): void {
+    if (this.client.writableLength === 0) this.onClientDrain();
+    this.maybeFinish();
+  }
+
+  /** ConfirmGateOwner. */
+  unconfirmedWrites(n: number, reason: string): void {
+    this.group.metrics.unconfirmed.inc(n);
+    this.group.metrics.linkLost.inc(n);
+    this.log.warn({ replies: n, reason }, 'writes the master answered were not confirmed by a replica: answered with the in-flight error');
   }
 
   private onClientDrain(): void {
@@ -1301,7 +1367,7 @@ export class Session implements SharedWaiter, SessionHandle, GateOwner, EffectsO
   }
 
   private maybeFinish(): void {
-    if (this.life === 'draining' && this.queue.length === 0 && this.held.length === 0) {
+    if (this.life === 'draining' && this.queue.length === 0 && this.held.length === 0 && !this.confirmGate.holding) {
       this.life = 'closing';
       // As Redis: close once the last reply is written, whatever the client sends meanwhile (it is
       // no longer read, so waiting for its FIN could keep the session forever).
@@ -1322,6 +1388,7 @@ export class Session implements SharedWaiter, SessionHandle, GateOwner, EffectsO
   teardown(why: string): void {
     if (this.closed) return;
     this.life = 'closed';
+    this.confirmGate.forget();
     clearTimeout(this.holdTimer);
     clearTimeout(this.relinkTimer);
     clearTimeout(this.cutTimer);
@@ -1347,7 +1414,7 @@ export class Session implements SharedWaiter, SessionHandle, GateOwner, EffectsO
       inFlight: this.queue.length,
       held: this.held.length,
       subscribed: this.state.subscribed,
-      clientBuffered: this.client.writableLength,
+      clientBuffered: this.client.writableLength + this.confirmGate.bytes,
       backendBuffered: this.link?.writableLength ?? 0,
       queryBuffered: this.framer.bufferedBytes + this.held.bytes,
     };
