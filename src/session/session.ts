@@ -382,7 +382,12 @@ export class Session implements SharedWaiter, SessionHandle, GateOwner, EffectsO
       cmd = passed;
     }
 
-    if (this.tx.broken && !again && !refusedWhileSubscribed(this.state, kind) && this.answerBrokenTransaction(cmd, kind, spec)) return true;
+    if (this.tx.broken && !again && !refusedWhileSubscribed(this.state, kind)) {
+      // The null reply of a broken WATCH's EXEC is written in the protocol of the moment: after a
+      // pipelined HELLO is answered.
+      if (kind === 'exec' && this.tx.watching && this.tx.inMulti && this.helloInFlight()) return false;
+      if (this.answerBrokenTransaction(cmd, kind, spec)) return true;
+    }
     switch (kind) {
       case 'sync':
       case 'psync':
@@ -623,6 +628,11 @@ export class Session implements SharedWaiter, SessionHandle, GateOwner, EffectsO
    * its commands are answered here and its EXEC fails as Redis would fail it. Returns true when
    * the command was answered.
    */
+  private helloInFlight(): boolean {
+    for (const q of this.queue) if (q.kind === 'forward' && q.cmd?.spec?.kind === 'hello') return true;
+    return false;
+  }
+
   private answerBrokenTransaction(cmd: Cmd, kind: string, spec: CommandSpec | undefined): boolean {
     if (this.tx.inMulti && kind !== 'exec' && kind !== 'discard' && kind !== 'multi' && kind !== 'reset' && kind !== 'quit') {
       // What Redis refuses at queue time, it refuses here too (and, but for WATCH, the EXEC

@@ -47,6 +47,7 @@ t.test('proxy and reference', async (t) => {
   const [offR, offX] = await pair();
   const [txR, txX] = await pair();
   const [blR, blX] = await pair();
+  const [, hX] = await pair();
   const [pushR, pushX] = await pair();
   // SELECT inside a transaction: the db after EXEC is the one SELECTed there.
   await both(selR, selX, 1, 'MULTI');
@@ -62,6 +63,9 @@ t.test('proxy and reference', async (t) => {
   await both(offR, offX, 0, 'CLIENT', 'REPLY', 'OFF');
   await both(offR, offX, 0, 'SELECT', '2');
   same(await both(offR, offX, 1, 'CLIENT', 'REPLY', 'ON'), 'CLIENT REPLY ON');
+  // A WATCH across the failover in RESP3.
+  await hX.cmd('HELLO', '3');
+  t.equal(await hX.cmd('WATCH', 'rg:h'), '+OK\r\n');
   // A transaction open across the failover (broken: it cannot move).
   same(await both(txR, txX, 1, 'MULTI'), 'MULTI');
 
@@ -79,6 +83,14 @@ t.test('proxy and reference', async (t) => {
     await both(pushR, pushX, 1, 'RPUSH', 'rg:bl', 'v');
     const [a, b] = await Promise.all([blR.read(2), blX.read(2, 15_000).catch((err: Error) => [`(no reply: ${err.message})`])]);
     t.same(b, a);
+  });
+
+  await t.test('the EXEC of a broken WATCH pipelined after HELLO 2 answers a RESP2 null (it was a RESP3 null)', async (t) => {
+    hX.send(Buffer.concat([encode('HELLO', '2'), encode('MULTI'), encode('EXEC')]));
+    const got = await hX.read(3, 15_000);
+    t.match(got[0], /^\*14\r\n/, 'HELLO 2');
+    t.equal(got[1], '+OK\r\n', 'MULTI');
+    t.equal(got[2], '*-1\r\n', 'EXEC: a null reply (a WATCHed key may have changed), in RESP2');
   });
 
   await t.test('SELECT inside MULTI/EXEC is the db replayed after a failover', async (t) => {
