@@ -140,8 +140,8 @@ class SessionRun {
   /** Epoch when the current transaction (first WATCH or MULTI) was sent. */
   private txEpoch: number | undefined;
   private stopped: { finalChecks: boolean } | undefined;
-  /** Epoch when a command sent with replies off (no frame: in flight until the next reply) was
-   * sent, since the last reply. */
+  /** Epoch when a command sent with replies off during a kill -9 window (no frame: in flight
+   * until the next reply) was sent, since the last reply. */
   private silentSince: number | undefined;
   /** The failover clock's epoch at this session's previous batch (windows are noted in the history). */
   private lastEpoch = 0;
@@ -268,7 +268,11 @@ class SessionRun {
         overlapsKill: clock.touched(sentEpoch, replyEpoch, 'kill'),
       };
       let verdict = judgeProxyFrames(ctx, frames);
-      if (counts[k] === 0) this.silentSince ??= sentEpoch;
+      // (Only those sent while a kill -9 window is open: one sent before it reached the master
+      // before the kill.)
+      if (counts[k] === 0) {
+        if (clock.touched(sentEpoch, sentEpoch, 'kill')) this.silentSince ??= sentEpoch;
+      }
       else if (this.silentSince !== undefined) {
         // Commands sent with replies off before this one were in flight until this reply: if the
         // master was killed meanwhile, their outcome is unknown (they may have died with it, and
