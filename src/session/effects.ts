@@ -31,7 +31,7 @@ export interface EffectsOwner {
 
 /** Does Redis refuse `kind` because the connection is in RESP2's pub/sub context? */
 export function refusedWhileSubscribed(st: ReplayState, kind: string): boolean {
-  return st.protocol === 2 && st.subscribed && !SUBSCRIBED_CONTEXT.has(kind);
+  return st.sentProtocol === 2 && st.subscribed && !SUBSCRIBED_CONTEXT.has(kind);
 }
 
 /** Sets reply expectations and the state a command changes (called as it is sent). */
@@ -105,8 +105,11 @@ export function prepare(o: EffectsOwner, e: Entry, cmd: Cmd, kind: string, spec:
     }
     case 'hello': {
       const apply = helloEffect(o, cmd);
+      const proto = commandArgs(cmd)[1]?.toString('latin1');
+      if (proto === '2' || proto === '3') st.sentProtocol = proto === '2' ? 2 : 3;
       e.done = (ok) => {
         if (ok) apply();
+        else st.sentProtocol = st.protocol; // refused: the node's protocol did not change
       };
       return;
     }
@@ -164,7 +167,7 @@ function helloEffect(o: EffectsOwner, cmd: Cmd): () => void {
     }
   }
   return () => {
-    if (proto === 2 || proto === 3) st.protocol = proto;
+    if (proto === 2 || proto === 3) st.protocol = st.sentProtocol = proto;
     if (pass !== undefined) {
       st.authed = true;
       st.username = user;

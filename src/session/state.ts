@@ -11,6 +11,10 @@ export class ReplayState {
   password: string | undefined;
   authed = false;
   protocol: 2 | 3 = 2;
+  /** The protocol the node will be in once what was sent so far has run: a pipelined HELLO
+   * changes it before its reply arrives (`protocol` follows the replies, to read them). What the
+   * node refuses in RESP2's pub/sub context is judged with this one. */
+  sentProtocol: 2 | 3 = 2;
   db = 0;
   name: string | undefined;
   /** Subscriptions as the session projects them from the commands it sent. */
@@ -26,6 +30,7 @@ export class ReplayState {
     this.password = undefined;
     this.authed = false;
     this.protocol = 2;
+    this.sentProtocol = 2;
     this.db = 0;
     this.subs.clear();
   }

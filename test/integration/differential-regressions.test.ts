@@ -48,6 +48,7 @@ t.test('proxy and reference', async (t) => {
   const [txR, txX] = await pair();
   const [blR, blX] = await pair();
   const [, hX] = await pair();
+  const [psR, psX] = await pair();
   const [pushR, pushX] = await pair();
   // SELECT inside a transaction: the db after EXEC is the one SELECTed there.
   await both(selR, selX, 1, 'MULTI');
@@ -63,6 +64,7 @@ t.test('proxy and reference', async (t) => {
   await both(offR, offX, 0, 'CLIENT', 'REPLY', 'OFF');
   await both(offR, offX, 0, 'SELECT', '2');
   same(await both(offR, offX, 1, 'CLIENT', 'REPLY', 'ON'), 'CLIENT REPLY ON');
+  same(await both(psR, psX, 1, 'WATCH', 'rg:ps'), 'WATCH (crosses the failover)');
   // A WATCH across the failover in RESP3.
   await hX.cmd('HELLO', '3');
   t.equal(await hX.cmd('WATCH', 'rg:h'), '+OK\r\n');
@@ -91,6 +93,16 @@ t.test('proxy and reference', async (t) => {
     t.match(got[0], /^\*14\r\n/, 'HELLO 2');
     t.equal(got[1], '+OK\r\n', 'MULTI');
     t.equal(got[2], '*-1\r\n', 'EXEC: a null reply (a WATCHed key may have changed), in RESP2');
+  });
+
+  await t.test('MULTI pipelined after HELLO 3 and SUBSCRIBE opens a transaction (the proxy judged it refused in the RESP2 pub/sub context)', async (t) => {
+    const pipeline = Buffer.concat([encode('HELLO', '3'), encode('SUBSCRIBE', 'rg:ps'), encode('MULTI')]);
+    psR.send(pipeline);
+    psX.send(pipeline);
+    const [a, b] = await Promise.all([psR.read(3), psX.read(3, 15_000)]);
+    t.same(b.slice(1), a.slice(1), 'SUBSCRIBE and MULTI after HELLO 3');
+    const [c, d] = await both(psR, psX, 1, 'MULTI');
+    t.same(d, c, 'a second MULTI is nested');
   });
 
   await t.test('SELECT inside MULTI/EXEC is the db replayed after a failover', async (t) => {

@@ -191,6 +191,7 @@ t.test('RESP2 pub/sub context: what Redis refuses there (issue 15)', async (t) =
   ];
   for (const [kind, refused] of rows) t.equal(refusedWhileSubscribed(st, kind), refused, kind);
   st.protocol = 3;
+  st.sentProtocol = 3;
   t.notOk(refusedWhileSubscribed(st, 'multi'), 'RESP3 has no such context');
 });
 
@@ -237,4 +238,12 @@ t.test('hold queue: commands put back after a link never connected undo their st
   t.same([...subs.channels], ['z'], 'the subscriptions before the three');
   t.same([...subs.patterns], []);
   t.equal(queue.length, 0);
+});
+
+t.test('RESP2 pub/sub context: a pipelined HELLO 3 counts from when it is sent, not from its reply (issue 15, seed 8002)', async (t) => {
+  const st = new ReplayState();
+  st.subs.apply('subscribe', ['a']);
+  st.sentProtocol = 3; // HELLO 3 sent, its reply not yet read
+  t.equal(st.protocol, 2);
+  t.notOk(refusedWhileSubscribed(st, 'multi'), 'the node runs MULTI: it is in RESP3 by then');
 });
