@@ -84,7 +84,12 @@ function assertReport(t: Asserts, r: RunReport, wantFailovers: number, label: 'm
     fs.writeFileSync(path.join(process.env.DIFF_REPORT, `seed-${r.seed}-${label}.json`), JSON.stringify(r, null, 1));
   }
   for (const e of r.errors) t.fail(`seed ${r.seed}: ${e}`);
-  t.equal(r.failovers.length, wantFailovers, `seed ${r.seed}: every failover was injected`);
+  // Every failover, unless every session had already stopped (an unknown outcome after a kill -9
+  // ends a session's comparison): then there was nobody left to fail over under.
+  const stoppedEarly = Object.values(r.endedEarly).reduce((a, b) => a + b, 0) + r.divergences.length;
+  if (r.failovers.length < wantFailovers && stoppedEarly >= r.sessions) {
+    t.comment(`seed ${r.seed}: ${r.failovers.length} of ${wantFailovers} failovers injected: every session had stopped before the next`);
+  } else t.equal(r.failovers.length, wantFailovers, `seed ${r.seed}: every failover was injected`);
   const shown = r.divergences.slice(0, 5);
   for (const d of shown) t.fail(describeDivergence(d, r.seed));
   if (r.divergences.length > shown.length) {
