@@ -160,6 +160,9 @@ t.test('proxy and reference, kill -9 of the master', async (t) => {
   const [offR, offX] = await pair();
   const [wR, wX] = await pair();
   await both(wR, wX, 1, 'WATCH', 'rg:w');
+  const [ssR, ssX] = await pair();
+  await both(ssR, ssX, 1, 'SUBSCRIBE', 'rg:c');
+  await both(ssR, ssX, 1, 'SSUBSCRIBE', 'rg:s');
   const [gmR, gmX] = await pair();
   await both(gmR, gmX, 1, 'CLIENT', 'SETNAME', 'rg-gm'); // a link of its own
   old.sigstop();
@@ -185,6 +188,12 @@ t.test('proxy and reference, kill -9 of the master', async (t) => {
     const [a, b] = await Promise.all([gmR.read(2), gmX.read(2, 30_000).catch((err: Error) => [`(no reply: ${err.message})`])]);
     t.equal(b[0], a[0], 'GET');
     t.match(b[1], /^(\+OK|-ERR connection to the master was lost)/, 'MULTI: OK, or its outcome is unknown (RSP_LINK_LOST)');
+  });
+
+  await t.test('a session subscribed to a channel and a shard channel, idle at a kill -9, gets both back (seeds 8007, 9001 lose the shard channel with a command in flight: not reduced yet)', async (t) => {
+    const [, pub] = await pair();
+    await waitFor(async () => (await pub.cmd('PUBLISH', 'rg:c', 'm')) === ':1\r\n', { timeoutMs: 30_000, what: 'the channel subscription back' });
+    t.equal(await pub.cmd('SPUBLISH', 'rg:s', 'm'), ':1\r\n', 'SPUBLISH finds the shard subscription');
   });
 
   await t.test('SELECT then INCR with CLIENT REPLY OFF on a link that never connected: SELECT is answered, INCR runs (the session hung)', async (t) => {
