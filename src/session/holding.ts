@@ -7,11 +7,13 @@ import type { Logger } from '../logger.js';
 import type { Command } from '../resp/request.js';
 import type { CommandSpec } from '../commands/table.js';
 import { ErrorReplies } from '../errors.js';
+import type { BackendLink } from './backend-link.js';
 import type { Deque } from './deque.js';
 import { type Entry, lostReplies } from './reply-queue.js';
 import { type Held, HoldQueue, requeued } from './hold-queue.js';
 import type { SessionHost } from './host.js';
-import { type ClientWriter, PAUSE_HOLD } from './client-writer.js';
+import { type ClientWriter, PAUSE_BACKEND, PAUSE_HOLD } from './client-writer.js';
+import type { Transaction } from './transaction.js';
 
 type Cmd = Command<CommandSpec>;
 
@@ -24,6 +26,27 @@ export interface HoldingOwner {
   enqueueLocal(reply: Buffer, cmd: Cmd | undefined): void;
   /** Writes a reply of the proxy's own now, after the streamed bytes before it. */
   writeClient(reply: Buffer): void;
+  readonly kind: 'master' | 'read';
+  readonly tx: Transaction;
+  /** MONITOR or CLIENT TRACKING on: such a session is closed when its link is lost. */
+  readonly unmovable: 'no' | 'monitor' | 'tracking';
+  teardown(why: string): void;
+  /** An entry left the reply queue. */
+  afterPop(): void;
+  /** Closes a draining session once nothing is owed. */
+  maybeFinish(): void;
+  /** Links again soon (links.ts, with backoff). */
+  relink(): void;
+}
+
+/** The reply splicer's side of a lost link (reply-splicer.ts). */
+export interface LossReader {
+  /** Drops a half-collected reply; returns whether it was streaming. */
+  reset(): boolean;
+  /** The unblocked commands waiting to run again. */
+  takeReissue(): Held[];
+  /** The queue's head changed: stream or collect the next reply. */
+  updateMode(): void;
 }
 
 export class Holding {
@@ -34,6 +57,7 @@ export class Holding {
     private readonly owner: HoldingOwner,
     private readonly queue: Deque<Entry>,
     private readonly writer: ClientWriter,
+    private readonly reader: LossReader,
   ) {}
 
   /** Holds `cmd` (arrived at `at`, performance.now() `t0`) behind what is held already. */
@@ -111,7 +135,7 @@ export class Holding {
   }
 
   /** Replies due before any held command are written now. */
-  writeDueReplies(): void {
+  private writeDueReplies(): void {
     let h: Held | undefined;
     while ((h = this.held.peek()) !== undefined && h.type === 'reply') {
       this.held.shift();
@@ -119,11 +143,74 @@ export class Holding {
     }
   }
 
+  // Link loss: the session's own link (`linkClosed`) or the shared link (`unsent`, `lost`).
+
+  /** The session's own link died (links.ts has let go of it). */
+  linkClosed(link: BackendLink, err: Error | undefined): void {
+    const wasStreaming = this.reader.reset();
+    const o = this.owner;
+    if (o.closed) return;
+    const neverConnected = !link.connected;
+    o.log.info({ node: link.addr, err: err?.message, neverConnected }, 'backend link closed');
+    const g = o.group;
+    g.onLinkLost(link.addr);
+    if (neverConnected) {
+      // Nothing reached the node: every command on it can go again, in order.
+      g.metrics.backendConnectErrors.inc();
+      this.requeueAll();
+    } else if (!link.framer.atBoundary && wasStreaming) {
+      // Part of a reply was already passed on: the client's stream cannot be completed.
+      o.log.warn({ node: link.addr }, 'link lost in the middle of a reply; closing the session');
+      o.teardown('link lost mid-reply');
+      return;
+    } else if (o.kind === 'read' && o.tx.idle) {
+      // The read listener sends only commands without side effects: they can simply run again on
+      // another replica.
+      g.metrics.reissued.inc(this.requeueAll());
+    } else {
+      // Replies owed for commands that reached the node are lost. A write is never re-sent (say
+      // so, one error per reply owed); a read without side effects goes again, in order.
+      o.tx.leftLink();
+      const reissued = this.lostInFlight(this.reader.takeReissue());
+      if (reissued > 0) g.metrics.reissued.inc(reissued);
+      if (o.unmovable !== 'no') {
+        o.teardown('session failed');
+        return;
+      }
+    }
+    this.writer.resume(PAUSE_BACKEND);
+    o.relink();
+    o.maybeFinish();
+  }
+
+  /** The shared link lost `e` and every later entry before writing them: back in front of the
+   * held commands, to go again; earlier ones keep their place. */
+  unsent(e: Entry): void {
+    this.requeueFrom(e);
+    this.reader.updateMode();
+    if (this.queue.length === 0) this.owner.relink();
+  }
+
+  /** Every loss of the shared link is reported (`e` the last): reads marked replayable go again,
+   * in order; the writes were turned into their LINK_LOST errors (shared-lane.ts). */
+  lost(e: Entry): void {
+    let replay = false;
+    for (const q of this.queue) if (q.kind === 'forward' && q.replayable) replay = true;
+    if (!replay) {
+      if (this.queue.peek() === e) this.owner.afterPop();
+      return;
+    }
+    this.owner.group.metrics.reissued.inc(this.requeueAll());
+    this.writeDueReplies();
+    this.reader.updateMode();
+    this.owner.relink();
+  }
+
   /** The link died with the queue's commands sent: each owed reply of a write becomes a LINK_LOST
    * error, reads without side effects (`replayable`) go again, all in order, through the hold
    * queue, after the unblocked commands waiting to run again (`reissue`). Returns how many reads
    * go again. */
-  lostInFlight(reissue: Held[]): number {
+  private lostInFlight(reissue: Held[]): number {
     const back: Held[] = [];
     let n = 0;
     let e: Entry | undefined;
@@ -152,13 +239,13 @@ export class Holding {
    * error) stay decided and keep their place — re-sending them could run, say, the EXEC of a
    * transaction without the WATCH that guarded it. The proxy's own replay commands are dropped (a
    * new link replays again). Returns how many commands go again. */
-  requeueAll(): number {
+  private requeueAll(): number {
     return this.unshift(requeued(this.queue, undefined));
   }
 
   /** Puts `e` and every entry after it back in front of the held commands, in order (the shared
    * link lost them before writing them). Replies or losses still reported for them are ignored. */
-  requeueFrom(e: Entry): void {
+  private requeueFrom(e: Entry): void {
     this.unshift(requeued(this.queue, e));
   }
 

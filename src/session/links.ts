@@ -7,7 +7,7 @@ import type { Logger } from '../logger.js';
 import { CmdFlag, type CommandSpec, isReadOnly } from '../commands/table.js';
 import { BackendLink } from './backend-link.js';
 import type { Deque } from './deque.js';
-import type { Entry } from './reply-queue.js';
+import type { ArrivalClock, Entry } from './reply-queue.js';
 import type { ReplayState } from './state.js';
 import type { Transaction } from './transaction.js';
 import type { SessionHost } from './host.js';
@@ -28,19 +28,22 @@ export interface LinksOwner {
   readonly closed: boolean;
   readonly tx: Transaction;
   readonly state: ReplayState;
-  /** The session's clock: arrival of the client data being framed, or the sending time of held
-   * commands (the read-your-writes window). */
-  readonly now: number;
+  /** MONITOR or CLIENT TRACKING on: the session cannot move to a new master. */
+  readonly unmovable: 'no' | 'monitor' | 'tracking';
   /** Joined command writes go out before anything else is written to a link. */
   flushWrites(): void;
   /** A new link: tell it the session's state again (replies swallowed). */
   replay(link: BackendLink): void;
-  /** The link in use died (not one left on purpose, not the spare). */
-  onLinkClose(link: BackendLink, err: Error | undefined): void;
   /** The protocol, the subscriptions or the link changed: how RESP2 arrays are inspected. */
   updateInspect(): void;
   /** Send what is held, if the group allows it. */
   pump(): void;
+  teardown(why: string): void;
+}
+
+/** Where the loss of the link in use is handled (holding.ts): not one left on purpose, not the spare. */
+export interface LinkLoss {
+  linkClosed(link: BackendLink, err: Error | undefined): void;
 }
 
 /** The reply side of a link (reply-splicer.ts). */
@@ -71,6 +74,10 @@ export class Links {
     private readonly queue: Deque<Entry>,
     private readonly reader: LinkReader,
     private readonly writer: ClientWriter,
+    private readonly loss: LinkLoss,
+    /** The session's clock: arrival of the client data being framed, or the sending time of held
+     * commands (the read-your-writes window). */
+    private readonly clock: ArrivalClock,
     /** The per-command read split (reads.routeReads = replica), decided when the session opens. */
     readonly split: boolean,
   ) {
@@ -112,7 +119,7 @@ export class Links {
     ri.blocking = spec !== undefined && (spec.flags & CmdFlag.Blocking) !== 0;
     ri.txIdle = o.tx.idle;
     ri.subscribed = o.state.subscribed;
-    ri.sinceWriteMs = o.now - this.lastWriteAt;
+    ri.sinceWriteMs = this.clock.now - this.lastWriteAt;
     ri.readYourWritesMs = g.config.reads.readYourWritesMs;
     const replica = o.kind === 'read' || (ri.split && readOnly) ? g.replicas.choose(this.replica) : undefined;
     ri.replica = replica;
@@ -232,7 +239,7 @@ export class Links {
       }
       if (link !== this.link) return; // a link we left on purpose
       this.link = undefined;
-      this.owner.onLinkClose(link, err);
+      this.loss.linkClosed(link, err);
     },
   };
 
@@ -264,7 +271,7 @@ export class Links {
   }
 
   /** A new master (or a lifted fence) is worth trying at once, whatever the backoff said. */
-  stopBackoff(): void {
+  private stopBackoff(): void {
     if (this.relinkTimer) {
       clearTimeout(this.relinkTimer);
       this.relinkTimer = undefined;
@@ -274,7 +281,7 @@ export class Links {
 
   /** Cuts `link` once the master has changed, if it still has commands in flight (checked again
    * every second until then, or until the link is done with). */
-  armCut(link: BackendLink): void {
+  private armCut(link: BackendLink): void {
     if (this.cutTimer) return;
     this.cutTimer = setTimeout(() => {
       this.cutTimer = undefined;
@@ -283,6 +290,69 @@ export class Links {
       else this.armCut(link);
     }, 1000);
     this.cutTimer.unref();
+  }
+
+  // Failover reactions (the group calls them through the session).
+
+  /** A failover started: ask the old master to unblock the first blocked command on the link, so
+   * that it can move (the splicer asks for the next one when it comes back -UNBLOCKED). */
+  onFence(): void {
+    const link = this.link;
+    if (!link || link.clientId === undefined) return;
+    for (const e of this.queue) {
+      if (e.blocking && !e.unblockRequested && e.link === link) {
+        e.unblockRequested = true;
+        this.owner.group.unblock(link.addr, link.clientId);
+        break;
+      }
+    }
+  }
+
+  /** A replica was promoted: what the old master answers from now on may be discarded by its
+   * resync, so a link to it with commands still in flight is cut (they get LINK_LOST). */
+  onPromoted(): void {
+    const link = this.link;
+    if (!link || this.queue.length === 0) return;
+    let onlyBlocking = true;
+    for (const e of this.queue) if (e.kind === 'forward' && !e.blocking) onlyBlocking = false;
+    if (!onlyBlocking) {
+      this.owner.log.info({ node: link.addr }, 'cutting link to the demoted master with commands in flight');
+      link.destroy();
+      return;
+    }
+    // Blocked commands were asked to unblock; give that a moment, then cut once the master has
+    // changed.
+    this.onFence();
+    this.armCut(link);
+  }
+
+  /** The verified master changed, the fence lifted, or replica health changed: drop what goes
+   * somewhere the session may no longer send to. False when the session must not go on (its
+   * in-flight reads are moved, or it is closed because it cannot move). */
+  onTopologyChange(): boolean {
+    const o = this.owner;
+    this.stopBackoff();
+    if (this.spare && !this.stillValid(this.spare)) this.dropSpare();
+    const link = this.link;
+    if (o.kind === 'read' && link && !this.stillValid(link) && this.queue.length > 0 && o.tx.idle) {
+      // Reads waiting on a replica that is no longer healthy (frozen, fallen behind, promoted):
+      // they have no side effects, so cut the link and run them again on a healthy replica
+      // (holding.ts puts them back in order) rather than wait for this one.
+      o.log.info({ node: link.addr }, 'replica no longer healthy: moving the in-flight reads');
+      link.destroy();
+      return false;
+    }
+    if (link && !this.stillValid(link) && this.queue.length === 0) {
+      if (o.unmovable !== 'no') {
+        // Cannot be moved faithfully (DESIGN.md): close at this reply boundary.
+        o.log.info('session cannot move to the new master (MONITOR or CLIENT TRACKING); closing');
+        o.teardown('unmovable session');
+        return false;
+      }
+      this.leave('master changed');
+      o.group.metrics.rehomed.inc();
+    }
+    return true;
   }
 
   /** The session closes after its last reply: its links are done with. */

@@ -8,7 +8,7 @@ import type { Logger } from '../logger.js';
 import type { Command } from '../resp/request.js';
 import type { CommandSpec } from '../commands/table.js';
 import type { Deque } from './deque.js';
-import { type Entry, lostReplies, sharedRunReadsOnly } from './reply-queue.js';
+import { type ArrivalClock, type Entry, lostReplies, newEntry, sharedRunReadsOnly } from './reply-queue.js';
 import type { SharedLink, SharedWaiter } from './shared-link.js';
 import type { SessionHost } from './host.js';
 import type { ClientWriter } from './client-writer.js';
@@ -30,6 +30,14 @@ export interface LaneWrites {
   send(link: SharedLink, cmd: Cmd, e: Entry): void;
 }
 
+/** Where link loss is handled (holding.ts). */
+export interface LaneLoss {
+  /** `e` and everything after it never reached the node. */
+  unsent(e: Entry): void;
+  /** Every loss of the link is reported (`e` the last); reads marked `replayable` go again. */
+  lost(e: Entry): void;
+}
+
 /** What the lane needs of its session. */
 export interface LaneOwner {
   readonly id: number;
@@ -38,15 +46,9 @@ export interface LaneOwner {
   readonly closed: boolean;
   /** The client does not keep up: the session takes a link of its own once the lane is empty. */
   leaveLane(): void;
-  /** A queue entry for `cmd`, sent now (its arrival time and latency start filled in). */
-  forwardEntry(cmd: Cmd): Entry;
   /** An entry left the reply queue. */
   afterPop(): void;
   teardown(why: string): void;
-  /** Link loss (session.ts): `e` and everything after it never reached the node. */
-  unsent(e: Entry): void;
-  /** Link loss (session.ts): every loss of the link is reported; reads marked `replayable` go again. */
-  lost(e: Entry): void;
   /** No link to send to: try again soon. */
   relink(): void;
 }
@@ -65,6 +67,8 @@ export class SharedLane implements SharedWaiter {
     /** Commands a session may have in flight on the shared link (links.maxPipeline). */
     private readonly maxPipeline: number,
     private readonly writes: LaneWrites,
+    private readonly loss: LaneLoss,
+    private readonly clock: ArrivalClock,
   ) {}
 
   /** May this (stateless) session send `cmd` over the shared link? A plain command (it leaves
@@ -93,7 +97,7 @@ export class SharedLane implements SharedWaiter {
       e.expect++;
       (e.more ??= []).push(cmd);
     } else {
-      e = this.owner.forwardEntry(cmd);
+      e = newEntry('forward', cmd, undefined, this.clock.arrivedAt, this.clock.arrived);
       e.shared = true;
       this.queue.push(e);
     }
@@ -162,7 +166,7 @@ export class SharedLane implements SharedWaiter {
     }
     if (!sent) {
       // These commands (and every later one) never reached the node: they go again.
-      o.unsent(e);
+      this.loss.unsent(e);
       return;
     }
     if (e.kind === 'local') return; // already turned into its error replies
@@ -176,6 +180,6 @@ export class SharedLane implements SharedWaiter {
       e.local = lostReplies(e.expect);
     }
     if (this.inFlight > 0) return;
-    o.lost(e);
+    this.loss.lost(e);
   }
 }
