@@ -21,9 +21,9 @@ import type { GroupConfigInput } from '../src/config/defaults.js';
 
 const HELP = `Usage: node dist/bench/partition-drill.js [options]
   --scenario LIST   ${SCENARIOS.join(', ')} (default: all)
-  --front LIST      proxy, proxy-available, haproxy (default: all three; proxy-available is the
-                    proxy with topology.writeSafety: available; haproxy is skipped when not
-                    installed)
+  --front LIST      proxy, proxy-lease, proxy-available, haproxy (default: all four;
+                    proxy-lease / proxy-available are the proxy with topology.writeSafety: lease /
+                    available; haproxy is skipped when not installed)
   --clients N       INCR clients (default 8)
   --cut-at MS       partition starts this long after the clients (default 3000)
   --cut MS          partition length (default 8000; flapping: cut/heal 1 s each over this long)
@@ -44,7 +44,7 @@ function parseSet(values: string[]): Partial<GroupConfigInput> {
   return out as Partial<GroupConfigInput>;
 }
 
-type Front = 'proxy' | 'proxy-available' | 'haproxy';
+type Front = 'proxy' | 'proxy-lease' | 'proxy-available' | 'haproxy';
 
 async function main(): Promise<number> {
   const { values } = parseArgs({
@@ -72,8 +72,8 @@ async function main(): Promise<number> {
   }
   const scenarios = (values.scenario?.split(',') ?? [...SCENARIOS]) as ScenarioName[];
   for (const s of scenarios) if (!(SCENARIOS as readonly string[]).includes(s)) throw new Error(`unknown scenario ${s}\n${HELP}`);
-  let fronts = (values.front?.split(',') ?? ['proxy', 'proxy-available', 'haproxy']) as Front[];
-  for (const f of fronts) if (!['proxy', 'proxy-available', 'haproxy'].includes(f)) throw new Error(`unknown front ${f}\n${HELP}`);
+  let fronts = (values.front?.split(',') ?? ['proxy', 'proxy-lease', 'proxy-available', 'haproxy']) as Front[];
+  for (const f of fronts) if (!['proxy', 'proxy-lease', 'proxy-available', 'haproxy'].includes(f)) throw new Error(`unknown front ${f}\n${HELP}`);
   if (fronts.includes('haproxy') && !['/usr/sbin/haproxy', '/usr/bin/haproxy'].some((p) => fs.existsSync(p))) {
     console.error('haproxy is not installed (bash scripts/ensure-deps.sh --peers): measuring the proxy only');
     fronts = fronts.filter((f) => f !== 'haproxy');
@@ -92,14 +92,18 @@ async function main(): Promise<number> {
   console.log(`partition drill: ${common.clients} INCR clients, cut at ${common.cutAtMs} ms for ${common.cutMs} ms, ${common.afterMs} ms after; proxy: ${setText}; logs in ${logDir}`);
   let failed = false;
   const results: Array<ScenarioResult & { label: string }> = [];
-  const labelOf = (f: Front) => (f === 'proxy' ? `proxy (${setText})` : f === 'proxy-available' ? 'proxy (writeSafety: available)' : 'HAProxy recipe');
+  const labelOf = (f: Front) =>
+    f === 'proxy' ? `proxy (${setText})` : f === 'proxy-lease' ? 'proxy (writeSafety: lease)' : f === 'proxy-available' ? 'proxy (writeSafety: available)' : 'HAProxy recipe';
   for (const scenario of scenarios) {
     for (const front of fronts) {
       try {
         const opts =
           front === 'haproxy'
             ? { front }
-            : { front: 'proxy' as const, group: front === 'proxy' ? group : { ...group, topology: { ...group.topology, writeSafety: 'available' as const } } };
+            : {
+                front: 'proxy' as const,
+                group: front === 'proxy' ? group : { ...group, topology: { ...group.topology, writeSafety: front === 'proxy-lease' ? ('lease' as const) : ('available' as const) } },
+              };
         const r = { ...(await runScenario({ scenario, ...common, ...opts })), label: labelOf(front) };
         results.push(r);
         console.log(

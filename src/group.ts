@@ -9,7 +9,7 @@
 import { Redis } from 'ioredis';
 import type { GroupConfig } from './config/types.js';
 import type { Logger } from './logger.js';
-import type { TopologyEvent, TopologySnapshot, TopologySource } from './topology/types.js';
+import type { TopologyEvent, TopologySnapshot, TopologySource, WriteConfirmations } from './topology/types.js';
 import type { SessionHandle } from './session/host.js';
 import { ReplicaBalancer } from './reads.js';
 import { CommandTable } from './commands/table.js';
@@ -43,6 +43,9 @@ export class GroupStats {
    * neverConnected); exported as rsp_backend_connect_errors_total. */
   readonly backendConnectErrors = new Count();
   readonly protocolErrors = new Count();
+  /** Sessions closed because a write they were answered could not be confirmed on a replica
+   * (topology.writeSafety: safe). */
+  readonly unconfirmed = new Count();
   readonly sessionsTotal = new Count();
   readonly fences = new Count();
   readonly masterChanges = new Count();
@@ -125,6 +128,13 @@ export class GroupRuntime {
 
   removeSession(s: SessionHandle): void {
     this.sessions.delete(s);
+  }
+
+  /** Write confirmation for replies from `addr` (writeSafety: safe): undefined when replies need
+   * none, null when `addr` is no longer the master whose replicas could confirm them. */
+  confirmations(addr: string): WriteConfirmations | null | undefined {
+    if (this.config.topology.writeSafety !== 'safe' || this.topology.writeConfirmer === undefined) return undefined;
+    return this.topology.writeConfirmer(addr) ?? null;
   }
 
   /** Takes the topology's view; returns whether the master epoch changed. */

@@ -62,6 +62,7 @@ export class ProxyMetrics {
     groupCounter('commands_held_total', 'Commands held (not sent) because the group was fenced, had no verified master or its link was being replaced.', (s) => s.held.value);
     groupCounter('hold_timeouts_total', 'Held commands answered with a retryable MASTERDOWN error after failover.holdTimeoutMs.', (s) => s.holdTimeouts.value);
     groupCounter('inflight_lost_total', 'Commands sent to a node whose link died before the reply (the client got an error; never re-sent).', (s) => s.linkLost.value);
+    groupCounter('writes_unconfirmed_total', 'Replies to writes the master gave that no replica confirmed (topology.writeSafety: safe): the client got the in-flight error instead (they are also in rsp_inflight_lost_total).', (s) => s.unconfirmed.value);
     groupCounter('commands_reissued_total', 'Blocking commands unblocked on the demoted master and re-issued on the new one.', (s) => s.reissued.value);
     groupCounter('sessions_rehomed_total', 'Client sessions moved to a new master at a command boundary.', (s) => s.rehomed.value);
     groupCounter('backend_connects_total', 'Backend (client-side) connections opened to Redis nodes.', (s) => s.backendConnects.value);

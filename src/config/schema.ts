@@ -206,10 +206,10 @@ const topologyShape = {
   connectTimeoutMs: duration(1).describe('Connect timeout of the proxy\'s links to sentinels and nodes.').optional(),
   requireSentinelMajority: bool().describe('Refuse (hold) commands while fewer than a majority of the known sentinels are reachable: the proxy may be on the minority side of a partition. Alias: `safety.requireSentinelMajority`.').optional(),
   writeSafety: z
-    .enum(['safe', 'available'])
+    .enum(['safe', 'lease', 'available'])
     .optional()
     .describe(
-      'safe (default): hold commands while the master has replicas and none of them acknowledges its writes (probed every 50 ms with PUBLISH + WAIT), or while not all do and no majority of sentinels confirmed the master within down-after-milliseconds: the minority side of a partition takes no writes. available: keep writing to the last verified master. See docs/partitions.md.',
+      'safe (default): a write\'s reply reaches the client only once a replica Sentinel could promote holds the write (group commit: PUBLISH + WAIT 1 on connections of the proxy\'s own), and commands are held as with `lease`. lease: only hold commands while the master has replicas and none of them acknowledges its writes (probed every 50 ms), or while not all do and no majority of sentinels confirmed the master within down-after-milliseconds; writes answered in the ~400 ms before a partition is noticed can be lost. available: keep writing to the last verified master. See docs/partitions.md.',
     ),
   livenessTimeoutMs: duration(100)
     .optional()

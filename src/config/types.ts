@@ -61,11 +61,13 @@ export interface TopologyConfig {
   connectTimeoutMs: number;
   /** Refuse commands while fewer than a majority of known sentinels are reachable. */
   requireSentinelMajority: boolean;
-  /** `safe`: hold commands while the master's replicas stop acknowledging (a partition may have
-   * left it on the minority side) or, when not every replica acknowledges, while no majority of
-   * sentinels confirmed it within down-after-milliseconds. `available`: keep writing to the last
-   * verified master (what the proxy did before issue 19). See docs/partitions.md. */
-  writeSafety: 'safe' | 'available';
+  /** `safe`: a write's reply waits until a replica Sentinel could promote holds the write
+   * (src/topology/write-confirm.ts), and commands are held as with `lease`. `lease`: hold commands
+   * while the master's replicas stop acknowledging (a partition may have left it on the minority
+   * side) or, when not every replica acknowledges, while no majority of sentinels confirmed it
+   * within down-after-milliseconds. `available`: keep writing to the last verified master (what
+   * the proxy did before issue 19). See docs/partitions.md. */
+  writeSafety: 'safe' | 'lease' | 'available';
   /** The master's probe unanswered this long: a fresh TCP connection is tried, and when it fails
    * too, links to the master are cut (their in-flight commands get LINK_LOST). */
   livenessTimeoutMs: number;

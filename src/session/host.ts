@@ -5,6 +5,7 @@ import type net from 'node:net';
 import type { GroupConfig } from '../config/types.js';
 import type { CommandSpec } from '../commands/table.js';
 import type { SharedLink } from './shared-link.js';
+import type { WriteConfirmations } from '../topology/types.js';
 
 /** A counter cheap enough for the per-command path. */
 export interface Counter {
@@ -23,6 +24,8 @@ export interface SessionCounters {
   readonly backendConnects: Counter;
   readonly backendConnectErrors: Counter;
   readonly protocolErrors: Counter;
+  /** Sessions closed because a write could not be confirmed on a replica (writeSafety: safe). */
+  readonly unconfirmed: Counter;
   /** Read-listener commands sent to the master because no replica was healthy. */
   readonly readsOnMaster: Counter;
 }
@@ -63,6 +66,10 @@ export interface SessionHost {
   readonly replicasMeasured: boolean;
   readonly metrics: SessionCounters;
   readonly observe: CommandObserver;
+  /** Write confirmation for replies from `addr` (writeSafety: safe; src/topology/write-confirm.ts):
+   * undefined when they need none, null when `addr` is no longer the master whose replicas could
+   * confirm them. */
+  confirmations(addr: string): WriteConfirmations | null | undefined;
   /** The shared link to the current master; undefined while commands must be held. */
   sharedLink(): SharedLink | undefined;
   /** A session's link to `addr` died (the one report of link loss). */

@@ -31,6 +31,8 @@ export interface OwnLaneOwner extends EffectsOwner {
 /** The reply splicer's mode switch (reply-splicer.ts). */
 export interface ModeSwitch {
   updateMode(): void;
+  /** Entries whose replies answer writes to confirm. */
+  ackOwed: number;
 }
 
 export class OwnLane {
@@ -59,7 +61,11 @@ export class OwnLane {
     const outsideTx = o.tx.idle;
     prepare(o, e, cmd, kind, spec);
     e.replayable = outsideTx && !e.blocking && !e.sub && isReadOnly(spec);
-    if (this.split && link.masterEpoch !== -1 && isWrite(spec)) this.links.lastWriteAt = this.clock.now;
+    if (link.masterEpoch !== -1 && (isWrite(spec) || kind === 'exec')) {
+      if (this.split) this.links.lastWriteAt = this.clock.now;
+      // Its reply waits for a replica to hold the write (topology.writeSafety: safe).
+      e.ack = o.group.confirmations(link.addr)?.active === true;
+    }
     // With replies off, the node would not answer the proxy's CLIENT ID either.
     if (e.blocking && e.expect > 0 && link.clientId === undefined && !link.clientIdRequested) {
       link.clientIdRequested = true;
@@ -87,6 +93,7 @@ export class OwnLane {
 
   /** Appends an entry that awaits the node's replies. */
   private push(e: Entry): void {
+    if (e.ack) this.splicer.ackOwed++;
     this.queue.push(e);
     // First in line, and no reply half-read: its mode applies from the next byte.
     if (this.queue.length === 1 && this.links.link?.framer.atBoundary) this.splicer.updateMode();

@@ -43,6 +43,9 @@ export interface Entry {
   /** A read without side effects outside a transaction: if its link dies before the reply, it
    * can go again (DESIGN.md: a client that only reads sees no error when the master is killed). */
   replayable: boolean;
+  /** Its replies answer a write on the master: they wait for a replica to hold it
+   * (topology.writeSafety: safe). */
+  ack: boolean;
   /** Runs when the last reply arrives; `ok` is false for an error reply. */
   done: ((ok: boolean, info: ReplyInfo) => void) | undefined;
 }
@@ -93,6 +96,7 @@ export function newEntry(kind: EntryKind, cmd: Cmd | undefined, link: BackendLin
     more: undefined,
     cancelled: false,
     replayable: false,
+    ack: false,
     done: undefined,
   };
 }

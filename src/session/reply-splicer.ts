@@ -47,6 +47,9 @@ export class ReplySplicer {
   /** Blocked commands unblocked on the old master (they did not run there), in order, waiting for
    * the rest of the pipeline to be unblocked too before they go to the new one. */
   private reissue: { cmd: Command<CommandSpec>; error: Buffer; t0: number }[] = [];
+  /** Entries in the queue whose replies answer writes to confirm (topology.writeSafety: safe; an
+   * over-count only delays): counted by the own lane, reset when the queue empties. */
+  ackOwed = 0;
 
   constructor(
     private readonly owner: SplicerOwner,
@@ -61,6 +64,9 @@ export class ReplySplicer {
     this.cur = chunk;
     this.segStart = 0;
     this.fwdFrom = this.streaming ? 0 : -1;
+    // Replies in this chunk answer commands the node has executed: writes among them wait for a
+    // replica (and everything after them, to keep the order).
+    if (this.ackOwed > 0) this.writer.awaitConfirm(link.addr);
     const client = this.writer.socket;
     client.cork();
     try {
@@ -81,7 +87,7 @@ export class ReplySplicer {
     this.cur = undefined;
     client.uncork();
     const lim = this.owner.group.config.limits;
-    if (client.writableLength > lim.outputBufferSoftBytes) {
+    if (this.writer.behind > lim.outputBufferSoftBytes) {
       if (client.writableLength > lim.outputBufferHardBytes) {
         this.owner.log.warn({ bytes: client.writableLength }, 'client output buffer hard limit reached, closing');
         this.owner.teardown('output buffer limit');
@@ -127,6 +133,7 @@ export class ReplySplicer {
       return;
     }
     this.queue.shift();
+    if (e.ack) this.ackOwed--;
     const g = this.owner.group;
     if (e.kind === 'internal') {
       if (e.clientIdProbe && e.link) {
@@ -150,7 +157,13 @@ export class ReplySplicer {
       }
     } else {
       if (this.reissue.length > 0 && e.kind === 'forward') this.giveUpReissue();
-      if (!this.streaming) this.deliverPend();
+      if (!this.streaming) {
+        // (A write's reply is collected whole while writes are to be confirmed: updateMode.)
+        const gate = this.writer.gate;
+        if (e.ack) gate.tag = 1;
+        this.deliverPend();
+        gate.tag = -1;
+      }
       // Latency (issue 18): the last byte of a forwarded command's reply is passed on.
       if (e.kind === 'forward') g.observe.command(e.cmd?.spec, e.t0, this.replyAt, e.link?.addr, this.owner.id);
     }
@@ -201,7 +214,9 @@ export class ReplySplicer {
    * changed at a reply boundary. */
   updateMode(): void {
     const next = this.queue.peek();
-    const stream = next === undefined || !next.buffered;
+    // While writes await confirmation each reply is collected whole, so that one answering a write
+    // can be replaced if the write is not confirmed.
+    const stream = (next === undefined || !next.buffered) && this.ackOwed === 0;
     if (stream === this.streaming) return;
     if (stream) this.fwdFrom = this.segStart;
     else {

@@ -27,7 +27,7 @@ import { Gates, type GateOwner } from './gates.js';
 import { refusedWhileSubscribed, type EffectsOwner } from './effects.js';
 import type { SessionHandle, SessionHost, SessionDescription } from './host.js';
 import { DEFAULT_LINKS } from '../config/defaults.js';
-import { ClientWriter, PAUSE_CLOSING } from './client-writer.js';
+import { ClientWriter, PAUSE_CLOSING, type WriterOwner } from './client-writer.js';
 import { ReplySplicer, type SplicerOwner } from './reply-splicer.js';
 import { Links, type LinksOwner } from './links.js';
 import { SharedLane, type LaneOwner } from './shared-lane.js';
@@ -40,7 +40,7 @@ type Cmd = Command<CommandSpec>;
 
 let nextSessionId = 1;
 
-export class Session implements SessionHandle, GateOwner, EffectsOwner, SplicerOwner, LinksOwner, LaneOwner, HoldingOwner, IntakeOwner, OwnLaneOwner {
+export class Session implements SessionHandle, GateOwner, EffectsOwner, SplicerOwner, LinksOwner, LaneOwner, HoldingOwner, IntakeOwner, OwnLaneOwner, WriterOwner {
   readonly id = nextSessionId++;
   readonly log: Logger;
   readonly state = new ReplayState();
@@ -124,7 +124,7 @@ export class Session implements SessionHandle, GateOwner, EffectsOwner, SplicerO
         return links.spare;
       },
     };
-    this.writer = new ClientWriter(client, feeding);
+    this.writer = new ClientWriter(this, client, feeding);
     this.splicer = new ReplySplicer(this, this.queue, this.writer, feeding);
     this.holding = new Holding(this, this.queue, this.writer, this.splicer);
     this.held = this.holding.held;
@@ -261,6 +261,7 @@ export class Session implements SessionHandle, GateOwner, EffectsOwner, SplicerO
     }
     this.splicer.updateMode();
     if (queue.length === 0) {
+      this.splicer.ackOwed = 0;
       this.maybeFinish();
       if (this.held.length > 0 || this.links.stale()) queueMicrotask(() => this.pump());
     }
@@ -347,7 +348,7 @@ export class Session implements SessionHandle, GateOwner, EffectsOwner, SplicerO
   }
 
   maybeFinish(): void {
-    if (this.life === 'draining' && this.queue.length === 0 && this.held.length === 0) {
+    if (this.life === 'draining' && this.queue.length === 0 && this.held.length === 0 && !this.writer.gate.holding) {
       this.life = 'closing';
       // As Redis: close once the last reply is written, whatever the client sends meanwhile (it is
       // no longer read, so waiting for its FIN could keep the session forever).
@@ -384,7 +385,7 @@ export class Session implements SessionHandle, GateOwner, EffectsOwner, SplicerO
       inFlight: this.queue.length,
       held: this.held.length,
       subscribed: this.state.subscribed,
-      clientBuffered: this.client.writableLength,
+      clientBuffered: this.writer.behind,
       backendBuffered: link?.writableLength ?? 0,
       queryBuffered: this.intake.queryBuffered,
     };

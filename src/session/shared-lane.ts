@@ -6,7 +6,7 @@
 // command, or when its client reads too slowly.
 import type { Logger } from '../logger.js';
 import type { Command } from '../resp/request.js';
-import type { CommandSpec } from '../commands/table.js';
+import { type CommandSpec, isWrite } from '../commands/table.js';
 import type { Deque } from './deque.js';
 import { type ArrivalClock, type Entry, lostReplies, newEntry, sharedRunReadsOnly } from './reply-queue.js';
 import type { SharedLink, SharedWaiter } from './shared-link.js';
@@ -101,6 +101,7 @@ export class SharedLane implements SharedWaiter {
       e.shared = true;
       this.queue.push(e);
     }
+    if (!e.ack && isWrite(cmd.spec)) e.ack = this.owner.group.confirmations(shared.addr)?.active === true;
     this.inFlight++;
     this.writes.send(shared, cmd, e);
     return true;
@@ -120,8 +121,14 @@ export class SharedLane implements SharedWaiter {
       return;
     }
     const writer = this.writer;
-    writer.write(bytes);
-    const pending = writer.pending;
+    if (e.ack) {
+      // (Replaced by `complete` errors if the writes among them cannot be confirmed.)
+      writer.awaitConfirm(this.on?.addr);
+      writer.gate.tag = complete;
+      writer.write(bytes);
+      writer.gate.tag = -1;
+    } else writer.write(bytes);
+    const pending = writer.behind;
     if (pending > 0) {
       const lim = o.group.config.limits;
       if (pending > lim.outputBufferHardBytes) {

@@ -85,9 +85,34 @@ export type TopologyEvent =
    * (a partition), whatever TCP says. */
   | { type: 'unreachable'; addr: Addr; snapshot: TopologySnapshot };
 
+/** A session whose output waits for its writes to be confirmed on a replica. */
+export interface ConfirmWaiter {
+  /** The round this waiter waits for first (its earliest ticket not yet confirmed). */
+  readonly confirmTicket: number;
+  /** Round `round`, at least its `confirmTicket`, was confirmed (a waiter with later tickets calls
+   * `wait` again). */
+  confirmed(round: number): void;
+  /** No round will confirm it: the master changed, or the wait exceeded failover.holdTimeoutMs. */
+  unconfirmed(reason: string): void;
+}
+
+/** Write confirmation on one master (topology.writeSafety: safe; ./write-confirm.ts). */
+export interface WriteConfirmations {
+  readonly addr: Addr;
+  /** Must a write's reply wait? Not when no replica Sentinel could promote streams from the master. */
+  readonly active: boolean;
+  /** The round that will confirm a reply received now; a round with that number will be sent. */
+  ticket(): number;
+  /** Calls `w.confirmed()` once round `w.confirmTicket` (or a later one) is confirmed. */
+  wait(w: ConfirmWaiter): void;
+  forget(w: ConfirmWaiter): void;
+}
+
 export interface TopologySource {
   readonly group: string;
   snapshot(): TopologySnapshot;
+  /** The write confirmations of `addr` while it is the verified master (writeSafety: safe). */
+  writeConfirmer?(addr: Addr): WriteConfirmations | undefined;
   on(event: 'event', listener: (ev: TopologyEvent) => void): this;
   off(event: 'event', listener: (ev: TopologyEvent) => void): this;
   /** Ask for an immediate refresh (e.g. after a `-READONLY` from the supposed master). Refreshes

@@ -19,6 +19,7 @@ import { HealthGate, healthWindows, judgeReplica, type ReplicaObservation } from
 import { parseSentinelEvent, type SentinelEvent } from './events.js';
 import { SentinelLink, linkOptions, parseInfo, splitAddr, waitReady, withTimeout } from './sentinel-link.js';
 import { MasterProbe, PROBE_INTERVAL_MS } from './master-probe.js';
+import { WriteConfirmer } from './write-confirm.js';
 import type { Addr, ReplicaState, SentinelState, TopologyEvent, TopologySnapshot, TopologySource } from './types.js';
 
 /** An admin link to a Redis node (ROLE, INFO replication), with the group's backend credentials. */
@@ -169,6 +170,8 @@ export class TopologyWatcher extends EventEmitter implements TopologySource {
 
   /** The master's probe (replica acknowledgements, liveness): ./master-probe.ts. */
   private probe?: MasterProbe;
+  /** Write confirmation on the current master (writeSafety: safe): ./write-confirm.ts. */
+  private confirmer?: WriteConfirmer;
   /** Per sentinel: when it last confirmed the master in use (its poll named it with no s_down or
    * o_down, minus its last-ok-ping-reply) and its down-after-milliseconds. */
   private readonly confirmed = new Map<Addr, { at: number; downAfterMs: number }>();
@@ -220,6 +223,8 @@ export class TopologyWatcher extends EventEmitter implements TopologySource {
     if (this.leaseTimer) clearInterval(this.leaseTimer);
     this.probe?.stop();
     this.probe = undefined;
+    this.confirmer?.stop('the proxy is stopping');
+    this.confirmer = undefined;
     if (this.recheckTimer) clearTimeout(this.recheckTimer);
     this.recheckTimer = undefined;
     this.pendingReason = undefined;
@@ -501,8 +506,34 @@ export class TopologyWatcher extends EventEmitter implements TopologySource {
 
   // ---------------------------------------------------------------- write lease (issue 19)
 
+  /** The write confirmer of `addr` while it is the verified master and writeSafety is `safe`. */
+  writeConfirmer(addr: Addr): WriteConfirmer | undefined {
+    const c = this.confirmer;
+    return c !== undefined && c.addr === addr ? c : undefined;
+  }
+
+  /** Replicas the master streams to (its latest probe) that Sentinel could promote: a write is
+   * safe from a failover once one of them holds it. Counted after each probe and each poll (the
+   * write confirmer reads it per reply chunk). */
+  private ackNeeded = 0;
+  private promotableOnline(): number {
+    const p = this.probe;
+    if (p === undefined || p.addr !== this.master) return 0;
+    let n = 0;
+    for (const a of p.onlineAddrs) {
+      const r = this.replicas.find((x) => x.addr === a);
+      if (r === undefined || !r.flags.some((f) => SENTINEL_DOWN_FLAGS.includes(f))) n++;
+    }
+    return n;
+  }
+
   private startProbe(addr: Addr): void {
     this.probe?.stop();
+    this.confirmer?.stop();
+    this.confirmer = undefined;
+    if (this.cfg.topology.writeSafety === 'safe') {
+      this.confirmer = new WriteConfirmer(addr, () => this.cfg, this.log, () => this.ackNeeded);
+    }
     this.probe = new MasterProbe(addr, this.cfg, this.log, {
       onProbe: (p) => {
         if (p === this.probe) this.checkWriteHold();
@@ -543,7 +574,7 @@ export class TopologyWatcher extends EventEmitter implements TopologySource {
    * nothing.
    */
   private computeWriteHold(now: number): string | undefined {
-    if (this.cfg.topology.writeSafety !== 'safe' || this.master === undefined) return undefined;
+    if (this.cfg.topology.writeSafety === 'available' || this.master === undefined) return undefined;
     const p = this.probe;
     if (p === undefined || p.addr !== this.master || p.answeredAt === 0) return 'master not probed yet';
     // (WAIT itself may take ACK_WAIT_MS.)
@@ -573,6 +604,7 @@ export class TopologyWatcher extends EventEmitter implements TopologySource {
 
   private checkWriteHold(): void {
     if (this.stopped || !this.started) return;
+    this.ackNeeded = this.promotableOnline();
     const hold = this.computeWriteHold(Date.now());
     if (hold === this.writeHold || (hold !== undefined && this.writeHold !== undefined)) {
       this.writeHold = hold; // the reason's text may change; the state did not

@@ -58,6 +58,8 @@ export function fakeHost(master: string | undefined, over: Partial<GroupConfigIn
       host.replicas.update(addrs.map((addr) => ({ addr, flags: ['slave'], linkUp: true, offset: 0, healthy: true })));
     },
     sharedLink: () => undefined,
+    /** Write confirmation (writeSafety: safe): none unless a test sets one. */
+    confirmations: (() => undefined) as (addr: string) => unknown,
     onLinkLost: () => {},
     onReadonly: () => {},
     unblock(addr: string, id: number) {

@@ -1,0 +1,220 @@
+// Write confirmation (topology.writeSafety: safe; issue 19). A write's reply reaches the client
+// only once a replica Sentinel could promote holds the write: otherwise a master cut off from its
+// replicas (the minority side of a partition) acknowledges writes that the failover on the other
+// side discards when the partition heals.
+//
+// Group commit, on connections of the confirmer's own to the master: a round is `PUBLISH` (it is
+// propagated to the replicas and touches no key) followed by `WAIT 1 <ms>`. The replication stream
+// is one ordered stream, so a replica that acknowledged the round's PUBLISH holds every write the
+// master executed before it — every write whose reply the proxy had received when the round was
+// sent. A session that receives a reply to a write takes a *ticket*: the number of the next round
+// to be sent. It passes that reply (and everything after it) on once that round, or a later one,
+// is confirmed. While one round waits, the writes answered meanwhile all wait for the next one: a
+// round costs the master two small commands however many writes it confirms.
+//
+// A round that finds no replica acknowledging is sent again until one does. Waiters give up when
+// the master changes (the confirmer stops) or after failover.holdTimeoutMs: the session then
+// closes the client's connection, the outcome of a write whose connection is lost (it may or may
+// not have been executed), rather than acknowledging it.
+import { Redis } from 'ioredis';
+import type { GroupConfig } from '../config/types.js';
+import type { Logger } from '../logger.js';
+import { linkOptions, splitAddr } from './sentinel-link.js';
+import type { Addr, ConfirmWaiter, WriteConfirmations } from './types.js';
+import { PROBE_CHANNEL } from './master-probe.js';
+
+/** WAIT's timeout in a round: a replica that is there acknowledges within a round trip; one that
+ * is not is asked again in the next round. */
+const ROUND_WAIT_MS = 100;
+/** Rounds in flight at once (one per connection: WAIT blocks its connection). A second round can
+ * start while the first waits, so a write answered just after a round was sent waits for at most
+ * the rest of that round plus one. */
+const CONNECTIONS = 2;
+/** How often waiters are checked against failover.holdTimeoutMs. */
+const SWEEP_MS = 100;
+/** Pause after a round that failed (no connection, an error): rounds do not spin. */
+const ROUND_RETRY_MS = 50;
+
+export class WriteConfirmer implements WriteConfirmations {
+  readonly addr: Addr;
+  /** Rounds sent so far (the number of the last one sent). */
+  private sent = 0;
+  /** The highest round confirmed. */
+  done = 0;
+  /** The highest round a ticket was given for: rounds are sent until it is. */
+  private want = 0;
+  private readonly conns: Redis[] = [];
+  /** Per connection: the round in flight on it, 0 when free. */
+  private readonly flying: number[] = [];
+  /** Waiters and when each started waiting. */
+  private readonly waiters = new Map<ConfirmWaiter, number>();
+  private readonly sweep: NodeJS.Timeout;
+  private stopped = false;
+  /** Rounds that found no replica acknowledging, in a row (for the log). */
+  private misses = 0;
+  /** Counters (metrics): rounds sent and rounds confirmed. */
+  rounds = 0;
+  confirmedRounds = 0;
+
+  constructor(
+    addr: Addr,
+    private readonly cfg: () => GroupConfig,
+    private readonly log: Logger,
+    /** Replicas that Sentinel could promote and the master streams to (its probe): 0 means
+     * nothing to wait for. */
+    private readonly needed: () => number,
+  ) {
+    this.addr = addr;
+    const { host, port } = splitAddr(addr);
+    const c = cfg();
+    for (let i = 0; i < CONNECTIONS; i++) {
+      const conn = new Redis(
+        linkOptions({
+          host,
+          port,
+          auth: c.auth,
+          tls: c.tls.backend,
+          connectTimeoutMs: c.topology.connectTimeoutMs,
+          connectionName: 'sentinel-proxy-confirm',
+          reconnectCapMs: 250,
+        }),
+      );
+      conn.on('error', () => {
+        /* a round that fails is sent again */
+      });
+      conn.connect().catch(() => undefined);
+      this.conns.push(conn);
+      this.flying.push(0);
+    }
+    this.sweep = setInterval(() => this.expire(), SWEEP_MS);
+    this.sweep.unref();
+  }
+
+  /** Must a write's reply wait for a round? Not when no replica could be promoted. */
+  get active(): boolean {
+    return !this.stopped && !this.refused && this.needed() > 0;
+  }
+
+  /** The backend user may not run PUBLISH or WAIT: confirmation is off (logged once). */
+  private refused = false;
+
+  /** The round that will confirm a reply received now: the next one to be sent (it will be). */
+  ticket(): number {
+    const t = this.sent + 1;
+    if (t > this.want) {
+      this.want = t;
+      this.kick();
+    }
+    return t;
+  }
+
+  /** Calls `w.confirmed()` once round `w.confirmTicket` (or a later one) is confirmed. */
+  wait(w: ConfirmWaiter): void {
+    if (this.stopped) {
+      w.unconfirmed('the master changed before the write was confirmed');
+      return;
+    }
+    if (!this.waiters.has(w)) this.waiters.set(w, Date.now());
+  }
+
+  forget(w: ConfirmWaiter): void {
+    this.waiters.delete(w);
+  }
+
+  /** Sends a round when a waiter's ticket is beyond every round in flight and a connection is
+   * free. (A round in flight numbered at least a waiter's ticket may confirm it.) */
+  private kick(): void {
+    if (this.stopped) return;
+    let inFlight = 0;
+    for (const m of this.flying) if (m > inFlight) inFlight = m;
+    if (this.want <= inFlight || this.want <= this.done) return;
+    const i = this.flying.indexOf(0);
+    if (i < 0) return;
+    void this.round(i);
+  }
+
+  private async round(i: number): Promise<void> {
+    const conn = this.conns[i];
+    const n = ++this.sent;
+    this.flying[i] = n;
+    this.rounds++;
+    let acked = -1;
+    try {
+      // Both in one write: the PUBLISH executes after every write whose reply arrived before now.
+      const pub = conn.call('PUBLISH', PROBE_CHANNEL, '2');
+      const wait = conn.call('WAIT', '1', String(ROUND_WAIT_MS));
+      pub.catch(() => undefined);
+      // A path that stopped carrying packets would keep the round waiting for TCP's
+      // retransmissions: past the liveness timeout the connection is replaced.
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => {
+          conn.stream?.destroy();
+          reject(new Error('round unanswered'));
+        }, ROUND_WAIT_MS + this.cfg().topology.livenessTimeoutMs);
+      });
+      try {
+        acked = Number(await Promise.race([wait, late]));
+      } finally {
+        clearTimeout(timer);
+      }
+    } catch (err) {
+      if (err instanceof Error && /^(NOPERM|ERR unknown command)/.test(err.message)) {
+        // Nothing could ever confirm: release what waits, and stop confirming (as `lease`).
+        this.refused = true;
+        this.log.error({ node: this.addr, err: err.message }, 'PUBLISH/WAIT refused to the backend user: writes are not confirmed on a replica (writeSafety acts as lease); grant +publish +wait');
+        this.flying[i] = 0;
+        this.confirm(Number.MAX_SAFE_INTEGER);
+        return;
+      }
+      if (!this.stopped && this.misses++ % 50 === 0) this.log.warn({ node: this.addr, err: err instanceof Error ? err.message : String(err) }, 'write confirmation round failed');
+      // (No connection: do not spin; the waiters' hold timeout still runs.)
+      await new Promise((r) => setTimeout(r, ROUND_RETRY_MS));
+    }
+    this.flying[i] = 0;
+    if (this.stopped) return;
+    if (acked >= 1 || (acked === 0 && this.needed() === 0)) {
+      this.misses = 0;
+      this.confirm(n);
+    } else if (acked === 0 && this.misses++ % 50 === 0) {
+      this.log.warn({ node: this.addr }, 'no replica acknowledges: write replies wait');
+    }
+    // A round not confirmed: its waiters need one sent after it.
+    if (this.done < n && this.waiters.size > 0 && this.want <= this.sent) this.want = this.sent + 1;
+    this.kick();
+  }
+
+  private confirm(n: number): void {
+    if (n > this.done) this.done = n;
+    this.confirmedRounds++;
+    for (const w of [...this.waiters.keys()]) {
+      if (w.confirmTicket <= n) {
+        this.waiters.delete(w);
+        w.confirmed(n);
+      }
+    }
+  }
+
+  private expire(): void {
+    if (this.waiters.size === 0) return;
+    const limit = this.cfg().failover.holdTimeoutMs;
+    const now = Date.now();
+    for (const [w, since] of [...this.waiters]) {
+      if (now - since > limit) {
+        this.waiters.delete(w);
+        w.unconfirmed(`no replica acknowledged the write within ${limit} ms`);
+      }
+    }
+  }
+
+  /** The master changed (or the group stopped): every waiter gives up. */
+  stop(reason = 'the master changed before the write was confirmed'): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    clearInterval(this.sweep);
+    for (const c of this.conns) c.disconnect();
+    const ws = [...this.waiters.keys()];
+    this.waiters.clear();
+    for (const w of ws) w.unconfirmed(reason);
+  }
+}
