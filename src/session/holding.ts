@@ -2,7 +2,8 @@
 // bounded by `failover.holdBytes` (the client is not read beyond it) and `failover.holdTimeoutMs`
 // (then a retryable error, in order); and how what a lost link owed comes back to wait here — link
 // loss is decided in one place (`lostInFlight`, `requeueAll`, `requeueFrom`), whichever link it was.
-// Sending what is held is the session's (`pump`): only it knows where a command goes.
+// Sending what is held is intake's (`Intake.pump`, through the session's dispatch, which knows
+// where a command goes).
 import type { Logger } from '../logger.js';
 import type { Command } from '../resp/request.js';
 import type { CommandSpec } from '../commands/table.js';

@@ -1,6 +1,7 @@
-// One client connection: the coordinator of the session's parts (docs/session.md). It frames the
-// client's requests, passes them through the gates, and dispatches each — to the shared lane, to
-// its own link (links.ts, where the router decides), or holds it (holding.ts) — while keeping:
+// One client connection: the coordinator of the session's parts (docs/session.md). Intake frames
+// the client's requests; the session passes each through the gates and dispatches it — to the
+// shared lane, to the own lane on its own link (links.ts, where the router decides), or holds it
+// (holding.ts) — while keeping:
 // - `queue`: what the client is owed, in order — replies from the node (forwarded by the reply
 //   splicer, reply-splicer.ts, or the shared lane, shared-lane.ts), replies the proxy makes itself
 //   (refusals, errors), and the node's replies to the proxy's own replay commands (swallowed);
