@@ -163,9 +163,14 @@ t.test('proxy and reference, kill -9 of the master', async (t) => {
   const [ssR, ssX] = await pair();
   await both(ssR, ssX, 1, 'SUBSCRIBE', 'rg:c');
   await both(ssR, ssX, 1, 'SSUBSCRIBE', 'rg:s');
+  const [s2R, s2X] = await pair();
+  await both(s2R, s2X, 1, 'SUBSCRIBE', 'rg:c2');
+  await both(s2R, s2X, 1, 'SSUBSCRIBE', 'rg:s2');
   const [gmR, gmX] = await pair();
   await both(gmR, gmX, 1, 'CLIENT', 'SETNAME', 'rg-gm'); // a link of its own
   old.sigstop();
+  // A PING in flight in the RESP2 pub/sub context of a session with a shard channel.
+  await both(s2R, s2X, 0, 'PING');
   // A read then MULTI in flight: the read goes again, the MULTI's outcome is unknown.
   gmR.send(Buffer.concat([encode('GET', 'rg:k'), encode('MULTI')]));
   gmX.send(Buffer.concat([encode('GET', 'rg:k'), encode('MULTI')]));
@@ -175,7 +180,7 @@ t.test('proxy and reference, kill -9 of the master', async (t) => {
   offR.send(encode('CLIENT', 'REPLY', 'OFF'));
   offR.send(encode('INCR', 'rg:n'));
   offX.send(Buffer.concat([encode('CLIENT', 'REPLY', 'OFF'), encode('INCR', 'rg:n')]));
-  await waitFor(() => sessions().filter((d) => d.node === old.addr && d.inFlight >= 1).length >= 3, { what: 'the commands written to the stopped master' });
+  await waitFor(() => sessions().filter((d) => d.node === old.addr && d.inFlight >= 1).length >= 4, { what: 'the commands written to the stopped master' });
   await old.kill('SIGKILL');
   await waitFor(() => p.proxy.groups[0].master !== old.addr && p.proxy.groups[0].master !== undefined, { timeoutMs: 60_000, what: 'the proxy switched' });
 
@@ -190,10 +195,18 @@ t.test('proxy and reference, kill -9 of the master', async (t) => {
     t.match(b[1], /^(\+OK|-ERR connection to the master was lost)/, 'MULTI: OK, or its outcome is unknown (RSP_LINK_LOST)');
   });
 
-  await t.test('a session subscribed to a channel and a shard channel, idle at a kill -9, gets both back (seeds 8007, 9001 lose the shard channel with a command in flight: not reduced yet)', async (t) => {
+  await t.test('a session subscribed to a channel and a shard channel, idle at a kill -9, gets both back', async (t) => {
     const [, pub] = await pair();
     await waitFor(async () => (await pub.cmd('PUBLISH', 'rg:c', 'm')) === ':1\r\n', { timeoutMs: 30_000, what: 'the channel subscription back' });
     t.equal(await pub.cmd('SPUBLISH', 'rg:s', 'm'), ':1\r\n', 'SPUBLISH finds the shard subscription');
+  });
+
+  await t.test('a session subscribed to a channel and a shard channel with a PING in flight at a kill -9 gets both back', async (t) => {
+    const [got] = await s2X.read(1, 30_000);
+    t.match(got, /^(\*2\r\n\$4\r\npong|-ERR connection to the master was lost)/, 'PING: pong, or its outcome is unknown');
+    const [, pub] = await pair();
+    await waitFor(async () => (await pub.cmd('PUBLISH', 'rg:c2', 'm')) === ':1\r\n', { timeoutMs: 30_000, what: 'the channel subscription back' });
+    t.equal(await pub.cmd('SPUBLISH', 'rg:s2', 'm'), ':1\r\n', 'SPUBLISH finds the shard subscription');
   });
 
   await t.test('SELECT then INCR with CLIENT REPLY OFF on a link that never connected: SELECT is answered, INCR runs (the session hung)', async (t) => {
