@@ -451,21 +451,24 @@ async function injectFailovers(target: Target, opts: DiffOptions, ctl: Control, 
     if (sessionsDone()) return;
     const started = Date.now();
     const from = await group.currentMaster();
-    const atStep = ctl.steps;
-    ctl.clock.open(kind);
-    let to: string;
-    if (kind === 'planned') {
-      to = await group.failover({ timeoutMs: 60_000 });
-    } else {
-      // Every replica done with its initial sync first: Sentinel may promote any of them, and one
-      // still loading its copy of the data set (after the previous failover) would lose writes
-      // acknowledged long before — Redis's own limit, not what this test is about.
+    if (kind === 'kill') {
+      // Every replica done with its initial sync first (before the window opens: the master is
+      // healthy meanwhile): Sentinel may promote any of them, and one still loading its copy of
+      // the data set (after the previous failover) would lose writes acknowledged long before —
+      // Redis's own limit, not what this test is about.
       const fromPort = Number(from.split(':')[1]);
       await waitFor(async () => (String(await redisCall(fromPort, ['INFO', 'replication'])).match(/^slave\d+:.*state=online/gm) ?? []).length >= group.nodes.length - 1, {
         timeoutMs: 60_000,
         intervalMs: 100,
         what: `every replica online at ${from}`,
       });
+    }
+    const atStep = ctl.steps;
+    ctl.clock.open(kind);
+    let to: string;
+    if (kind === 'planned') {
+      to = await group.failover({ timeoutMs: 60_000 });
+    } else {
       await group.node(from)!.kill('SIGKILL');
       // The new master as the majority of sentinels names it, and as its ROLE says (a sentinel
       // starved of CPU can be in TILT, or late, for tens of seconds: the proxy follows the
