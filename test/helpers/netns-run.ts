@@ -57,12 +57,15 @@ export interface ReadResult {
   errorSamples: Record<string, string>;
   disconnects: number;
   longestStallMs: number;
-  /** Longest any GET waited counting from the start of the cut (for one sent before it) or from
-   * when it was sent (after it). */
+  /** Longest any GET waited counting from the moment the cut was in place (for one sent before
+   * it) or from when it was sent (after it). */
   waitAfterCutMs: number;
-  /** From the start of the cut to the cut replica (r1) leaving the proxy's read pool; undefined
-   * when it stayed in. */
+  /** From the moment the cut was in place to the cut replica (r1) leaving the proxy's read pool;
+   * undefined when it stayed in. */
   leftPoolMs: number | undefined;
+  /** How long the lab took to put the cut in place (iptables in each namespace; up to ~1 s on a
+   * busy machine). */
+  cutApplyMs: number;
   unansweredAtStop: number;
 }
 
@@ -170,6 +173,8 @@ export async function runScenario(o: ScenarioOptions): Promise<ScenarioResult> {
       case 'flapping':
         break;
     }
+    // (The rules land in each namespace within this; until then packets still flow.)
+    const cutInPlaceAt = Date.now();
     if (o.scenario === 'flapping') {
       const flaps = o.flaps ?? 5;
       for (let i = 0; i < flaps; i++) {
@@ -204,7 +209,7 @@ export async function runScenario(o: ScenarioOptions): Promise<ScenarioResult> {
     if (stats.reads) {
       const r = stats.reads;
       let waitAfterCutMs = 0;
-      for (const st of r.stalls) if (st.t > cutAt) waitAfterCutMs = Math.max(waitAfterCutMs, st.t - Math.max(st.sentAt, cutAt));
+      for (const st of r.stalls) if (st.t > cutInPlaceAt) waitAfterCutMs = Math.max(waitAfterCutMs, st.t - Math.max(st.sentAt, cutInPlaceAt));
       const left = r.leftPoolAt[g.addr('r1')];
       reads = {
         ops: r.ops,
@@ -214,7 +219,8 @@ export async function runScenario(o: ScenarioOptions): Promise<ScenarioResult> {
         disconnects: r.disconnects,
         longestStallMs: r.longestStallMs,
         waitAfterCutMs,
-        leftPoolMs: left === undefined || left < cutAt ? undefined : left - cutAt,
+        leftPoolMs: left === undefined || left < cutAt ? undefined : Math.max(0, left - cutInPlaceAt),
+        cutApplyMs: cutInPlaceAt - cutAt,
         unansweredAtStop: r.unansweredAtStop,
       };
     }

@@ -57,7 +57,7 @@ t.test('the proxy cut off from every sentinel: writes go on (the replicas acknow
 function describeReads(r: ScenarioResult): string {
   const x = r.reads;
   if (!x) return 'no read stats';
-  return `reads ${x.ops}, errors ${JSON.stringify(x.errorsByCode)} ${JSON.stringify(x.errorSamples)}, disconnects ${x.disconnects}, longest wait ${x.longestStallMs} ms, wait after the cut ${x.waitAfterCutMs} ms, r1 left the pool ${x.leftPoolMs ?? 'never'} ms after the cut, unanswered at stop ${x.unansweredAtStop}`;
+  return `reads ${x.ops}, errors ${JSON.stringify(x.errorsByCode)} ${JSON.stringify(x.errorSamples)}, disconnects ${x.disconnects}, longest wait ${x.longestStallMs} ms, wait after the cut ${x.waitAfterCutMs} ms, r1 left the pool ${x.leftPoolMs ?? 'never'} ms after the cut (the cut took ${x.cutApplyMs} ms to put in place), unanswered at stop ${x.unansweredAtStop}`;
 }
 
 for (const listener of ['read', 'master'] as const) {
