@@ -1297,10 +1297,12 @@ export class Session implements SharedWaiter, SessionHandle, GateOwner, EffectsO
     }
     if (this.spare && !this.stillValid(this.spare)) this.dropSpare();
     const link = this.link;
-    if (this.kind === 'read' && link && !this.stillValid(link) && this.queue.length > 0 && this.tx.idle) {
+    if (link && (this.kind === 'read' || link.masterEpoch === -1) && !this.stillValid(link) && this.queue.length > 0 && this.tx.idle) {
       // Reads waiting on a replica that is no longer healthy (frozen, fallen behind, promoted):
       // they have no side effects, so cut the link and run them again on a healthy replica
-      // (onLinkClose puts them back in order) rather than wait for this one.
+      // (onLinkClose puts them back in order) rather than wait for this one. On the read-only
+      // listener that is every command; a split session's replica link carries only replayable
+      // reads (router.ts), which go again through its hold queue.
       this.log.info({ node: link.addr }, 'replica no longer healthy: moving the in-flight reads');
       link.destroy();
       return;
