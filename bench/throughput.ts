@@ -57,6 +57,8 @@ const HELP = `Usage: npm run bench [-- options]   (or: node dist/bench/throughpu
   --compare            also run HAProxy (TCP mode, role:master check) and twemproxy in front of the
                        master in the same throughput rounds, when installed
                        (bash scripts/ensure-deps.sh --peers installs them)
+  --proxy-config FILE  start the proxy with --config FILE as well (settings the flags do not
+                       set, e.g. topology.writeSafety: lease)
   --profile            also run a CPU profile of the proxy during a -P 16 GET run (--cpu-prof)
   --profile-pipeline N the profiled run's -P (default 16)
   --profile-size B     the profiled run's value size in bytes (-d, default 3)
@@ -78,6 +80,7 @@ const { values: args } = parseArgs({
     'latency-requests': { type: 'string' },
     profile: { type: 'boolean', default: false },
     compare: { type: 'boolean', default: false },
+    'proxy-config': { type: 'string' },
     'profile-pipeline': { type: 'string' },
     'profile-size': { type: 'string' },
     skip: { type: 'string' },
@@ -192,7 +195,7 @@ let masterPort = 0;
 
 async function freshProxy(nodeArgs: string[] = []): Promise<ProxyProcess> {
   if (proxy && !proxy.exited) await proxy.stop(5000);
-  proxy = await startProxyProcess({ sentinels: group.sentinelAddrs, masterName: group.masterName, nodeArgs });
+  proxy = await startProxyProcess({ sentinels: group.sentinelAddrs, masterName: group.masterName, nodeArgs, ...(args['proxy-config'] !== undefined ? { configFile: path.resolve(String(args['proxy-config'])) } : {}) });
   return proxy;
 }
 

@@ -32,6 +32,8 @@ export interface StartProxyOptions {
   nodeArgs?: string[];
   logLevel?: string;
   readyTimeoutMs?: number;
+  /** A config file for everything the flags do not set (e.g. `topology: { writeSafety: lease }`). */
+  configFile?: string;
 }
 
 const PING = Buffer.from('*1\r\n$4\r\nPING\r\n');
@@ -66,6 +68,7 @@ export async function startProxyProcess(o: StartProxyOptions): Promise<ProxyProc
   const argv = [
     ...(o.nodeArgs ?? []),
     CLI_PATH,
+    ...(o.configFile !== undefined ? ['--config', o.configFile] : []),
     ...o.sentinels.flatMap((s) => ['--sentinel', s]),
     '--master-name',
     o.masterName,

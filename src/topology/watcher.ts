@@ -524,10 +524,20 @@ export class TopologyWatcher extends EventEmitter implements TopologySource {
     return c !== undefined && c.addr === addr ? c : undefined;
   }
 
-  /** Replicas the master streams to (its latest probe) that Sentinel could promote: a write is
-   * safe from a failover once one of them holds it. Counted after each probe and each poll (the
-   * write confirmer reads it per reply chunk). */
+  /** Replicas Sentinel could promote (write confirmation, ./write-confirm.ts): a write is safe
+   * from a failover once all of them hold it — or one of them, while a majority of sentinels
+   * vouches for the master (`oneAckEnough`). Counted after each probe and every 50 ms (the
+   * confirmer reads them per reply chunk). */
   private ackNeeded = 0;
+  /** No failover under way and a majority of sentinels confirmed the master within
+   * down-after-milliseconds: no failover can start before the other replicas catch up, so one
+   * acknowledgement confirms a write. Otherwise every replica Sentinel could promote must hold it:
+   * Sentinel promotes the one its (possibly stale) INFO shows most up to date, and during a
+   * failover the replica it selected has stopped replicating from this master already. */
+  private oneAckEnough = false;
+  /** Sentinel knows a replica it could promote: a write is safe only once a replica holds it
+   * (whether or not the master streams to one right now). */
+  private ackRequired = false;
   private promotableOnline(): number {
     const p = this.probe;
     if (p === undefined || p.addr !== this.master) return 0;
@@ -544,7 +554,7 @@ export class TopologyWatcher extends EventEmitter implements TopologySource {
     this.confirmer?.stop();
     this.confirmer = undefined;
     if (this.cfg.topology.writeSafety === 'safe') {
-      this.confirmer = new WriteConfirmer(addr, () => this.cfg, this.log, () => this.ackNeeded);
+      this.confirmer = new WriteConfirmer(addr, () => this.cfg, this.log, () => (!this.ackRequired ? 0 : this.oneAckEnough ? 1 : this.ackNeeded));
     }
     this.probe = new MasterProbe(addr, this.cfg, this.log, {
       onProbe: (p) => {
@@ -592,8 +602,7 @@ export class TopologyWatcher extends EventEmitter implements TopologySource {
     // (WAIT itself may take ACK_WAIT_MS.)
     if (p.pendingSince !== undefined && now - p.pendingSince > ACK_LEASE_MS) return `master not answering its probe for ${now - p.pendingSince} ms`;
     if (p.notMaster) return 'the master answers as a replica';
-    let fresh = 0;
-    for (const [addr, c] of this.confirmed) if (this.links.has(addr) && now - c.at < c.downAfterMs) fresh++;
+    const fresh = this.freshConfirmations(now);
     const sentinelsConfirm = fresh >= majorityOf(this.links.size);
     // Replicas Sentinel flags down cannot be promoted (a frozen replica, say): their silence
     // risks nothing.
@@ -614,9 +623,21 @@ export class TopologyWatcher extends EventEmitter implements TopologySource {
     return `${p.acked} of ${needed} replicas acknowledge and only ${fresh} of ${this.links.size} sentinels confirmed the master within down-after-milliseconds`;
   }
 
+  /** Sentinels whose confirmation of the master is younger than its down-after-milliseconds. */
+  private freshConfirmations(now: number): number {
+    let fresh = 0;
+    for (const [addr, c] of this.confirmed) if (this.links.has(addr) && now - c.at < c.downAfterMs) fresh++;
+    return fresh;
+  }
+
   private checkWriteHold(): void {
     if (this.stopped || !this.started) return;
-    this.ackNeeded = this.promotableOnline();
+    // Replicas Sentinel could promote: those it knows and does not flag down, and any the master
+    // streams to that it does not list yet.
+    const known = this.replicas.filter((r) => !r.flags.some((f) => SENTINEL_DOWN_FLAGS.includes(f))).length;
+    this.ackRequired = known > 0;
+    this.ackNeeded = Math.max(known, this.promotableOnline());
+    this.oneAckEnough = !this.fenced && this.freshConfirmations(Date.now()) >= majorityOf(this.links.size);
     const hold = this.computeWriteHold(Date.now());
     if (hold === this.writeHold || (hold !== undefined && this.writeHold !== undefined)) {
       this.writeHold = hold; // the reason's text may change; the state did not

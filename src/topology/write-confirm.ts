@@ -60,8 +60,8 @@ export class WriteConfirmer implements WriteConfirmations {
     addr: Addr,
     private readonly cfg: () => GroupConfig,
     private readonly log: Logger,
-    /** Replicas that Sentinel could promote and the master streams to (its probe): 0 means
-     * nothing to wait for. */
+    /** How many replicas must hold a write (the watcher decides: 1, or every replica Sentinel
+     * could promote); 0: nothing to wait for (Sentinel knows no replica it could promote). */
     private readonly needed: () => number,
   ) {
     this.addr = addr;
@@ -139,10 +139,12 @@ export class WriteConfirmer implements WriteConfirmations {
     this.flying[i] = n;
     this.rounds++;
     let acked = -1;
+    let want = 1;
     try {
       // Both in one write: the PUBLISH executes after every write whose reply arrived before now.
+      want = Math.max(1, this.needed());
       const pub = conn.call('PUBLISH', PROBE_CHANNEL, '2');
-      const wait = conn.call('WAIT', '1', String(ROUND_WAIT_MS));
+      const wait = conn.call('WAIT', String(want), String(ROUND_WAIT_MS));
       pub.catch(() => undefined);
       // A path that stopped carrying packets would keep the round waiting for TCP's
       // retransmissions: past the liveness timeout the connection is replaced.
@@ -173,7 +175,8 @@ export class WriteConfirmer implements WriteConfirmations {
     }
     this.flying[i] = 0;
     if (this.stopped) return;
-    if (acked >= 1 || (acked === 0 && this.needed() === 0)) {
+    if (acked >= want || (acked >= 0 && this.needed() === 0)) {
+      // (needed 0: Sentinel knows no replica it could promote, so no failover can discard it.)
       this.misses = 0;
       this.confirm(n);
     } else if (acked === 0 && this.misses++ % 50 === 0) {
