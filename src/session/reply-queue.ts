@@ -67,3 +67,36 @@ export function sharedRunReadsOnly(e: Entry): boolean {
   }
   return true;
 }
+
+/** The session's clocks (intake.ts), read once per client chunk. */
+export interface ArrivalClock {
+  /** Now, as of the chunk being framed (or of sending held commands). */
+  readonly now: number;
+  /** Arrival (ms) and performance.now() at arrival of the command being dispatched. */
+  readonly arrivedAt: number;
+  readonly arrived: number;
+}
+
+/** A new entry of `kind` (one object shape for all three). `at`, `t0`: the command's arrival. */
+export function newEntry(kind: EntryKind, cmd: Cmd | undefined, link: BackendLink | undefined, at: number, t0: number): Entry {
+  return {
+    kind,
+    expect: 1,
+    cmd,
+    local: undefined,
+    sub: false,
+    buffered: kind === 'internal',
+    blocking: false,
+    unblockRequested: false,
+    link,
+    at,
+    t0,
+    clientIdProbe: false,
+    shared: false,
+    more: undefined,
+    cancelled: false,
+    replayable: false,
+    ack: false,
+    done: undefined,
+  };
+}

@@ -6,7 +6,11 @@
 // - 'none': no transaction, nothing watched;
 // - 'watching': WATCH on the current link; 'multi': MULTI queued; 'watching-multi': both;
 // - 'broken-watching' / 'broken-multi' / 'broken-watching-multi': the same, begun on a link the
-//   session has left: what follows is answered by the proxy (see `brokenAnswer`).
+//   session has left: what follows is answered by the proxy (see `brokenAnswer`, `brokenReply`).
+import type { Command } from '../resp/request.js';
+import type { CommandSpec } from '../commands/table.js';
+import { NULL_ARRAY_RESP2, NULL_RESP3, OK, QUEUED } from '../resp/encode.js';
+import { ErrorReplies, errorReply } from '../errors.js';
 
 export type TxState = 'none' | 'watching' | 'multi' | 'watching-multi' | 'broken-watching' | 'broken-multi' | 'broken-watching-multi';
 
@@ -143,3 +147,44 @@ export class Transaction {
     this.state = 'none';
   }
 }
+
+/** A command of a broken transaction answered by the proxy: the reply, and whether the keys the
+ * session WATCHed on its new link since must be unwatched there (the EXEC or DISCARD that would
+ * have done it does not reach the node). */
+export interface BrokenReply {
+  reply: Buffer;
+  unwatch: boolean;
+}
+
+/**
+ * What the proxy answers for `cmd` (`kind`) while the transaction is broken (begun on a link the
+ * session has left), as Redis would fail it; undefined: the command goes to the node as usual.
+ * What Redis refuses at queue time (WATCH inside MULTI, a wrong number of arguments) is refused
+ * here too; but for WATCH, the EXEC then fails with EXECABORT, as it does anyway.
+ */
+export function brokenReply(tx: Transaction, cmd: Command<CommandSpec>, kind: string, spec: CommandSpec | undefined, protocol: 2 | 3): BrokenReply | undefined {
+  if (tx.inMulti && kind !== 'exec' && kind !== 'discard' && kind !== 'multi' && kind !== 'reset' && kind !== 'quit') {
+    if (kind === 'watch') return { reply: WATCH_INSIDE_MULTI, unwatch: false };
+    if (spec !== undefined && (spec.arity > 0 ? cmd.argc !== spec.arity : cmd.argc < -spec.arity)) {
+      return { reply: errorReply(`ERR wrong number of arguments for '${spec.parent ? `${spec.parent.name}|${spec.name}` : spec.name}' command`), unwatch: false };
+    }
+  }
+  switch (tx.brokenAnswer(kind)) {
+    case 'forward':
+      return undefined;
+    case 'ok':
+      return { reply: OK, unwatch: kind === 'discard' };
+    case 'queued':
+      return { reply: QUEUED, unwatch: false };
+    case 'nested-multi':
+      return { reply: NESTED_MULTI, unwatch: false };
+    case 'exec-null':
+      // A null reply is what Redis gives when a watched key changed: clients retry.
+      return { reply: protocol === 3 ? NULL_RESP3 : NULL_ARRAY_RESP2, unwatch: true };
+    case 'exec-abort':
+      return { reply: ErrorReplies.EXEC_ABORTED_FAILOVER, unwatch: true };
+  }
+}
+
+const NESTED_MULTI = errorReply('ERR MULTI calls can not be nested');
+const WATCH_INSIDE_MULTI = errorReply('ERR WATCH inside MULTI is not allowed');

@@ -524,20 +524,10 @@ export class TopologyWatcher extends EventEmitter implements TopologySource {
     return c !== undefined && c.addr === addr ? c : undefined;
   }
 
-  /** Replicas Sentinel could promote (write confirmation, ./write-confirm.ts): a write is safe
-   * from a failover once all of them hold it — or one of them, while a majority of sentinels
-   * vouches for the master (`oneAckEnough`). Counted after each probe and every 50 ms (the
-   * confirmer reads them per reply chunk). */
+  /** Replicas that must hold a write before its reply goes (write confirmation,
+   * ./write-confirm.ts; the rule is in checkWriteHold). Counted after each probe and every 50 ms:
+   * the confirmer reads it per reply chunk. */
   private ackNeeded = 0;
-  /** No failover under way and a majority of sentinels confirmed the master within
-   * down-after-milliseconds: no failover can start before the other replicas catch up, so one
-   * acknowledgement confirms a write. Otherwise every replica Sentinel could promote must hold it:
-   * Sentinel promotes the one its (possibly stale) INFO shows most up to date, and during a
-   * failover the replica it selected has stopped replicating from this master already. */
-  private oneAckEnough = false;
-  /** Sentinel knows a replica it could promote: a write is safe only once a replica holds it
-   * (whether or not the master streams to one right now). */
-  private ackRequired = false;
   private promotableOnline(): number {
     const p = this.probe;
     if (p === undefined || p.addr !== this.master) return 0;
@@ -554,7 +544,7 @@ export class TopologyWatcher extends EventEmitter implements TopologySource {
     this.confirmer?.stop();
     this.confirmer = undefined;
     if (this.cfg.topology.writeSafety === 'safe') {
-      this.confirmer = new WriteConfirmer(addr, () => this.cfg, this.log, () => (!this.ackRequired ? 0 : this.oneAckEnough ? 1 : this.ackNeeded));
+      this.confirmer = new WriteConfirmer(addr, () => this.cfg, this.log, () => this.ackNeeded);
     }
     this.probe = new MasterProbe(addr, this.cfg, this.log, {
       onProbe: (p) => {
@@ -632,12 +622,19 @@ export class TopologyWatcher extends EventEmitter implements TopologySource {
 
   private checkWriteHold(): void {
     if (this.stopped || !this.started) return;
-    // Replicas Sentinel could promote: those it knows and does not flag down, and any the master
-    // streams to that it does not list yet.
+    // How many replicas must hold a write before its reply goes (write confirmation):
+    // - a failover under way: every replica Sentinel could promote (the one it selected has
+    //   stopped replicating from this master already: it cannot acknowledge, and the write fails
+    //   rather than being acknowledged by another replica that will resync from it);
+    // - a majority of sentinels vouching for the master (confirmed within down-after-milliseconds:
+    //   no failover starts sooner): one of the replicas it streams to, or none when it streams to
+    //   none (a replica still resyncing after a failover), as the write lease allows writes then;
+    // - otherwise every replica it streams to (Sentinel promotes the one its INFO shows most up to
+    //   date), at least one while Sentinel knows one it could promote.
     const known = this.replicas.filter((r) => !r.flags.some((f) => SENTINEL_DOWN_FLAGS.includes(f))).length;
-    this.ackRequired = known > 0;
-    this.ackNeeded = Math.max(known, this.promotableOnline());
-    this.oneAckEnough = !this.fenced && this.freshConfirmations(Date.now()) >= majorityOf(this.links.size);
+    const online = this.promotableOnline();
+    const vouched = !this.fenced && this.freshConfirmations(Date.now()) >= majorityOf(this.links.size);
+    this.ackNeeded = this.fenced ? Math.max(known, online) : vouched ? Math.min(1, online) : online > 0 ? online : Math.min(1, known);
     const hold = this.computeWriteHold(Date.now());
     if (hold === this.writeHold || (hold !== undefined && this.writeHold !== undefined)) {
       this.writeHold = hold; // the reason's text may change; the state did not

@@ -16,10 +16,10 @@
 // the master changes (the confirmer stops) or after failover.holdTimeoutMs: the session then
 // closes the client's connection, the outcome of a write whose connection is lost (it may or may
 // not have been executed), rather than acknowledging it.
-import { Redis } from 'ioredis';
 import type { GroupConfig } from '../config/types.js';
+import { BackendLink } from '../session/backend-link.js';
+import { encodeCommand } from '../resp/encode.js';
 import type { Logger } from '../logger.js';
-import { linkOptions, splitAddr } from './sentinel-link.js';
 import type { Addr, ConfirmWaiter, WriteConfirmations } from './types.js';
 import { PROBE_CHANNEL } from './master-probe.js';
 
@@ -35,6 +35,81 @@ const SWEEP_MS = 100;
 /** Pause after a round that failed (no connection, an error): rounds do not spin. */
 const ROUND_RETRY_MS = 50;
 
+const PUBLISH = encodeCommand(['PUBLISH', PROBE_CHANNEL, '2']);
+const WAIT_CMDS = new Map<number, Buffer>();
+function waitCommand(n: number): Buffer {
+  let b = WAIT_CMDS.get(n);
+  if (b === undefined) WAIT_CMDS.set(n, (b = encodeCommand(['WAIT', String(n), String(ROUND_WAIT_MS)])));
+  return b;
+}
+
+type Answer = (line: string) => void;
+
+/** One connection for rounds, in raw RESP (a round is two tiny commands; a client library would
+ * cost more CPU than the commands): the link (src/session/backend-link.ts) connects, TLS
+ * included, and sends nothing before the node answers a PING; the backend credentials go first. */
+class RoundLink {
+  private readonly link: BackendLink;
+  private readonly answers: Answer[] = [];
+  private partial: Buffer | undefined;
+  closed = false;
+
+  constructor(addr: Addr, cfg: GroupConfig, onClose: () => void) {
+    this.link = new BackendLink(
+      { addr, masterEpoch: -2, tls: cfg.tls.backend, connectTimeoutMs: cfg.topology.connectTimeoutMs },
+      {
+        onData: (_l, chunk) => this.onData(chunk),
+        onDrain: () => undefined,
+        onClose: () => {
+          this.closed = true;
+          const waiting = this.answers.splice(0);
+          for (const a of waiting) a('-ERR connection closed');
+          onClose();
+        },
+      },
+    );
+    const { username, password } = cfg.auth;
+    if (password !== undefined) {
+      this.link.write(encodeCommand(username !== undefined ? ['AUTH', username, password] : ['AUTH', password]));
+      this.answers.push(() => undefined); // a refused AUTH shows as NOAUTH on the round
+    }
+  }
+
+  private onData(chunk: Buffer): void {
+    let start = 0;
+    this.link.framer.push(chunk, (end) => {
+      let bytes = chunk.subarray(start, end);
+      if (this.partial !== undefined) {
+        bytes = Buffer.concat([this.partial, bytes]);
+        this.partial = undefined;
+      }
+      start = end;
+      const a = this.answers.shift();
+      if (a !== undefined) a(bytes.toString('latin1', 0, Math.min(bytes.length, 512)).split('\r\n')[0]);
+    });
+    if (start < chunk.length) this.partial = this.partial === undefined ? chunk.subarray(start) : Buffer.concat([this.partial, chunk.subarray(start)]);
+  }
+
+  /** PUBLISH then WAIT `want`: resolves with WAIT's count; rejects with an error reply. */
+  round(want: number): Promise<number> {
+    return new Promise((resolve, reject) => {
+      let failed: string | undefined;
+      this.answers.push((line) => {
+        if (line.startsWith('-')) failed = line.slice(1);
+      });
+      this.answers.push((line) => {
+        if (failed !== undefined || line.startsWith('-')) reject(new Error(failed ?? line.slice(1)));
+        else resolve(Number(line.slice(1)));
+      });
+      this.link.write([PUBLISH, waitCommand(want)]);
+    });
+  }
+
+  destroy(): void {
+    this.link.destroy();
+  }
+}
+
 export class WriteConfirmer implements WriteConfirmations {
   readonly addr: Addr;
   /** Rounds sent so far (the number of the last one sent). */
@@ -43,7 +118,8 @@ export class WriteConfirmer implements WriteConfirmations {
   done = 0;
   /** The highest round a ticket was given for: rounds are sent until it is. */
   private want = 0;
-  private readonly conns: Redis[] = [];
+  /** Round connections, opened when first needed and again after one closes. */
+  private readonly conns: (RoundLink | undefined)[] = [];
   /** Per connection: the round in flight on it, 0 when free. */
   private readonly flying: number[] = [];
   /** Waiters and when each started waiting. */
@@ -65,25 +141,8 @@ export class WriteConfirmer implements WriteConfirmations {
     private readonly needed: () => number,
   ) {
     this.addr = addr;
-    const { host, port } = splitAddr(addr);
-    const c = cfg();
     for (let i = 0; i < CONNECTIONS; i++) {
-      const conn = new Redis(
-        linkOptions({
-          host,
-          port,
-          auth: c.auth,
-          tls: c.tls.backend,
-          connectTimeoutMs: c.topology.connectTimeoutMs,
-          connectionName: 'sentinel-proxy-confirm',
-          reconnectCapMs: 250,
-        }),
-      );
-      conn.on('error', () => {
-        /* a round that fails is sent again */
-      });
-      conn.connect().catch(() => undefined);
-      this.conns.push(conn);
+      this.conns.push(undefined);
       this.flying.push(0);
     }
     this.sweep = setInterval(() => this.expire(), SWEEP_MS);
@@ -133,8 +192,19 @@ export class WriteConfirmer implements WriteConfirmations {
     void this.round(i);
   }
 
+  private conn(i: number): RoundLink {
+    let c = this.conns[i];
+    if (c === undefined || c.closed) {
+      const made: RoundLink = new RoundLink(this.addr, this.cfg(), () => {
+        if (this.conns[i] === made) this.conns[i] = undefined;
+      });
+      this.conns[i] = c = made;
+    }
+    return c;
+  }
+
   private async round(i: number): Promise<void> {
-    const conn = this.conns[i];
+    const conn = this.conn(i);
     const n = ++this.sent;
     this.flying[i] = n;
     this.rounds++;
@@ -143,15 +213,13 @@ export class WriteConfirmer implements WriteConfirmations {
     try {
       // Both in one write: the PUBLISH executes after every write whose reply arrived before now.
       want = Math.max(1, this.needed());
-      const pub = conn.call('PUBLISH', PROBE_CHANNEL, '2');
-      const wait = conn.call('WAIT', String(want), String(ROUND_WAIT_MS));
-      pub.catch(() => undefined);
+      const wait = conn.round(want);
       // A path that stopped carrying packets would keep the round waiting for TCP's
       // retransmissions: past the liveness timeout the connection is replaced.
       let timer: NodeJS.Timeout | undefined;
       const late = new Promise<never>((_, reject) => {
         timer = setTimeout(() => {
-          conn.stream?.destroy();
+          conn.destroy();
           reject(new Error('round unanswered'));
         }, ROUND_WAIT_MS + this.cfg().topology.livenessTimeoutMs);
       });
@@ -215,7 +283,7 @@ export class WriteConfirmer implements WriteConfirmations {
     if (this.stopped) return;
     this.stopped = true;
     clearInterval(this.sweep);
-    for (const c of this.conns) c.disconnect();
+    for (const c of this.conns) c?.destroy();
     const ws = [...this.waiters.keys()];
     this.waiters.clear();
     for (const w of ws) w.unconfirmed(reason);

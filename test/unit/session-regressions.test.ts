@@ -145,7 +145,7 @@ t.test('a replica link paused for a slow client is resumed when the session swit
   // feeding it is paused, to be resumed when the client drains. The client drains while the
   // session uses its master link, not this one.
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  (session as any).link.socket.pause();
+  (session as any).links.link.socket.pause();
   client.send(encode('SET', 'b', '1'));
   await waitFor(() => m.received().includes('SET'), { timeoutMs: 3000, what: 'the SET on the master' });
   m.write('+OK\r\n');

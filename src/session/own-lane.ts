@@ -1,0 +1,156 @@
+// The own lane: commands on the session's own link (links.ts chose and opened it). Each command
+// sent becomes a queue entry carrying what it changes in the connection state and how many replies
+// it brings (effects.ts); the proxy adds commands of its own, replies swallowed: the session's state
+// told again to a new link, CLIENT ID before a blocking command (so the fence can unblock it),
+// AUTH after RESET, DISCARD and UNWATCH for transactions the proxy closes itself.
+import type { Logger } from '../logger.js';
+import type { Command } from '../resp/request.js';
+import type { ReplyInfo } from '../resp/reply.js';
+import { encodeCommand } from '../resp/encode.js';
+import { ErrorReplies } from '../errors.js';
+import { type CommandSpec, isReadOnly, isWrite } from '../commands/table.js';
+import type { BackendLink } from './backend-link.js';
+import type { Deque } from './deque.js';
+import { type ArrivalClock, type Entry, type EntryKind, newEntry } from './reply-queue.js';
+import { prepare, refusedWhileSubscribed, type EffectsOwner } from './effects.js';
+import type { SessionHost } from './host.js';
+import type { Links } from './links.js';
+import type { RequestWriter } from './request-writer.js';
+
+type Cmd = Command<CommandSpec>;
+
+/** What the own lane needs of its session (and what effects.ts needs of it). */
+export interface OwnLaneOwner extends EffectsOwner {
+  readonly kind: 'master' | 'read';
+  readonly log: Logger;
+  readonly group: SessionHost;
+  /** Ends the session with `reply` (after what is owed, when possible). */
+  failSession(reply: Buffer | undefined): void;
+}
+
+/** The reply splicer's mode switch (reply-splicer.ts). */
+export interface ModeSwitch {
+  updateMode(): void;
+  /** Entries whose replies answer writes to confirm. */
+  ackOwed: number;
+}
+
+export class OwnLane {
+  constructor(
+    private readonly owner: OwnLaneOwner,
+    private readonly queue: Deque<Entry>,
+    private readonly links: Links,
+    private readonly writes: RequestWriter,
+    private readonly splicer: ModeSwitch,
+    private readonly clock: ArrivalClock,
+    /** The per-command read split: writes start the read-your-writes window. */
+    private readonly split: boolean,
+  ) {}
+
+  /** A queue entry for the command being dispatched. */
+  entry(kind: EntryKind, cmd: Cmd | undefined, link: BackendLink | undefined): Entry {
+    return newEntry(kind, cmd, link, this.clock.arrivedAt, this.clock.arrived);
+  }
+
+  /** Sends `cmd` on the session's link (the router chose it, links.ts made it current). */
+  send(cmd: Cmd, kind: string, spec: CommandSpec | undefined): void {
+    const o = this.owner;
+    const link = this.links.link!;
+    if (o.kind === 'read' && link.masterEpoch !== -1) o.group.metrics.readsOnMaster.inc();
+    const e = this.entry('forward', cmd, link);
+    const outsideTx = o.tx.idle;
+    prepare(o, e, cmd, kind, spec);
+    e.replayable = outsideTx && !e.blocking && !e.sub && isReadOnly(spec);
+    if (link.masterEpoch !== -1 && (isWrite(spec) || kind === 'exec')) {
+      if (this.split) this.links.lastWriteAt = this.clock.now;
+      // Its reply waits for a replica to hold the write (topology.writeSafety: safe).
+      e.ack = o.group.confirmations(link.addr)?.active === true;
+    }
+    // With replies off, the node would not answer the proxy's CLIENT ID either.
+    if (e.blocking && e.expect > 0 && link.clientId === undefined && !link.clientIdRequested) {
+      link.clientIdRequested = true;
+      this.internal(link, CLIENT_ID).clientIdProbe = true;
+    }
+    this.writes.send(link, cmd);
+    const auth = o.group.config.auth;
+    if (kind === 'reset' && auth.password !== undefined) {
+      // RESET deauthenticated the link: authenticate it again with the backend credentials,
+      // after RESET's own reply.
+      const again = this.entry('internal', undefined, link);
+      this.writes.flush();
+      link.write(encodeCommand(auth.username !== undefined ? ['AUTH', auth.username, auth.password] : ['AUTH', auth.password]));
+      this.push(e);
+      this.push(again);
+      return;
+    }
+    if (e.expect === 0) {
+      // CLIENT REPLY OFF/SKIP: nothing comes back for this one; Redis ran it all the same.
+      e.done?.(true, SILENT_REPLY);
+      return;
+    }
+    this.push(e);
+  }
+
+  /** Appends an entry that awaits the node's replies. */
+  private push(e: Entry): void {
+    if (e.ack) this.splicer.ackOwed++;
+    this.queue.push(e);
+    // First in line, and no reply half-read: its mode applies from the next byte.
+    if (this.queue.length === 1 && this.links.link?.framer.atBoundary) this.splicer.updateMode();
+  }
+
+  /** Sends a command of the proxy's own on `link` (after the joined writes); its reply is swallowed. */
+  private internal(link: BackendLink, bytes: Buffer): Entry {
+    const e = this.entry('internal', undefined, link);
+    this.writes.flush();
+    link.write(bytes);
+    this.push(e);
+    return e;
+  }
+
+  /** Closes the node's side of an open transaction without running it (DISCARD). */
+  discardOnNode(): void {
+    const link = this.links.link;
+    if (link === undefined || link.closed) return;
+    this.internal(link, DISCARD);
+  }
+
+  /** A broken transaction ended here: keys WATCHed on the new link since (forwarded) are
+   * unwatched there, as the EXEC or DISCARD would have (UNWATCH). */
+  unwatchOnNode(): void {
+    const link = this.links.link;
+    const o = this.owner;
+    if (link === undefined || link.closed || o.replyMode !== 'on' || refusedWhileSubscribed(o.state, 'unwatch')) return;
+    this.internal(link, UNWATCH);
+  }
+
+  /** A new link: its first commands tell it the session's state again. */
+  replay(link: BackendLink): void {
+    const o = this.owner;
+    for (const r of o.state.replayCommands(o.group.config.auth, o.replyMode)) {
+      if (r.replies === 0) {
+        link.write(r.bytes);
+        continue;
+      }
+      const e = this.entry('internal', undefined, link);
+      e.expect = r.replies;
+      e.sub = r.what.endsWith('subscribe');
+      const what = r.what;
+      e.done = (ok, info) => {
+        if (!ok) {
+          o.log.warn({ step: what, error: info.errorCode }, 'replaying session state on the new link failed; closing the session');
+          o.failSession(ErrorReplies.REPLAY_FAILED);
+        }
+      };
+      link.write(r.bytes);
+      this.push(e);
+    }
+    o.updateInspect();
+  }
+}
+
+const UNWATCH = encodeCommand(['UNWATCH']);
+/** The `info` of a reply the node does not send (CLIENT REPLY OFF/SKIP). */
+const SILENT_REPLY: ReplyInfo = { type: 0x2b, errorCode: undefined, head: undefined, nil: false };
+const DISCARD = Buffer.from('*1\r\n$7\r\nDISCARD\r\n', 'latin1');
+const CLIENT_ID = Buffer.from('*2\r\n$6\r\nCLIENT\r\n$2\r\nID\r\n', 'latin1');
