@@ -4,6 +4,9 @@
 // iproute2 and iptables), with 8 INCR clients, the partition from t=3 s for 8 s, then healed.
 // Prints one row per scenario and front: errors, longest stall, wait beyond the heal, lost
 // acknowledged writes; then the same as a Markdown table (docs/partitions.md holds one).
+// proxy-replica (the proxy cut off from one replica) adds as many GET clients on the read-only
+// listener and reports what they saw (errors, longest wait after the cut, when the replica left
+// the read pool); the HAProxy recipe has no read path and is not run there.
 //
 //   npm run bench:partitions -- [--scenario a,b] [--front proxy,haproxy] [--clients 8]
 //       [--cut-at 3000] [--cut 8000] [--after 5000] [--set topology.writeSafety=available]
@@ -96,6 +99,8 @@ async function main(): Promise<number> {
     f === 'proxy' ? `proxy (${setText})` : f === 'proxy-lease' ? 'proxy (writeSafety: lease)' : f === 'proxy-available' ? 'proxy (writeSafety: available)' : 'HAProxy recipe';
   for (const scenario of scenarios) {
     for (const front of fronts) {
+      const reads = scenario === 'proxy-replica';
+      if (reads && front === 'haproxy') continue;
       try {
         const opts =
           front === 'haproxy'
@@ -104,8 +109,17 @@ async function main(): Promise<number> {
                 front: 'proxy' as const,
                 group: front === 'proxy' ? group : { ...group, topology: { ...group.topology, writeSafety: front === 'proxy-lease' ? ('lease' as const) : ('available' as const) } },
               };
-        const r = { ...(await runScenario({ scenario, ...common, ...opts })), label: labelOf(front) };
+        const r = {
+          ...(await runScenario({ scenario, ...common, ...opts, ...(reads ? { reads: { clients: common.clients, listener: 'read' as const } } : {}) })),
+          label: labelOf(front),
+        };
         results.push(r);
+        if (r.reads) {
+          const x = r.reads;
+          console.log(
+            `${scenario.padEnd(16)} ${front.padEnd(16)} GETs ${String(x.ops).padStart(7)}  errors ${String(x.errors).padStart(6)}  longest wait after the cut ${(x.waitAfterCutMs / 1000).toFixed(1)} s  replica left the read pool ${x.leftPoolMs === undefined ? 'never' : `${(x.leftPoolMs / 1000).toFixed(1)} s`} after the cut`,
+          );
+        }
         console.log(
           `${scenario.padEnd(16)} ${front.padEnd(16)} ops ${String(r.ops).padStart(7)}  errors ${String(r.errors).padStart(6)}  longest stall ${(r.longestStallMs / 1000).toFixed(1)} s  beyond heal ${(r.stallBeyondHealMs / 1000).toFixed(1)} s  lost ${r.lost}  (failover: ${r.failedOver ? `yes, to ${r.finalMaster}` : 'no'}; errors ${JSON.stringify(r.errorsByCode)})`,
         );
@@ -121,6 +135,17 @@ async function main(): Promise<number> {
     console.log(
       `| ${SCENARIO_TEXT[r.scenario]} | ${r.label} | ${r.errors} | ${(r.longestStallMs / 1000).toFixed(1)} s | ${(r.stallBeyondHealMs / 1000).toFixed(1)} s | ${r.lost} | ${r.failedOver ? 'yes' : 'no'} |`,
     );
+  }
+  const withReads = results.filter((r) => r.reads);
+  if (withReads.length > 0) {
+    console.log(`\n| scenario | front | GET errors | longest GET wait after the cut | replica left the read pool |`);
+    console.log(`|---|---|---|---|---|`);
+    for (const r of withReads) {
+      const x = r.reads!;
+      console.log(
+        `| ${SCENARIO_TEXT[r.scenario]} | ${r.label} | ${x.errors} | ${(x.waitAfterCutMs / 1000).toFixed(1)} s | ${x.leftPoolMs === undefined ? 'never' : `${(x.leftPoolMs / 1000).toFixed(1)} s after the cut`} |`,
+      );
+    }
   }
   if (values.json) fs.writeFileSync(values.json, JSON.stringify({ options: { ...common, set: values.set ?? [] }, results }, null, 2));
   return failed ? 1 : 0;

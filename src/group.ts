@@ -193,11 +193,13 @@ export class GroupRuntime {
         for (const s of this.sessions) s.onTopologyChange();
         break;
       case 'unreachable': {
-        // A partition between the proxy and the master (issue 19): cut every link to it now;
-        // in-flight commands get LINK_LOST, held ones wait for a link that works.
+        // A partition between the proxy and a node (issue 19): cut every link to it now. On the
+        // master, in-flight commands get LINK_LOST, held ones wait for a link that works; on a
+        // replica (already out of the read pool), in-flight reads go again to a healthy replica
+        // or, per reads.fallback, the master.
         if (this.shared !== undefined && this.shared.addr === ev.addr) this.shared.destroy();
         const n = destroyLinksTo(ev.addr);
-        this.log.warn({ node: ev.addr, links: n }, 'master unreachable: links to it cut');
+        this.log.warn({ node: ev.addr, links: n }, `${ev.addr === this.master ? 'master' : 'node'} unreachable: links to it cut`);
         break;
       }
       case 'replicas':

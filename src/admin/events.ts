@@ -186,6 +186,16 @@ export class EventLog {
       case 'replicas':
         this.add('proxy', 'replicas', describeReplicas(prev, snap));
         return;
+      case 'unreachable':
+        // (A replica's snapshot already has it out of the pool: say so here, the next `replicas`
+        // event compares against this one.)
+        this.add(
+          'proxy',
+          'unreachable',
+          `${ev.addr === snap.master ? 'master' : 'node'} ${ev.addr} unreachable (no answer, no TCP handshake): links to it cut` +
+            (ev.addr === snap.master ? '' : `; ${describeReplicas(prev, snap)}`),
+        );
+        return;
       case 'sentinels':
         this.add('proxy', 'sentinels', describeSentinels(prev, snap));
         return;

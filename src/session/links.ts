@@ -334,10 +334,12 @@ export class Links {
     this.stopBackoff();
     if (this.spare && !this.stillValid(this.spare)) this.dropSpare();
     const link = this.link;
-    if (o.kind === 'read' && link && !this.stillValid(link) && this.queue.length > 0 && o.tx.idle) {
+    if (link && (o.kind === 'read' || link.masterEpoch === -1) && !this.stillValid(link) && this.queue.length > 0 && o.tx.idle) {
       // Reads waiting on a replica that is no longer healthy (frozen, fallen behind, promoted):
       // they have no side effects, so cut the link and run them again on a healthy replica
-      // (holding.ts puts them back in order) rather than wait for this one.
+      // (holding.ts puts them back in order) rather than wait for this one. On the read-only
+      // listener that is every command; a split session's replica link carries only replayable
+      // reads (router.ts).
       o.log.info({ node: link.addr }, 'replica no longer healthy: moving the in-flight reads');
       link.destroy();
       return false;

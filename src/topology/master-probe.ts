@@ -27,6 +27,25 @@ const ACK_WAIT_MS = 150;
 /** The channel the probe publishes on (nobody needs to subscribe). */
 export const PROBE_CHANNEL = '__sentinel-proxy:probe';
 
+/**
+ * Does a new TCP connection to `addr` complete within `timeoutMs`? A busy or frozen (SIGSTOP)
+ * Redis still completes the handshake in the kernel; a node behind a partition (packets dropped,
+ * no RST) does not. Used for the master (below) and for replicas (watcher.ts).
+ */
+export function tcpHandshakes(addr: Addr, timeoutMs: number): Promise<boolean> {
+  const { host, port } = splitAddr(addr);
+  return new Promise((resolve) => {
+    const s = net.connect({ host, port });
+    const done = (ok: boolean) => {
+      s.destroy();
+      resolve(ok);
+    };
+    s.setTimeout(timeoutMs, () => done(false));
+    s.once('connect', () => done(true));
+    s.once('error', () => done(false));
+  });
+}
+
 export interface ProbeHandlers {
   /** After every probe (answered or not). */
   onProbe(probe: MasterProbe): void;
@@ -108,7 +127,7 @@ export class MasterProbe {
         if (this.stopped) return;
         // A command stuck on a dead path would hold every later one: start a new connection.
         if (this.conn.status === 'ready') this.conn.stream?.destroy();
-        if (!this.unreachable && Date.now() - this.answeredAt >= this.livenessMs && !(await this.handshakes())) {
+        if (!this.unreachable && Date.now() - this.answeredAt >= this.livenessMs && !(await tcpHandshakes(this.addr, this.cfg.topology.connectTimeoutMs))) {
           if (this.stopped) return;
           this.unreachable = true;
           this.log.warn({ node: this.addr, err: err instanceof Error ? err.message : String(err) }, 'master unreachable: no answer and no TCP handshake');
@@ -169,21 +188,6 @@ export class MasterProbe {
     this.answeredAt = sentAt;
     if (acked >= 1) this.ackedAt = sentAt;
     if (online > 0 && acked >= online) this.allAckedAt = sentAt;
-  }
-
-  /** Does a new TCP connection to the node complete within connectTimeoutMs? */
-  private handshakes(): Promise<boolean> {
-    const { host, port } = splitAddr(this.addr);
-    return new Promise((resolve) => {
-      const s = net.connect({ host, port });
-      const done = (ok: boolean) => {
-        s.destroy();
-        resolve(ok);
-      };
-      s.setTimeout(this.cfg.topology.connectTimeoutMs, () => done(false));
-      s.once('connect', () => done(true));
-      s.once('error', () => done(false));
-    });
   }
 
   stop(): void {

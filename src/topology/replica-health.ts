@@ -30,6 +30,9 @@ export interface ReplicaObservation {
   lastAnswerAt?: number;
   /** It is the verified master itself. */
   isMaster: boolean;
+  /** It has not answered for topology.livenessTimeoutMs and a fresh TCP connection to it failed
+   * (a partition between the proxy and it), and it has not answered since. */
+  unreachable?: boolean;
 }
 
 export interface ReplicaJudgement {
@@ -44,6 +47,7 @@ export interface ReplicaJudgement {
 }
 
 const DOWN_FLAGS = ['s_down', 'o_down'];
+export const UNREACHABLE_REASON = 'unreachable: no answer and no TCP handshake';
 
 /**
  * Judges one observation. Lag: the replica's best known offset (its own answer, or the master's
@@ -68,6 +72,8 @@ export function judgeReplica(
     return j;
   };
   if (o.isMaster) return out(false, true, 'is the master');
+  // Whatever lag bound applies: reads sent to it would wait for TCP's retransmissions.
+  if (o.unreachable) return out(false, true, UNREACHABLE_REASON);
   if (o.flags.some((f) => DOWN_FLAGS.includes(f))) return out(false, true, 'down (sentinel)');
   // `disconnected` is that sentinel's own link to the replica (transient after a failover); the
   // master reporting the replica online wins over it.

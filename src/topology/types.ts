@@ -81,8 +81,9 @@ export type TopologyEvent =
   | { type: 'sentinels'; snapshot: TopologySnapshot }
   /** `writeHold` changed. */
   | { type: 'lease'; snapshot: TopologySnapshot }
-  /** The master stopped answering and a fresh TCP connection to it failed: links to it are dead
-   * (a partition), whatever TCP says. */
+  /** A node (the master, or a replica of it) stopped answering and a fresh TCP connection to it
+   * failed: links to it are dead (a partition), whatever TCP says. A replica's snapshot already
+   * has it out of the read pool. */
   | { type: 'unreachable'; addr: Addr; snapshot: TopologySnapshot };
 
 /** A session whose output waits for its writes to be confirmed on a replica. */

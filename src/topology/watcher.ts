@@ -15,10 +15,10 @@ import { Redis } from 'ioredis';
 import type { GroupConfig } from '../config/types.js';
 import type { Logger } from '../logger.js';
 import { decideMaster, majorityOf, type MasterDecision, type SentinelAnswer } from './decide.js';
-import { HealthGate, healthWindows, judgeReplica, type ReplicaObservation } from './replica-health.js';
+import { HealthGate, healthWindows, judgeReplica, UNREACHABLE_REASON, type ReplicaObservation } from './replica-health.js';
 import { parseSentinelEvent, type SentinelEvent } from './events.js';
 import { SentinelLink, linkOptions, parseInfo, splitAddr, waitReady, withTimeout } from './sentinel-link.js';
-import { MasterProbe, PROBE_INTERVAL_MS } from './master-probe.js';
+import { MasterProbe, PROBE_INTERVAL_MS, tcpHandshakes } from './master-probe.js';
 import { WriteConfirmer } from './write-confirm.js';
 import type { Addr, ReplicaState, SentinelState, TopologyEvent, TopologySnapshot, TopologySource } from './types.js';
 
@@ -79,6 +79,13 @@ class AdminLink {
       const msg = err instanceof Error ? err.message : String(err);
       throw new Error(this.lastError && !msg.includes(this.lastError) ? `${msg} (${this.lastError})` : msg);
     });
+  }
+
+  /** Drops the connection at once (the path to the node is dead: a graceful close would wait on
+   * it); its unanswered request fails. */
+  cut(): void {
+    this.conn.disconnect();
+    this.conn.stream?.destroy();
   }
 
   close(): Promise<void> {
@@ -164,6 +171,11 @@ export class TopologyWatcher extends EventEmitter implements TopologySource {
   private readonly gates = new Map<Addr, HealthGate>();
   /** When each replica last answered its own probe. */
   private readonly lastAnswer = new Map<Addr, number>();
+  /** Replicas found unreachable (no answer for livenessTimeoutMs, no TCP handshake) that have not
+   * answered since: out of the read pool, links to them cut. */
+  private readonly unreachable = new Set<Addr>();
+  /** Replicas whose TCP handshake check is under way (at most one each). */
+  private readonly handshaking = new Set<Addr>();
   /** Replica health has been measured against a verified master (issue 16: /readyz waits). */
   private replicasMeasured = false;
   private recheckTimer?: NodeJS.Timeout;
@@ -816,10 +828,13 @@ export class TopologyWatcher extends EventEmitter implements TopologySource {
         try {
           const { info } = await this.admin(addr).probe(timeoutMs);
           if (!info) return;
+          if (this.unreachable.delete(addr)) this.log.info({ replica: addr }, 'replica answers again');
           const offset = Number(info['slave_repl_offset'] ?? info['master_repl_offset']);
           out.set(addr, { role: info['role'] ?? '', linkUp: info['master_link_status'] === 'up', offset: Number.isFinite(offset) ? offset : 0 });
         } catch {
-          // Not answering: judged from the master's view and the time since its last answer.
+          // Not answering: judged from the master's view and the time since its last answer,
+          // and checked for a dead path once that is older than the liveness timeout.
+          this.checkReplicaPath(addr);
         }
       }),
     );
@@ -886,6 +901,7 @@ export class TopologyWatcher extends EventEmitter implements TopologySource {
           if (own) obs.own = own;
           const at = this.lastAnswer.get(addr);
           if (at !== undefined) obs.lastAnswerAt = at;
+          if (this.unreachable.has(addr)) obs.unreachable = true;
           const j = judgeReplica(obs, this.offsetHistory, now, maxLag);
           // Without any measure of its own, Sentinel's view of the offset (refreshed every 10 s).
           const rs: ReplicaState = { addr, flags, linkUp: j.linkUp, offset: line || own ? j.offset : sentinelOffset, healthy: judge(addr, j) };
@@ -897,6 +913,7 @@ export class TopologyWatcher extends EventEmitter implements TopologySource {
         if (!seen.has(addr)) {
           this.gates.delete(addr);
           this.lastAnswer.delete(addr);
+          this.unreachable.delete(addr);
         }
       }
       // (A master whose INFO cannot be read, e.g. an ACL without it, leaves every replica out
@@ -914,6 +931,51 @@ export class TopologyWatcher extends EventEmitter implements TopologySource {
       this.log.debug({ replicas: this.replicas.map((r) => ({ addr: r.addr, healthy: r.healthy, lagMs: r.lagMs })) }, 'replicas changed');
       this.emitEvent({ type: 'replicas', snapshot: this.snapshot() });
     }
+  }
+
+  /**
+   * Liveness of a replica's path (issue 19), after a probe it did not answer: once it has not
+   * answered for topology.livenessTimeoutMs, a fresh TCP connection tells a busy or frozen node
+   * (the kernel still completes the handshake; health judges it) from a dead path. A dead path
+   * is not left to TCP: reads in flight on links to it would wait for its retransmissions (many
+   * seconds, past the end of the partition), and its lag bound (reads.maxLagMs) could keep it in
+   * the pool meanwhile. At most one check per replica at a time, only for replicas already past
+   * the timeout: a healthy group costs nothing.
+   */
+  private checkReplicaPath(addr: Addr): void {
+    if (this.stopped || this.unreachable.has(addr) || this.handshaking.has(addr)) return;
+    const since = this.lastAnswer.get(addr);
+    if (since === undefined || Date.now() - since < this.cfg.topology.livenessTimeoutMs) return;
+    this.handshaking.add(addr);
+    void tcpHandshakes(addr, this.cfg.topology.connectTimeoutMs).then((ok) => {
+      this.handshaking.delete(addr);
+      // (Answered meanwhile, or no longer a replica of the group: nothing to do.)
+      if (ok || this.stopped || this.lastAnswer.get(addr) !== since || !this.gates.has(addr)) return;
+      this.replicaUnreachable(addr);
+    });
+  }
+
+  /** Out of the read pool at once (the snapshot the event carries says so), links cut by the
+   * group on the `unreachable` event; back through the usual hysteresis once it answers. */
+  private replicaUnreachable(addr: Addr): void {
+    this.unreachable.add(addr);
+    this.log.warn({ replica: addr }, `replica ${UNREACHABLE_REASON}`);
+    // Its admin link's request is stuck on the dead path: the next probe opens a new one.
+    const admin = this.admins.get(addr);
+    if (admin) {
+      this.admins.delete(addr);
+      admin.cut();
+    }
+    const gate = this.gates.get(addr);
+    const r = this.replicas.find((x) => x.addr === addr);
+    if (gate && r) {
+      const was = gate.state;
+      gate.apply({ ok: false, definite: true, reason: UNREACHABLE_REASON, linkUp: r.linkUp, offset: r.offset }, Date.now(), healthWindows(this.cfg.topology.pollIntervalMs));
+      if (was === 'in') this.log.info({ replica: addr, reason: UNREACHABLE_REASON }, 'replica left the read pool');
+      this.replicas = this.replicas.map((x) => (x.addr === addr ? { ...x, healthy: false } : x));
+    }
+    this.emitEvent({ type: 'unreachable', addr, snapshot: this.snapshot() });
+    this.refresh('replica unreachable');
   }
 
   /** A measurement at `at` (to confirm a replica leaving, or let one back), unless one is due sooner. */

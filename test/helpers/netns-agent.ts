@@ -7,6 +7,8 @@
 //   → {"ready": port}
 //   {"cmd": "start"} → {"started": true}      starts the clients
 //   {"cmd": "stop"}  → {"stats": {...}}        stops them and reports what they saw
+// With `reads`, GET clients run beside the INCR clients, on the read-only listener (`readListen`)
+// or on the master listener (with reads.routeReads: replica in `group`).
 //   {"cmd": "exit"}  → closes everything and exits
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -18,6 +20,7 @@ import { pino } from 'pino';
 import { startProxy, type RunningProxy } from '../../src/proxy.js';
 import { defaultProxyConfig, type GroupConfigInput } from '../../src/config/defaults.js';
 import { startIncrLoad, type Load } from '../../bench/lib/incr-load.js';
+import { startReadLoad, type ReadLoad } from '../../bench/lib/read-load.js';
 
 export interface AgentArgs {
   front: 'proxy' | 'haproxy';
@@ -29,6 +32,22 @@ export interface AgentArgs {
   group?: Partial<GroupConfigInput>;
   clients: number;
   logFile: string;
+  /** GET clients (proxy only): on the read-only listener, or on the master listener. */
+  reads?: { clients: number; listener: 'read' | 'master' };
+}
+
+export interface ReadStats {
+  ops: number;
+  errors: Record<string, number>;
+  errorSamples: Record<string, string>;
+  disconnects: number;
+  longestStallMs: number;
+  unansweredAtStop: number;
+  /** GETs that waited >= 200 ms: when sent, when answered. */
+  stalls: Array<{ sentAt: number; t: number }>;
+  /** Per data node (host:port): when it first left the proxy's read pool after the clients
+   * started (Date.now()), if it did. */
+  leftPoolAt: Record<string, number>;
 }
 
 export interface AgentStats {
@@ -43,8 +62,8 @@ export interface AgentStats {
   counters: Array<{ key: string; last: number; acked: number }>;
   /** Replies that took >= 200 ms (at most 5000): when sent, when answered. */
   stalls: Array<{ sentAt: number; t: number }>;
+  reads?: ReadStats;
 }
-
 
 function send(o: unknown): void {
   process.stdout.write(JSON.stringify(o) + '\n');
@@ -91,16 +110,33 @@ async function main(): Promise<void> {
   let proxy: RunningProxy | undefined;
   let haproxy: ChildProcess | undefined;
   let port: number;
+  let readPort: number | undefined;
   if (args.front === 'proxy') {
     const config = defaultProxyConfig({
       logLevel: 'debug',
       admin: {},
       shutdown: { timeoutMs: 2000 },
-      groups: [{ name: args.masterName, listen: { host: '127.0.0.1', port: 0 }, sentinels: args.sentinels, ...args.group }],
+      groups: [
+        {
+          name: args.masterName,
+          listen: { host: '127.0.0.1', port: 0 },
+          ...(args.reads?.listener === 'read' ? { readListen: { host: '127.0.0.1', port: 0 } } : {}),
+          sentinels: args.sentinels,
+          ...args.group,
+        },
+      ],
     });
     const dest = pino.destination({ dest: args.logFile, sync: false });
     proxy = await startProxy(config, pino({ level: 'debug' }, dest));
     port = proxy.listeners.find((l) => l.kind === 'master')!.port;
+    if (args.reads) {
+      readPort = proxy.listeners.find((l) => l.kind === args.reads!.listener)!.port;
+      // The read pool is measured before the read listener serves: wait for it, so the clients
+      // start on replicas.
+      const g = proxy.groups[0]!;
+      const deadline = Date.now() + 20_000;
+      while (Date.now() < deadline && g.replicas.healthyCount < 2) await new Promise((r) => setTimeout(r, 100));
+    }
   } else {
     port = await new Promise<number>((resolve) => {
       const s = net.createServer().listen(0, '127.0.0.1', () => {
@@ -131,15 +167,26 @@ async function main(): Promise<void> {
   send({ ready: port });
 
   let load: Load | undefined;
+  let reads: ReadLoad | undefined;
+  const leftPoolAt: Record<string, number> = {};
+  let sampler: NodeJS.Timeout | undefined;
   const rl = readline.createInterface({ input: process.stdin });
   rl.on('close', () => void stopAll().then(() => process.exit(0)));
   for await (const line of rl) {
     const msg = JSON.parse(line) as { cmd: string };
     if (msg.cmd === 'start') {
       load = startIncrLoad(port, args.clients, { prefix: `ctr-${args.front}`, reconnect: true });
+      if (args.reads && readPort !== undefined && proxy) {
+        reads = startReadLoad(readPort, args.reads.clients, { prefix: 'rd' });
+        const g = proxy.groups[0]!;
+        sampler = setInterval(() => {
+          for (const n of args.nodes) if (leftPoolAt[n] === undefined && n !== g.master && !g.replicas.isHealthy(n)) leftPoolAt[n] = Date.now();
+        }, 20);
+      }
       send({ started: true });
     } else if (msg.cmd === 'stop' && load) {
-      await load.stop(20_000);
+      if (sampler) clearInterval(sampler);
+      await Promise.all([load.stop(20_000), reads?.stop(20_000)]);
       const s = load.stats;
       const stats: AgentStats = {
         ops: s.ops,
@@ -155,6 +202,19 @@ async function main(): Promise<void> {
           .slice(0, 5000)
           .map((e) => ({ sentAt: e.sentAt!, t: e.t })),
       };
+      if (reads) {
+        const r = reads.stats;
+        stats.reads = {
+          ops: r.ops,
+          errors: Object.fromEntries(r.errors),
+          errorSamples: Object.fromEntries(r.errorSamples),
+          disconnects: r.disconnects,
+          longestStallMs: r.longestStallMs,
+          unansweredAtStop: r.unansweredAtStop,
+          stalls: r.stalls,
+          leftPoolAt,
+        };
+      }
       send({ stats });
     } else if (msg.cmd === 'exit') {
       await stopAll();

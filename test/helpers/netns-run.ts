@@ -16,7 +16,7 @@ import { LabGroup, MASTER_NAME, DATA_NODES, SENTINELS } from './netns-group.js';
 import type { AgentArgs, AgentStats } from './netns-agent.js';
 import type { GroupConfigInput } from '../../src/config/defaults.js';
 
-export const SCENARIOS = ['master-isolated', 'minority', 'proxy-master', 'proxy-sentinels', 'one-sentinel', 'flapping'] as const;
+export const SCENARIOS = ['master-isolated', 'minority', 'proxy-master', 'proxy-sentinels', 'one-sentinel', 'flapping', 'proxy-replica'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 export const SCENARIO_TEXT: Record<ScenarioName, string> = {
@@ -26,6 +26,7 @@ export const SCENARIO_TEXT: Record<ScenarioName, string> = {
   'proxy-sentinels': 'proxy cut off from every sentinel',
   'one-sentinel': 'one sentinel cut off',
   flapping: 'master link flapping (cut 1 s / healed 1 s, 5 times)',
+  'proxy-replica': 'proxy cut off from one replica (r1)',
 };
 
 export interface ScenarioOptions {
@@ -43,6 +44,29 @@ export interface ScenarioOptions {
   group?: Partial<GroupConfigInput>;
   /** Where the front's log goes (a directory; default a temporary one). */
   logDir?: string;
+  /** GET clients beside the INCR clients (proxy only): on the read-only listener, or on the
+   * master listener (give reads.routeReads: replica in `group`). */
+  reads?: { clients: number; listener: 'read' | 'master' };
+}
+
+/** What the GET clients saw. */
+export interface ReadResult {
+  ops: number;
+  errors: number;
+  errorsByCode: Record<string, number>;
+  errorSamples: Record<string, string>;
+  disconnects: number;
+  longestStallMs: number;
+  /** Longest any GET waited counting from the moment the cut was in place (for one sent before
+   * it) or from when it was sent (after it). */
+  waitAfterCutMs: number;
+  /** From the moment the cut was in place to the cut replica (r1) leaving the proxy's read pool;
+   * undefined when it stayed in. */
+  leftPoolMs: number | undefined;
+  /** How long the lab took to put the cut in place (iptables in each namespace; up to ~1 s on a
+   * busy machine). */
+  cutApplyMs: number;
+  unansweredAtStop: number;
 }
 
 export interface ScenarioResult {
@@ -65,6 +89,7 @@ export interface ScenarioResult {
   failedOver: boolean;
   logFile: string;
   unansweredAtStop: number;
+  reads?: ReadResult;
 }
 
 const ext = path.extname(fileURLToPath(import.meta.url));
@@ -114,6 +139,7 @@ export async function runScenario(o: ScenarioOptions): Promise<ScenarioResult> {
       logFile,
     };
     if (o.group) args.group = o.group;
+    if (o.reads && o.front === 'proxy') args.reads = o.reads;
     const child = g.lab.spawn('p', process.execPath, [...process.execArgv, AGENT, JSON.stringify(args)], { stdio: ['pipe', 'pipe', 'inherit'] });
     agent = new Agent(child);
     await agent.next(120_000); // ready (the agent may be compiled on the fly: slow on a busy machine)
@@ -141,9 +167,14 @@ export async function runScenario(o: ScenarioOptions): Promise<ScenarioResult> {
       case 'one-sentinel':
         await g.lab.isolate('s1');
         break;
+      case 'proxy-replica':
+        await g.lab.cut(['p'], ['r1']);
+        break;
       case 'flapping':
         break;
     }
+    // (The rules land in each namespace within this; until then packets still flow.)
+    const cutInPlaceAt = Date.now();
     if (o.scenario === 'flapping') {
       const flaps = o.flaps ?? 5;
       for (let i = 0; i < flaps; i++) {
@@ -174,6 +205,25 @@ export async function runScenario(o: ScenarioOptions): Promise<ScenarioResult> {
     for (const s of stats.stalls) if (s.sentAt < healAt) stallBeyondHealMs = Math.max(stallBeyondHealMs, s.t - healAt);
     let errors = 0;
     for (const v of Object.values(stats.errors)) errors += v;
+    let reads: ReadResult | undefined;
+    if (stats.reads) {
+      const r = stats.reads;
+      let waitAfterCutMs = 0;
+      for (const st of r.stalls) if (st.t > cutInPlaceAt) waitAfterCutMs = Math.max(waitAfterCutMs, st.t - Math.max(st.sentAt, cutInPlaceAt));
+      const left = r.leftPoolAt[g.addr('r1')];
+      reads = {
+        ops: r.ops,
+        errors: Object.values(r.errors).reduce((a, b) => a + b, 0),
+        errorsByCode: r.errors,
+        errorSamples: r.errorSamples,
+        disconnects: r.disconnects,
+        longestStallMs: r.longestStallMs,
+        waitAfterCutMs,
+        leftPoolMs: left === undefined || left < cutAt ? undefined : Math.max(0, left - cutInPlaceAt),
+        cutApplyMs: cutInPlaceAt - cutAt,
+        unansweredAtStop: r.unansweredAtStop,
+      };
+    }
     return {
       scenario: o.scenario,
       front: o.front,
@@ -192,6 +242,7 @@ export async function runScenario(o: ScenarioOptions): Promise<ScenarioResult> {
       failedOver: finalMaster !== 'm',
       logFile,
       unansweredAtStop: stats.unansweredAtStop,
+      ...(reads ? { reads } : {}),
     };
   } finally {
     if (agent) {

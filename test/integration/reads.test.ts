@@ -178,3 +178,40 @@ t.test('a frozen replica and a failover while 20 clients read: no errors, reads 
   t.same(errors, [], 'no reader saw an error');
   t.equal(clients.filter((c) => c.status !== 'ready').length, 0, 'no reader was disconnected');
 });
+
+t.test('split reads in flight on a replica that freezes move to the other replica (routeReads: replica)', async (t) => {
+  // Only the read-only listener's sessions moved the reads they had in flight when their replica
+  // left the pool; a split session's GET waited on the frozen replica until it woke up.
+  const group = await withGroup(t, { replicas: 2 });
+  const p = await withProxy(t, group, { reads: { routeReads: 'replica', maxLagMs: 2000, fallback: 'master', readYourWritesMs: 0 } });
+  await p.client().set('rk', 'v');
+  await group.waitForReplicasInSync();
+  await readyReplicas(p, 2);
+  const state = { stop: false, errors: [] as string[] };
+  t.teardown(() => {
+    state.stop = true;
+  });
+  const counts = Array.from({ length: 10 }, () => 0);
+  const clients = counts.map(() => p.client({ commandTimeout: 30_000 }));
+  const loops = clients.map(async (c, i) => {
+    while (!state.stop) {
+      try {
+        if ((await c.get('rk')) === 'v') counts[i]!++;
+      } catch (err) {
+        state.errors.push((err as Error).message);
+      }
+    }
+  });
+  await waitFor(() => counts.every((n) => n > 50), { what: 'every reader reading' });
+  const frozen = group.nodes[1]!;
+  frozen.sigstop();
+  t.teardown(() => frozen.sigcont());
+  await waitFor(() => !p.proxy.groups[0]!.replicas.isHealthy(frozen.addr), { timeoutMs: 15_000, what: 'the frozen replica marked unhealthy' });
+  const mark = [...counts];
+  await waitFor(() => counts.every((n, i) => n > mark[i]! + 20), { timeoutMs: 10_000, what: 'every reader reading again (none waiting on the frozen replica)' });
+  frozen.sigcont();
+  state.stop = true;
+  await Promise.all(loops);
+  t.same(state.errors, [], 'no reader saw an error');
+  t.equal(clients.filter((c) => c.status !== 'ready').length, 0, 'no reader was disconnected');
+});

@@ -180,3 +180,21 @@ t.test('failover timeline: an aborted failover, a new master without a fence, bo
   t.ok(ev.every((e, i) => i === 0 || e.seq > ev[i - 1].seq), 'oldest first');
   t.match(ev[ev.length - 1].detail, /^sentinels: \d of 3 reachable/);
 });
+
+t.test('event log: a node found unreachable is an event of its own, naming the replica leaving the pool', async (t) => {
+  // The unreachable event was not recorded, and its snapshot (the replica already out) hid the
+  // change from the `replicas` event after it.
+  const log = new EventLog('g', counters());
+  const r = (addr: string, healthy: boolean) => ({ addr, flags: ['slave'], linkUp: true, offset: 0, healthy });
+  log.topology({ type: 'replicas', snapshot: snap({ replicas: [r('b:2', true), r('c:3', true)] }) });
+  log.topology({ type: 'unreachable', addr: 'b:2', snapshot: snap({ replicas: [r('b:2', false), r('c:3', true)] }) });
+  log.topology({ type: 'unreachable', addr: 'a:1', snapshot: snap({ replicas: [r('b:2', false), r('c:3', true)] }) });
+  const ev = log.events().slice(-2);
+  t.same(
+    ev.map((e) => [e.type, e.detail]),
+    [
+      ['unreachable', 'node b:2 unreachable (no answer, no TCP handshake): links to it cut; replicas: 1 of 2 healthy; b:2 unhealthy'],
+      ['unreachable', 'master a:1 unreachable (no answer, no TCP handshake): links to it cut'],
+    ],
+  );
+});

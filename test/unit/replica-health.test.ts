@@ -43,6 +43,26 @@ t.test('judgeReplica', async (t) => {
   t.match(judgeReplica(obs({ isMaster: true }), history, NOW, 1000), { ok: false, definite: true });
 });
 
+t.test('judgeReplica: a replica found unreachable is out at once, whatever its lag bound', async (t) => {
+  // Issue 19: no answer for livenessTimeoutMs and no TCP handshake. Its last answer may still be
+  // within maxLagMs (a lag bound above the liveness timeout): reads sent to it would wait for TCP.
+  t.match(judgeReplica(obs({ own: undefined, lastAnswerAt: NOW - 1200, unreachable: true }), history, NOW, 10_000), {
+    ok: false,
+    definite: true,
+    reason: 'unreachable: no answer and no TCP handshake',
+  });
+  t.match(judgeReplica(obs({ own: undefined, lastAnswerAt: NOW - 1200 }), history, NOW, 10_000), { ok: true }, 'without the finding: still in');
+  const g = new HealthGate();
+  const w = healthWindows(1000);
+  g.apply(judgeReplica(obs(), history, NOW, 10_000), 0, w);
+  g.apply(judgeReplica(obs({ own: undefined, unreachable: true }), history, NOW, 10_000), 100, w);
+  t.equal(g.state, 'out', 'leaves without a confirmation measurement');
+  g.apply(judgeReplica(obs(), history, NOW, 10_000), 200, w);
+  t.equal(g.state, 'out', 'answering again: back only through the rejoin window');
+  g.apply(judgeReplica(obs(), history, NOW, 10_000), 200 + w.rejoinMs, w);
+  t.equal(g.state, 'in');
+});
+
 t.test('HealthGate: in at the first fit measurement, out when clearly unfit, back after a while', async (t) => {
   const w = healthWindows(1000);
   t.same(w, { confirmMs: 250, rejoinMs: 3000 });
