@@ -128,6 +128,9 @@ const FAILOVER_FLAGS = ['o_down', 'failover_in_progress'];
 /** A node Sentinel flags so is down: a master it flags so is not confirmed, a replica it flags so
  * cannot be promoted (the write lease). */
 const SENTINEL_DOWN_FLAGS = ['s_down', 'o_down'];
+/** Sentinel selects for promotion only replicas whose INFO it refreshed within this (3 INFO
+ * periods of 1 s while the master is down: sentinel.c, sentinelSelectSlave). */
+const SENTINEL_INFO_VALIDITY_MS = 3000;
 /** A replica's own answer (INFO replication) within this; the refresh waits no longer for it. */
 const REPLICA_PROBE_MAX_MS = 500;
 
@@ -532,9 +535,15 @@ export class TopologyWatcher extends EventEmitter implements TopologySource {
     const p = this.probe;
     if (p === undefined || p.addr !== this.master) return 0;
     let n = 0;
+    const now = Date.now();
     for (const a of p.onlineAddrs) {
       const r = this.replicas.find((x) => x.addr === a);
-      if (r === undefined || !r.flags.some((f) => SENTINEL_DOWN_FLAGS.includes(f))) n++;
+      if (r !== undefined && r.flags.some((f) => SENTINEL_DOWN_FLAGS.includes(f))) continue;
+      // A replica that has answered nobody for longer than Sentinel trusts a replica's INFO during
+      // a failover cannot be selected: its silence (frozen, cut off) stalls writes no longer.
+      const answered = this.lastAnswer.get(a);
+      if (answered !== undefined && now - answered > SENTINEL_INFO_VALIDITY_MS) continue;
+      n++;
     }
     return n;
   }
@@ -626,15 +635,15 @@ export class TopologyWatcher extends EventEmitter implements TopologySource {
     // - a failover under way: every replica Sentinel could promote (the one it selected has
     //   stopped replicating from this master already: it cannot acknowledge, and the write fails
     //   rather than being acknowledged by another replica that will resync from it);
-    // - a majority of sentinels vouching for the master (confirmed within down-after-milliseconds:
-    //   no failover starts sooner): one of the replicas it streams to, or none when it streams to
-    //   none (a replica still resyncing after a failover), as the write lease allows writes then;
-    // - otherwise every replica it streams to (Sentinel promotes the one its INFO shows most up to
-    //   date), at least one while Sentinel knows one it could promote.
+    // - otherwise every replica it streams to that Sentinel could promote (it promotes the one its
+    //   INFO, up to a second old, shows most up to date: one acknowledgement is not enough, a
+    //   kill -9 lost a write only one replica had acknowledged); when it streams to none (a
+    //   replica still resyncing after a failover), none while a majority of sentinels vouches for
+    //   the master (as the write lease allows writes then), else at least one.
     const known = this.replicas.filter((r) => !r.flags.some((f) => SENTINEL_DOWN_FLAGS.includes(f))).length;
     const online = this.promotableOnline();
     const vouched = !this.fenced && this.freshConfirmations(Date.now()) >= majorityOf(this.links.size);
-    this.ackNeeded = this.fenced ? Math.max(known, online) : vouched ? Math.min(1, online) : online > 0 ? online : Math.min(1, known);
+    this.ackNeeded = this.fenced ? Math.max(known, online) : online > 0 ? online : vouched ? 0 : Math.min(1, known);
     const hold = this.computeWriteHold(Date.now());
     if (hold === this.writeHold || (hold !== undefined && this.writeHold !== undefined)) {
       this.writeHold = hold; // the reason's text may change; the state did not
