@@ -247,7 +247,9 @@ groups:
     const before = output.length;
     child.kill('SIGHUP');
     await waitFor(() => /reload/i.test(output.slice(before)), { what: 'reload logged' });
-    await sleep(1500);
+    // Ready again with the new password (right after the failover the write lease may hold for a
+    // moment while the old master resyncs: readiness says so, then recovers).
+    await waitFor(async () => (await http(adminPort, '/readyz')).startsWith('200'), { timeoutMs: 20_000, what: 'ready with the new password' });
     t.match(await http(adminPort, '/readyz'), /^200/, 'still ready with the new password');
     admin.push(await adminDump(adminPort));
 
