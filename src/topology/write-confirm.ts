@@ -1,10 +1,10 @@
 // Write confirmation (topology.writeSafety: safe; issue 19). A write's reply reaches the client
-// only once a replica Sentinel could promote holds the write: otherwise a master cut off from its
-// replicas (the minority side of a partition) acknowledges writes that the failover on the other
-// side discards when the partition heals.
+// only once the replicas Sentinel could promote hold the write (how many: the watcher decides, see
+// checkWriteHold): otherwise a master cut off from its replicas (the minority side of a partition)
+// acknowledges writes that the failover on the other side discards when the partition heals.
 //
 // Group commit, on connections of the confirmer's own to the master: a round is `PUBLISH` (it is
-// propagated to the replicas and touches no key) followed by `WAIT 1 <ms>`. The replication stream
+// propagated to the replicas and touches no key) followed by `WAIT <n> <ms>`. The replication stream
 // is one ordered stream, so a replica that acknowledged the round's PUBLISH holds every write the
 // master executed before it — every write whose reply the proxy had received when the round was
 // sent. A session that receives a reply to a write takes a *ticket*: the number of the next round
@@ -12,10 +12,10 @@
 // is confirmed. While one round waits, the writes answered meanwhile all wait for the next one: a
 // round costs the master two small commands however many writes it confirms.
 //
-// A round that finds no replica acknowledging is sent again until one does. Waiters give up when
-// the master changes (the confirmer stops) or after failover.holdTimeoutMs: the session then
-// closes the client's connection, the outcome of a write whose connection is lost (it may or may
-// not have been executed), rather than acknowledging it.
+// A round that falls short is sent again until one is confirmed. Waiters give up when the master
+// changes (the confirmer stops) or after failover.holdTimeoutMs: the session then answers each
+// held write reply with the in-flight error (it may or may not have been executed) rather than
+// acknowledging it (src/session/confirm-gate.ts).
 import type { GroupConfig } from '../config/types.js';
 import { BackendLink } from '../session/backend-link.js';
 import { encodeCommand } from '../resp/encode.js';
