@@ -15,20 +15,23 @@ async function both(ref: RawClient, prx: RawClient, n: number, ...args: string[]
   return Promise.all([ref.read(n), prx.read(n, 15_000).catch((err: Error) => [`(no reply: ${err.message})`])]);
 }
 
+/** A raw client on the reference server and one on the proxy, closed on teardown. */
+async function clientPair(t: { teardown(fn: () => void): void }, refPort: number, proxyPort: number): Promise<[RawClient, RawClient]> {
+  const r = await rawClient(refPort);
+  const x = await rawClient(proxyPort);
+  t.teardown(() => {
+    r.close();
+    x.close();
+  });
+  return [r, x];
+}
+
 t.test('proxy and reference', async (t) => {
   const group = await withGroup(t, { replicas: 1 });
   const p = await withProxy(t, group);
   const refServer = await startReference();
   t.teardown(() => refServer.stop());
-  const pair = async (): Promise<[RawClient, RawClient]> => {
-    const r = await rawClient(refServer.port);
-    const x = await rawClient(p.port);
-    t.teardown(() => {
-      r.close();
-      x.close();
-    });
-    return [r, x];
-  };
+  const pair = () => clientPair(t, refServer.port, p.port);
 
   await t.test('CLIENT REPLY ON after a BLPOP sent with replies off is answered (the proxy hung)', async (t) => {
     const [r, x] = await pair();
@@ -142,15 +145,7 @@ t.test('proxy and reference, kill -9 of the master', async (t) => {
   const p = await withProxy(t, group, { failover: { holdTimeoutMs: 30_000 } });
   const refServer = await startReference();
   t.teardown(() => refServer.stop());
-  const pair = async (): Promise<[RawClient, RawClient]> => {
-    const r = await rawClient(refServer.port);
-    const x = await rawClient(p.port);
-    t.teardown(() => {
-      r.close();
-      x.close();
-    });
-    return [r, x];
-  };
+  const pair = () => clientPair(t, refServer.port, p.port);
   const old = group.nodes[0];
   const sessions = () => [...p.proxy.groups[0].sessions].map((s) => s.describe());
 
