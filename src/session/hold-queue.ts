@@ -55,7 +55,13 @@ export function requeued(queue: Deque<Entry>, from: Entry | undefined, silent: r
     q.cancelled = true;
     if (q.kind === 'internal') return;
     if (q.kind === 'local') {
-      if (q.local !== undefined) back.push({ type: 'reply', reply: q.local, at: q.at, t0: q.t0 });
+      if (q.done !== undefined && q.cmd !== undefined) {
+        // A decision that changed the session's state (a broken transaction's answer) is made
+        // again in its turn, in the state undone to what it was.
+        undo.push(q.done);
+        q.done = undefined;
+        back.push({ type: 'command', cmd: q.cmd, at: q.at, t0: q.t0 });
+      } else if (q.local !== undefined) back.push({ type: 'reply', reply: q.local, at: q.at, t0: q.t0 });
       return;
     }
     if (q.cmd === undefined) return;

@@ -241,10 +241,12 @@ export class Holding {
 
   /** Puts what the queue owes back in front of the held commands, in order, keeping its age:
    * commands that were sent (their link never connected, or they have no side effect) go again;
-   * replies the proxy had already decided (a refusal, a transaction answered as broken, a protocol
-   * error) stay decided and keep their place — re-sending them could run, say, the EXEC of a
-   * transaction without the WATCH that guarded it. The proxy's own replay commands are dropped (a
-   * new link replays again). Returns how many commands go again. */
+   * replies the proxy had already decided (a refusal, a protocol error) stay decided and keep their
+   * place — never sent to a node. A command of a broken transaction answered here goes again too,
+   * to be answered anew once the commands before it have gone: its answer changed the transaction,
+   * which is undone to what it was (still broken: an EXEC is still failed here, never sent without
+   * the WATCH that guarded it). The proxy's own replay commands are dropped (a new link replays
+   * again). Returns how many commands go again. */
   private requeueAll(): number {
     return this.unshift(requeued(this.queue, undefined));
   }

@@ -96,10 +96,21 @@ export class OwnLane {
     if (e.expect === 0) {
       // CLIENT REPLY OFF/SKIP: nothing comes back for this one; Redis ran it all the same.
       if (!link.connected) this.silent.push({ after: this.queue.last(), cmd, at: e.at, t0: e.t0 });
-      e.done?.(true, SILENT_REPLY);
+      const done = e.done;
+      if (done !== undefined) this.afterInFlight(() => done(true, SILENT_REPLY));
       return;
     }
     this.push(e);
+  }
+
+  /** Runs `f` once the commands in flight before it are answered (now if none is): what a command
+   * sent with replies off changes must not be overwritten by an earlier command's reply (seed 10011:
+   * `SELECT 1 | CLIENT REPLY SKIP | SELECT 0` replayed db 1). */
+  private afterInFlight(f: () => void): void {
+    let last: Entry | undefined;
+    for (const q of this.queue) if (q.kind !== 'local') last = q;
+    if (last === undefined) f();
+    else (last.after ??= []).push(f);
   }
 
   /** Appends an entry that awaits the node's replies. */

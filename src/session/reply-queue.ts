@@ -48,8 +48,15 @@ export interface Entry {
   /** Its replies answer a write on the master: they wait for a replica to hold it
    * (topology.writeSafety: safe). */
   ack: boolean;
-  /** Runs when the last reply arrives; `ok` is false for an error reply. */
+  /** Runs when the last reply arrives; `ok` is false for an error reply. Put back to go again
+   * (hold-queue.ts `requeued`), it is called with `ok` false to undo what the command changed when
+   * sent; on a `local` entry it undoes the proxy's decision (a broken transaction's state). */
   done: ((ok: boolean, info: ReplyInfo) => void) | undefined;
+  /** State changes of commands sent after this one with replies off (CLIENT REPLY OFF/SKIP: they
+   * have no entry), run after `done`, in order: `SELECT 1 | CLIENT REPLY SKIP | SELECT 0` leaves
+   * db 0. Dropped with the entry when its link is lost (their outcome is unknown) or they go
+   * again. */
+  after: (() => void)[] | undefined;
 }
 
 
@@ -123,5 +130,6 @@ export function newEntry(kind: EntryKind, cmd: Cmd | undefined, link: BackendLin
     again: false,
     ack: false,
     done: undefined,
+    after: undefined,
   };
 }

@@ -187,6 +187,7 @@ export class ReplySplicer {
       g.onReadonly(e.link?.addr);
     }
     e.done?.(ok, info);
+    if (e.after !== undefined) for (const f of e.after) f();
     this.owner.afterPop();
   };
 

@@ -196,7 +196,7 @@ export class Session implements SessionHandle, GateOwner, EffectsOwner, SplicerO
       const b = brokenReply(this.tx, cmd, kind, spec, this.state.protocol);
       if (b !== undefined) {
         if (b.unwatch) this.own.unwatchOnNode();
-        this.enqueueLocal(b.reply, cmd);
+        this.enqueueLocal(b.reply, cmd, b.undo);
         return true;
       }
     }
@@ -248,15 +248,18 @@ export class Session implements SessionHandle, GateOwner, EffectsOwner, SplicerO
     return this.own.takeSilent();
   }
 
-  /** Answers `cmd` with a reply of the proxy's own, in order. */
-  enqueueLocal(reply: Buffer, cmd: Cmd | undefined): void {
-    const e = this.own.entry('local', cmd, undefined);
-    e.local = reply;
-    e.expect = 0;
+  /** Answers `cmd` with a reply of the proxy's own, in order. `undo`: the answer changed the
+   * session's state (a broken transaction's): if the commands before it go again, so does `cmd`,
+   * decided anew once the state is undone (hold-queue.ts `requeued`). */
+  enqueueLocal(reply: Buffer, cmd: Cmd | undefined, undo?: () => void): void {
     if (this.queue.length === 0) {
       this.splicer.writeClient(reply);
       return;
     }
+    const e = this.own.entry('local', cmd, undefined);
+    e.local = reply;
+    e.expect = 0;
+    e.done = undo;
     this.queue.push(e);
   }
 

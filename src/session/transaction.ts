@@ -180,6 +180,11 @@ export function queueTimeError(args: readonly string[], spec: CommandSpec | unde
 export interface BrokenReply {
   reply: Buffer;
   unwatch: boolean;
+  /** Puts the transaction back as it was before this answer: the command goes again after the
+   * commands before it (their link never connected: hold-queue.ts `requeued`), to be answered
+   * anew in its turn — a MULTI answered here must not make the commands before it +QUEUED
+   * (seeds 10001, 10006). */
+  undo: () => void;
 }
 
 /**
@@ -189,25 +194,31 @@ export interface BrokenReply {
  * number of arguments: queueTimeError) is refused here too; but for WATCH, the EXEC then fails with EXECABORT, as it does anyway.
  */
 export function brokenReply(tx: Transaction, cmd: Command<CommandSpec>, kind: string, spec: CommandSpec | undefined, protocol: 2 | 3): BrokenReply | undefined {
+  const state = tx.state;
+  const queued = tx.queuedEffects;
+  const undo = () => {
+    tx.state = state;
+    tx.queuedEffects = queued;
+  };
   if (tx.inMulti && kind !== 'exec' && kind !== 'discard' && kind !== 'multi' && kind !== 'reset' && kind !== 'quit') {
-    if (kind === 'watch') return { reply: WATCH_INSIDE_MULTI, unwatch: false };
+    if (kind === 'watch') return { reply: WATCH_INSIDE_MULTI, unwatch: false, undo };
     const refused = queueTimeError(commandArgs(cmd).map((b) => b.toString('latin1')), spec);
-    if (refused !== undefined) return { reply: errorReply(refused), unwatch: false };
+    if (refused !== undefined) return { reply: errorReply(refused), unwatch: false, undo };
   }
   switch (tx.brokenAnswer(kind)) {
     case 'forward':
       return undefined;
     case 'ok':
-      return { reply: OK, unwatch: kind === 'discard' };
+      return { reply: OK, unwatch: kind === 'discard', undo };
     case 'queued':
-      return { reply: QUEUED, unwatch: false };
+      return { reply: QUEUED, unwatch: false, undo };
     case 'nested-multi':
-      return { reply: NESTED_MULTI, unwatch: false };
+      return { reply: NESTED_MULTI, unwatch: false, undo };
     case 'exec-null':
       // A null reply is what Redis gives when a watched key changed: clients retry.
-      return { reply: protocol === 3 ? NULL_RESP3 : NULL_ARRAY_RESP2, unwatch: true };
+      return { reply: protocol === 3 ? NULL_RESP3 : NULL_ARRAY_RESP2, unwatch: true, undo };
     case 'exec-abort':
-      return { reply: ErrorReplies.EXEC_ABORTED_FAILOVER, unwatch: true };
+      return { reply: ErrorReplies.EXEC_ABORTED_FAILOVER, unwatch: true, undo };
   }
 }
 

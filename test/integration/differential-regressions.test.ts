@@ -53,6 +53,7 @@ t.test('proxy and reference', async (t) => {
   const [, hX] = await pair();
   const [psR, psX] = await pair();
   const [pushR, pushX] = await pair();
+  const [dbR, dbX] = await pair();
   // SELECT inside a transaction: the db after EXEC is the one SELECTed there.
   await both(selR, selX, 1, 'MULTI');
   await both(selR, selX, 1, 'SELECT', '3');
@@ -71,6 +72,12 @@ t.test('proxy and reference', async (t) => {
   // A WATCH across the failover in RESP3.
   await hX.cmd('HELLO', '3');
   t.equal(await hX.cmd('WATCH', 'rg:h'), '+OK\r\n');
+  // SELECT 1, then SELECT 0 sent with replies skipped, in one write: SELECT 0 runs after SELECT 1.
+  await both(dbR, dbX, 1, 'SELECT', '2');
+  dbR.send(Buffer.concat([encode('SELECT', '1'), encode('CLIENT', 'REPLY', 'SKIP'), encode('SELECT', '0')]));
+  dbX.send(Buffer.concat([encode('SELECT', '1'), encode('CLIENT', 'REPLY', 'SKIP'), encode('SELECT', '0')]));
+  same(await Promise.all([dbR.read(1), dbX.read(1)]), 'SELECT 1 (then SELECT 0, unanswered)');
+  same(await both(dbR, dbX, 1, 'SET', 'rg:db', 'in-db-0'), 'SET in db 0');
   // A transaction open across the failover (broken: it cannot move).
   same(await both(txR, txX, 1, 'MULTI'), 'MULTI');
 
@@ -118,6 +125,13 @@ t.test('proxy and reference', async (t) => {
     t.equal(/ db=(\d+)/.exec(b[0])?.[1], / db=(\d+)/.exec(a[0])?.[1], `db: Redis ${/ db=(\d+)/.exec(a[0])?.[1]}`);
   });
 
+  await t.test('SELECT 1 | CLIENT REPLY SKIP | SELECT 0 in one write: db 0 is replayed after a failover, not db 1 (seed 10011: BLPOP answered null)', async (t) => {
+    const [a, b] = await both(dbR, dbX, 1, 'GET', 'rg:db');
+    t.same(b, a, 'GET in db 0');
+    const [c, d] = await both(dbR, dbX, 1, 'CLIENT', 'INFO');
+    t.equal(/ db=(\d+)/.exec(d[0])?.[1], / db=(\d+)/.exec(c[0])?.[1], `db: Redis ${/ db=(\d+)/.exec(c[0])?.[1]}`);
+  });
+
   await t.test('a MULTI Redis refused opens no transaction: after a failover PING is answered, not +QUEUED', async (t) => {
     const [a, b] = await both(ctxR, ctxX, 1, 'PING');
     t.same(b, a);
@@ -163,7 +177,20 @@ t.test('proxy and reference, kill -9 of the master', async (t) => {
   await both(s2R, s2X, 1, 'SSUBSCRIBE', 'rg:s2');
   const [gmR, gmX] = await pair();
   await both(gmR, gmX, 1, 'CLIENT', 'SETNAME', 'rg-gm'); // a link of its own
+  // A WATCH broken by the loss of its link (the master cut it, nothing in flight): what the
+  // session sends next goes on a new link, to the stopped master.
+  const [kwR, kwX] = await pair();
+  await both(kwR, kwX, 1, 'WATCH', 'rg:kw');
+  const kwSession = Math.max(...sessions().map((d) => d.id));
+  const kwLink = /^:(\d+)/.exec(await kwX.cmd('CLIENT', 'ID'))![1];
+  await kwR.cmd('CLIENT', 'ID');
+  await old.call('CLIENT', 'KILL', 'ID', kwLink);
+  await waitFor(() => sessions().some((d) => d.id === kwSession && d.node === undefined), { what: 'the WATCHing session without a link' });
   old.sigstop();
+  // A command sent on the new link (it never connects) and a MULTI answered by the proxy (the
+  // WATCH is broken) behind it.
+  kwR.send(Buffer.concat([encode('CLIENT', 'SETNAME', 'rg-kw'), encode('MULTI')]));
+  kwX.send(Buffer.concat([encode('CLIENT', 'SETNAME', 'rg-kw'), encode('MULTI')]));
   // A PING in flight in the RESP2 pub/sub context of a session with a shard channel.
   await both(s2R, s2X, 0, 'PING');
   // A read then MULTI in flight: the read goes again, the MULTI's outcome is unknown.
@@ -175,7 +202,7 @@ t.test('proxy and reference, kill -9 of the master', async (t) => {
   offR.send(encode('CLIENT', 'REPLY', 'OFF'));
   offR.send(encode('INCR', 'rg:n'));
   offX.send(Buffer.concat([encode('CLIENT', 'REPLY', 'OFF'), encode('INCR', 'rg:n')]));
-  await waitFor(() => sessions().filter((d) => d.node === old.addr && d.inFlight >= 1).length >= 4, { what: 'the commands written to the stopped master' });
+  await waitFor(() => sessions().filter((d) => d.node === old.addr && d.inFlight >= 1).length >= 5, { what: 'the commands written to the stopped master' });
   await old.kill('SIGKILL');
   await waitFor(() => p.proxy.groups[0].master !== old.addr && p.proxy.groups[0].master !== undefined, { timeoutMs: 60_000, what: 'the proxy switched' });
 
@@ -188,6 +215,13 @@ t.test('proxy and reference, kill -9 of the master', async (t) => {
     const [a, b] = await Promise.all([gmR.read(2), gmX.read(2, 30_000).catch((err: Error) => [`(no reply: ${err.message})`])]);
     t.equal(b[0], a[0], 'GET');
     t.match(b[1], /^(\+OK|-ERR connection to the master was lost)/, 'MULTI: OK, or its outcome is unknown (RSP_LINK_LOST)');
+  });
+
+  await t.test('CLIENT SETNAME then MULTI (answered by the proxy: the WATCH was broken) on a link that never connected: SETNAME is answered +OK, not +QUEUED (seeds 10001, 10006)', async (t) => {
+    const [a, b] = await Promise.all([kwR.read(2), kwX.read(2, 30_000).catch((err: Error) => [`(no reply: ${err.message})`])]);
+    t.same(b, a, 'CLIENT SETNAME, MULTI');
+    const [c, d] = await both(kwR, kwX, 1, 'CLIENT', 'SETNAME', 'rg-kw2');
+    t.same(d, c, 'a command in the transaction is queued');
   });
 
   await t.test('a session subscribed to a channel and a shard channel, idle at a kill -9, gets both back', async (t) => {

@@ -2,11 +2,12 @@
 // counts, the transaction state machine, the router.
 import t from 'tap';
 import { Subscriptions } from '../../src/session/subscriptions.js';
-import { Transaction, type TxState, type BrokenAnswer, queueTimeError } from '../../src/session/transaction.js';
+import { Transaction, type TxState, type BrokenAnswer, queueTimeError, brokenReply } from '../../src/session/transaction.js';
 import { CommandTable } from '../../src/commands/table.js';
 import { Deque } from '../../src/session/deque.js';
 import { requeued } from '../../src/session/hold-queue.js';
-import type { Entry } from '../../src/session/reply-queue.js';
+import { type Entry, newEntry } from '../../src/session/reply-queue.js';
+import { encodeCommand } from '../../src/resp/encode.js';
 import { route, type RouteInput, type Route } from '../../src/session/router.js';
 import { ReplayState } from '../../src/session/state.js';
 import { refusedWhileSubscribed } from '../../src/session/effects.js';
@@ -246,4 +247,33 @@ t.test('RESP2 pub/sub context: a pipelined HELLO 3 counts from when it is sent, 
   st.sentProtocol = 3; // HELLO 3 sent, its reply not yet read
   t.equal(st.protocol, 2);
   t.notOk(refusedWhileSubscribed(st, 'multi'), 'the node runs MULTI: it is in RESP3 by then');
+});
+
+t.test('hold queue: a MULTI the proxy answered for a broken WATCH goes again with the command before it, the transaction undone (seeds 10001, 10006: that command was answered +QUEUED)', async (t) => {
+  const table = CommandTable.packaged();
+  const cmdOf = (...args: string[]) => {
+    const data = encodeCommand(args);
+    return { data, size: data.length, argc: args.length, spec: table.lookupName(args[0]), arg1: args[1] === undefined ? undefined : Buffer.from(args[1]), inline: false, src: undefined, off: -1 };
+  };
+  const tx = new Transaction();
+  tx.sent('watch');
+  tx.leftLink();
+  t.equal(tx.state, 'broken-watching');
+  const queue = new Deque<Entry>();
+  // CLIENT SETNAME sent on a new link (it never connects), then MULTI answered by the proxy.
+  const setname = cmdOf('CLIENT', 'SETNAME', 'n');
+  t.equal(brokenReply(tx, setname, 'client', setname.spec, 2), undefined, 'CLIENT SETNAME goes to the node');
+  queue.push(newEntry('forward', setname, undefined, 0, 0));
+  const multi = cmdOf('MULTI');
+  const b = brokenReply(tx, multi, 'multi', multi.spec, 2)!;
+  t.equal(b.reply.toString(), '+OK\r\n', 'MULTI answered by the proxy');
+  t.equal(tx.state, 'broken-watching-multi');
+  const e = newEntry('local', multi, undefined, 0, 0);
+  e.local = b.reply;
+  e.done = b.undo;
+  queue.push(e);
+  const back = requeued(queue, undefined);
+  t.same(back.map((h) => h.type === 'command' && h.cmd), [setname, multi], 'both go again, in order');
+  t.equal(tx.state, 'broken-watching', 'the transaction as before the MULTI');
+  t.equal(brokenReply(tx, setname, 'client', setname.spec, 2), undefined, 'CLIENT SETNAME goes to the node again, not +QUEUED');
 });
