@@ -132,7 +132,9 @@ export function prepare(o: EffectsOwner, e: Entry, cmd: Cmd, kind: string, spec:
     case 'reset':
       o.replyMode = 'on';
       e.expect = 1;
-      e.done = () => {
+      e.done = (ok) => {
+        // Not when it goes again (its link never connected: hold-queue.ts undoes with ok false).
+        if (!ok) return;
         st.reset();
         o.dropSpare();
         o.unmovable = 'no';

@@ -38,6 +38,28 @@ t.test('a transaction answered locally as broken is not re-sent without its WATC
   t.notMatch(c.received(), /MULTI/, 'nor its MULTI');
 });
 
+t.test('GET then RESET on a link that never connects: the GET goes again in the db it was sent in (putting RESET back reset the session first)', async (t) => {
+  const a = await fakeServer();
+  const c = await fakeServer();
+  t.teardown(() => a.close());
+  t.teardown(() => c.close());
+  const host = fakeHost(addrOf(a));
+  const { session, client } = await sessionOn(t, host);
+  client.send(encode('SELECT', '2'));
+  await a.waitReceived('SELECT');
+  a.write('+OK\r\n');
+  t.equal((await client.read(1))[0], '+OK\r\n');
+  host.setMaster(await closedAddr());
+  session.onTopologyChange();
+  client.send(Buffer.concat([encode('GET', 'x'), encode('RESET')]));
+  await sleep(300); // the link to the closed port fails (and is retried) meanwhile
+  host.setMaster(addrOf(c));
+  session.onTopologyChange();
+  await c.waitReceived('RESET');
+  const got = c.received();
+  t.match(got, /SELECT\r\n\$1\r\n2\r\n[^]*GET\r\n[^]*RESET/, 'the new link is in db 2 before the GET, reset after it');
+});
+
 t.test('a protocol error behind held commands is still answered after a failed connection (defect 3)', async (t) => {
   const c = await fakeServer();
   t.teardown(() => c.close());
