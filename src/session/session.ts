@@ -248,9 +248,8 @@ export class Session implements SessionHandle, GateOwner, EffectsOwner, SplicerO
     return this.own.takeSilent();
   }
 
-  /** Answers `cmd` with a reply of the proxy's own, in order. `undo`: the answer changed the
-   * session's state (a broken transaction's): if the commands before it go again, so does `cmd`,
-   * decided anew once the state is undone (hold-queue.ts `requeued`). */
+  /** Answers `cmd` with a reply of the proxy's own, in order. `undo`: a broken transaction's
+   * answer, made anew if the commands before it go again (hold-queue.ts `requeued`). */
   enqueueLocal(reply: Buffer, cmd: Cmd | undefined, undo?: () => void): void {
     if (this.queue.length === 0) {
       this.splicer.writeClient(reply);
