@@ -173,10 +173,18 @@ export class ReplySplicer {
     } else {
       if (this.reissue.length > 0 && e.kind === 'forward') this.giveUpReissue();
       if (!this.streaming) {
-        // (A write's reply is collected whole while writes are to be confirmed: updateMode.)
+        // (A write's reply is collected whole while writes are to be confirmed: updateMode.) It
+        // may be in pieces of several chunks: the last piece counts the reply, the others are its
+        // first part (tag 0), so that an unconfirmed one becomes one error, not one per piece.
         const gate = this.writer.gate;
-        if (e.ack) gate.tag = 1;
-        this.deliverPend();
+        if (e.ack) {
+          const p = this.pend;
+          this.pend = [];
+          for (let i = 0; i < p.length; i++) {
+            gate.tag = i === p.length - 1 ? 1 : 0;
+            this.writer.write(p[i]);
+          }
+        } else this.deliverPend();
         gate.tag = -1;
       }
       // Latency (issue 18): the last byte of a forwarded command's reply is passed on.
@@ -223,8 +231,9 @@ export class ReplySplicer {
   updateMode(): void {
     const next = this.queue.peek();
     // While writes await confirmation each reply is collected whole, so that one answering a write
-    // can be replaced if the write is not confirmed.
-    const stream = (next === undefined || !next.buffered) && this.ackOwed === 0;
+    // can be replaced if the write is not confirmed; and while unblocked commands wait to run
+    // again, so that their errors can still go before the next reply (giveUpReissue).
+    const stream = (next === undefined || !next.buffered) && this.ackOwed === 0 && this.reissue.length === 0;
     if (stream === this.streaming) return;
     if (stream) this.fwdFrom = this.segStart;
     else {

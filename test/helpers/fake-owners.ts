@@ -21,6 +21,7 @@ import { BackendLink, type LinkHandlers } from '../../src/session/backend-link.j
 import { type Entry, type EntryKind, newEntry } from '../../src/session/reply-queue.js';
 import type { GroupConfigInput } from '../../src/config/defaults.js';
 import type { WriteConfirmations } from '../../src/topology/types.js';
+import type { SessionHost } from '../../src/session/host.js';
 import { fakeHost, type FakeHost } from './fake-host.js';
 
 export type Cmd = Command<CommandSpec>;
@@ -29,14 +30,15 @@ export const table = CommandTable.packaged();
 export const silentLog: Logger = pino({ level: 'silent' }) as unknown as Logger;
 
 /** The group as a part sees it, with what the part reported. */
-export interface TestHost extends FakeHost {
-  /** onReadonly reports (the node's address). */
-  readonly readonlys: (string | undefined)[];
-  /** onLinkLost reports. */
-  readonly linksLost: string[];
-  /** What `confirmations(addr)` returns (write confirmation; undefined: none needed). */
-  confirmer: WriteConfirmations | null | undefined;
-}
+export type TestHost = FakeHost &
+  SessionHost & {
+    /** onReadonly reports (the node's address). */
+    readonly readonlys: (string | undefined)[];
+    /** onLinkLost reports. */
+    readonly linksLost: string[];
+    /** What `confirmations(addr)` returns (write confirmation; undefined: none needed). */
+    confirmer: WriteConfirmations | null | undefined;
+  };
 
 export function testHost(master: string | undefined = '10.0.0.1:6379', over: Partial<GroupConfigInput> = {}): TestHost {
   const h = fakeHost(master, over) as unknown as TestHost & Record<string, unknown>;

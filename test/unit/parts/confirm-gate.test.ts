@@ -11,7 +11,7 @@ const LOST = ErrorReplies.LINK_LOST.toString('latin1');
 function gateOn() {
   const out: string[] = [];
   const owner = {
-    closed: false,
+    closed: false as boolean,
     releases: 0,
     unconfirmed: [] as [number, string][],
     toClient: (b: Buffer) => void out.push(b.toString('latin1')),
