@@ -93,7 +93,10 @@ export class ReplySplicer {
         this.owner.teardown('output buffer limit');
         return;
       }
-      link.socket.pause();
+      // Resumed on the client's 'drain' or when held output is released (client-writer.ts): only
+      // when one of them will come (no 'drain' follows a write() that returned true, so a soft
+      // limit below the socket's high-water mark acts at the high-water mark).
+      if (client.writableNeedDrain || this.writer.gate.holding) link.socket.pause();
     }
   }
 

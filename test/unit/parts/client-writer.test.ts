@@ -173,6 +173,22 @@ t.test('write confirmation: held output released into an empty socket resumes wh
   t.notOk(client.paused, 'the client is read again');
 });
 
+t.test('write confirmation: held output released into a slow client below its high-water mark left the link paused for good (no drain comes); now resumed', async (t) => {
+  const host = testHost();
+  const c = new TestConfirmer();
+  host.confirmer = c;
+  const link = fakeLink().link;
+  const { client, writer } = writerOn({ link }, host);
+  client.slow = true;
+  writer.awaitConfirm(link.addr);
+  writer.write(Buffer.from('+OK\r\n'));
+  link.socket.pause(); // the splicer paused it: behind > outputBufferSoftBytes counting held output
+  c.confirm(1);
+  t.equal(client.writableLength, 5, 'the released bytes wait in the socket (write() returned true)');
+  client.drain();
+  t.notOk(link.socket.isPaused(), 'the link reads again');
+});
+
 t.test('close forgets the held output and leaves the confirmer', async (t) => {
   const host = testHost();
   const c = new TestConfirmer();

@@ -269,14 +269,31 @@ t.test('bytes that are not RESP cut the link; what was streamed before them was 
 t.test('output limits: above outputBufferSoftBytes the link is paused; above outputBufferHardBytes the session is closed', async (t) => {
   const big = `$3000\r\n${'x'.repeat(3000)}\r\n`;
   {
+    // The client keeps up, but replies wait for write confirmation: held output counts.
+    const s = splicerOn();
+    setLimits(s.host, { outputBufferSoftBytes: 1000, outputBufferHardBytes: 100_000 });
+    const c = new TestConfirmer(s.node.link.addr);
+    s.host.confirmer = c;
+    s.splicer.ackOwed = 1;
+    s.push(fwd('SET', 'k', 'v'), fwd('GET', 'a'), fwd('GET', 'b'));
+    s.queue.peek()!.ack = true;
+    s.feed('+OK\r\n' + big);
+    t.equal(s.client.text, '', 'held for confirmation');
+    t.ok(s.node.socket.isPaused(), 'soft: the link is paused');
+    t.same(s.owner.teardowns, []);
+    c.confirm(1);
+    t.equal(s.client.text, '+OK\r\n' + big);
+    t.notOk(s.node.socket.isPaused(), 'released: the link reads again');
+  }
+  {
+    // A slow client: write() returned false, the link is paused until 'drain'.
     const s = splicerOn();
     setLimits(s.host, { outputBufferSoftBytes: 1000, outputBufferHardBytes: 100_000 });
     s.client.slow = true;
     s.client.highWaterMark = 2000;
     s.push(fwd('GET', 'a'), fwd('GET', 'b'));
     s.feed(big);
-    t.ok(s.node.socket.isPaused(), 'soft: the link is paused');
-    t.same(s.owner.teardowns, []);
+    t.ok(s.node.socket.isPaused(), 'the link is paused');
     s.client.drain();
     t.notOk(s.node.socket.isPaused(), 'drained: resumed');
   }
@@ -295,6 +312,16 @@ t.test('output limits: above outputBufferSoftBytes the link is paused; above out
     s.feed(big);
     t.notOk(s.node.socket.isPaused(), 'a client that keeps up: nothing paused');
   }
+});
+
+t.test('outputBufferSoftBytes below the socket high-water mark: the link paused for a slow client was never resumed (no drain comes); now it reads again once the client has read', async (t) => {
+  const s = splicerOn();
+  setLimits(s.host, { outputBufferSoftBytes: 1000, outputBufferHardBytes: 100_000 });
+  s.client.slow = true; // high-water mark 16 KB: write() returns true, no 'drain' will follow
+  s.push(fwd('GET', 'a'), fwd('GET', 'b'));
+  s.feed(`$3000\r\n${'x'.repeat(3000)}\r\n`);
+  s.client.drain(); // the client read it all
+  t.notOk(s.node.socket.isPaused(), 'the link reads the next reply');
 });
 
 t.test('write confirmation: an unconfirmed write reply split across two node chunks became two errors (one reply too many); now exactly one', async (t) => {
