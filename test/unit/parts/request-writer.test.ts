@@ -119,6 +119,7 @@ t.test('a closed link gets nothing more', async (t) => {
   s.rw.send(a.link, framed(chunk)[0]);
   s.rw.end();
   t.equal(a.writes.length, 0);
+  t.notOk(s.client.paused, 'and the client is not paused for it (a dead link never drains)');
 });
 
 t.test('the shared link: adjacent commands of one run are handed over as one run with their count; a new run flushes the last', async (t) => {
