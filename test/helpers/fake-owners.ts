@@ -5,8 +5,9 @@
 //   part makes recorded);
 // - `StubClient`: the client socket as the client writer uses it (write's return value, the bytes
 //   the client has not read, pause/resume, 'drain');
-// - `fakeLink`: a real BackendLink over a stream.Duplex instead of a TCP connection — what the
-//   proxy writes is captured, what the node "sends" is handed to the link as if read;
+// - `fakeLink`: a real BackendLink over a stream.Duplex instead of a TCP connection (`fakeConn`,
+//   LinkOptions.connect) — what the proxy writes is captured, what the node "sends" is handed to
+//   the link as if read; `FakeConnector` for a part that opens links itself (Links.connect);
 // - `commands`: commands framed by the real request framer from the packaged command table;
 // - `entry`: a reply-queue entry.
 import { Duplex } from 'node:stream';
@@ -146,14 +147,22 @@ export interface FakeNode {
   readonly text: string;
 }
 
-/**
- * A BackendLink with no network: a stream.Duplex whose writes are captured. `connected` (default
- * true): the node has answered the opening PING. `highWaterMark`: the link's write buffer; with
- * `stall`, writes are never taken (write() returns false once it is full).
- */
-export function fakeLink(opts: { addr?: string; masterEpoch?: number; connected?: boolean; highWaterMark?: number; stall?: boolean; handlers?: Partial<LinkHandlers> } = {}): FakeNode {
+/** A node's end of a connection with no network: a stream.Duplex whose writes are captured. */
+export interface FakeConn {
+  readonly socket: Duplex;
+  /** What the proxy wrote, one Buffer per write. */
+  readonly writes: Buffer[];
+  /** The node sends `bytes` (handed to the owner as read from the socket). */
+  send(bytes: string | Buffer): void;
+  /** Everything written, as one string. */
+  readonly text: string;
+}
+
+/** A connection for LinkOptions.connect: `highWaterMark` is its write buffer; with `stall`,
+ * writes are never taken (write() returns false once it is full). */
+export function fakeConn(opts: { highWaterMark?: number; stall?: boolean } = {}): FakeConn & { connect: (onChunk: (b: Buffer) => void) => net.Socket } {
   const writes: Buffer[] = [];
-  let onChunk!: (b: Buffer) => void;
+  let onChunk: ((b: Buffer) => void) | undefined;
   const socket = new Duplex({
     highWaterMark: opts.highWaterMark ?? 16 * 1024,
     read() {},
@@ -166,35 +175,58 @@ export function fakeLink(opts: { addr?: string; masterEpoch?: number; connected?
       if (!opts.stall) cb();
     },
   });
+  return {
+    socket,
+    writes,
+    send: (bytes) => onChunk!(typeof bytes === 'string' ? Buffer.from(bytes, 'latin1') : bytes),
+    get text() {
+      return Buffer.concat(writes).toString('latin1');
+    },
+    connect: (cb) => {
+      onChunk = cb;
+      return socket as unknown as net.Socket;
+    },
+  };
+}
+
+/** LinkOptions.connect for a part that opens links itself (links.ts): each connection opened is
+ * kept, in order. */
+export class FakeConnector {
+  readonly opened: FakeConn[] = [];
+  readonly connect = (onChunk: (b: Buffer) => void): net.Socket => {
+    const c = fakeConn();
+    this.opened.push(c);
+    return c.connect(onChunk);
+  };
+}
+
+export interface FakeNode extends FakeConn {
+  readonly link: BackendLink;
+}
+
+/**
+ * A BackendLink with no network (fakeConn). `connected` (default true): the node has answered the
+ * opening PING.
+ */
+export function fakeLink(opts: { addr?: string; masterEpoch?: number; connected?: boolean; highWaterMark?: number; stall?: boolean; handlers?: Partial<LinkHandlers> } = {}): FakeNode {
+  const conn = fakeConn(opts);
   const handlers: LinkHandlers = {
     onData: opts.handlers?.onData ?? (() => {}),
     onDrain: opts.handlers?.onDrain ?? (() => {}),
     onClose: opts.handlers?.onClose ?? (() => {}),
   };
-  const link = new BackendLink(
-    {
-      addr: opts.addr ?? '10.0.0.1:6379',
-      masterEpoch: opts.masterEpoch ?? 1,
-      connectTimeoutMs: 1000,
-      connect: (cb) => {
-        onChunk = cb;
-        return socket as unknown as net.Socket;
-      },
-    },
-    handlers,
-  );
-  const send = (bytes: string | Buffer) => onChunk(typeof bytes === 'string' ? Buffer.from(bytes, 'latin1') : bytes);
+  const link = new BackendLink({ addr: opts.addr ?? '10.0.0.1:6379', masterEpoch: opts.masterEpoch ?? 1, connectTimeoutMs: 1000, connect: conn.connect }, handlers);
   if (opts.connected ?? true) {
-    send('+PONG\r\n');
-    writes.length = 0; // the opening PING
+    conn.send('+PONG\r\n');
+    conn.writes.length = 0; // the opening PING
   }
   return {
     link,
-    socket,
-    writes,
-    send,
+    socket: conn.socket,
+    writes: conn.writes,
+    send: conn.send,
     get text() {
-      return Buffer.concat(writes).toString('latin1');
+      return conn.text;
     },
   };
 }
