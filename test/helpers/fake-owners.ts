@@ -175,6 +175,8 @@ export function fakeConn(opts: { highWaterMark?: number; stall?: boolean } = {})
       if (!opts.stall) cb();
     },
   });
+  // The proxy ends the link (FIN): the node closes its side too, as Redis does.
+  socket.on('finish', () => socket.destroy());
   return {
     socket,
     writes,
