@@ -1,0 +1,72 @@
+// Two reply-splicer defects found by its unit tests (test/unit/parts/reply-splicer.test.ts), shown
+// here through a whole session on a fake host with a fake node (loopback), as a client meets them.
+import t from 'tap';
+import { fakeServer } from '../helpers/fake-resp.js';
+import { fakeHost, sessionOn } from '../helpers/fake-host.js';
+import { encode } from '../helpers/raw.js';
+import { waitFor } from '../helpers/group.js';
+import { ErrorReplies } from '../../src/errors.js';
+import type { ConfirmWaiter, WriteConfirmations } from '../../src/topology/types.js';
+
+const addrOf = (f: { port: number }) => `127.0.0.1:${f.port}`;
+
+t.test('CLIENT UNBLOCK from another client, then a command sent after it: its reply reached the client before the unblocked BLPOP’s (a reply out of order)', async (t) => {
+  const m = await fakeServer();
+  t.teardown(() => m.close());
+  const host = fakeHost(addrOf(m));
+  const { client } = await sessionOn(t, host);
+  client.send(Buffer.concat([encode('BLPOP', 'q', '0'), encode('GET', 'k')]));
+  await m.waitReceived('GET');
+  // The proxy's CLIENT ID probe, then an operator's `CLIENT UNBLOCK <id> ERROR`: BLPOP did not run.
+  m.write(':5\r\n-UNBLOCKED client unblocked via CLIENT UNBLOCK\r\n');
+  // The client, still waiting for BLPOP, pipelines a write.
+  client.send(encode('SET', 'a', 'b'));
+  await m.waitReceived('SET');
+  m.write('$1\r\nv\r\n+OK\r\n'); // GET's reply (it ran after the unblock), then SET's
+  const replies = await client.read(3, 3000).catch((e: Error) => [e.message]);
+  t.same(replies, ['-UNBLOCKED client unblocked via CLIENT UNBLOCK\r\n', '$1\r\nv\r\n', '+OK\r\n'], 'BLPOP, GET, SET answered in order');
+});
+
+class FailingConfirmer implements WriteConfirmations {
+  readonly waiters = new Set<ConfirmWaiter>();
+  active = true;
+  constructor(readonly addr: string) {}
+  ticket(): number {
+    return 1;
+  }
+  wait(w: ConfirmWaiter): void {
+    this.waiters.add(w);
+  }
+  forget(w: ConfirmWaiter): void {
+    this.waiters.delete(w);
+  }
+  fail(reason: string): void {
+    for (const w of [...this.waiters]) {
+      this.waiters.delete(w);
+      w.unconfirmed(reason);
+    }
+  }
+}
+
+t.test('writeSafety safe: an unconfirmed write whose reply came in two pieces was answered with two errors (one reply too many)', async (t) => {
+  const m = await fakeServer();
+  t.teardown(() => m.close());
+  const host = fakeHost(addrOf(m));
+  const c = new FailingConfirmer(addrOf(m));
+  (host as unknown as { confirmations: (a: string) => unknown }).confirmations = (a: string) => (a === c.addr ? c : null);
+  const { session, client } = await sessionOn(t, host);
+  client.send(encode('SET', 'k', 'v'));
+  await m.waitReceived('SET');
+  m.write('+O');
+  // The proxy has read the first piece (its link's reply framer is inside a reply).
+  const link = () => (session as unknown as { links: { link?: { framer: { atBoundary: boolean } } } }).links.link;
+  await waitFor(() => link()?.framer.atBoundary === false, { timeoutMs: 3000, what: 'the first piece read' });
+  m.write('K\r\n');
+  await waitFor(() => c.waiters.size > 0 && link()?.framer.atBoundary === true, { timeoutMs: 3000, what: 'the reply held for confirmation' });
+  c.fail('the master changed');
+  client.send(encode('GET', 'k'));
+  await m.waitReceived('GET');
+  m.write('$1\r\nx\r\n');
+  const replies = await client.read(2, 3000).catch((e: Error) => [e.message]);
+  t.same(replies, [ErrorReplies.LINK_LOST.toString('latin1'), '$1\r\nx\r\n'], 'one error for the SET, then the GET’s reply');
+});
