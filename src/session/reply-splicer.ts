@@ -204,8 +204,9 @@ export class ReplySplicer {
   /** A command behind the unblocked ones completed on the old node: they are answered with their
    * error after all (in order), not run again. */
   private giveUpReissue(): void {
-    for (const r of this.reissue) this.writeClient(r.error);
+    const r = this.reissue;
     this.reissue = [];
+    for (const x of r) this.writer.write(x.error);
   }
 
   /** Are unblocked commands waiting to run again? */
@@ -265,9 +266,12 @@ export class ReplySplicer {
     }
   }
 
-  /** Writes a reply of the proxy's own, after any streamed bytes that precede it. */
+  /** Writes a reply of the proxy's own, after any streamed bytes that precede it. A reply the
+   * proxy decided behind unblocked commands waiting to run again keeps the order as a completed
+   * command does: they are answered with their error first (giveUpReissue). */
   writeClient(buf: Buffer): void {
     this.flushStream();
+    if (this.reissue.length > 0) this.giveUpReissue();
     this.writer.write(buf);
   }
 }

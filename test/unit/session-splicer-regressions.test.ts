@@ -27,6 +27,23 @@ t.test('CLIENT UNBLOCK from another client, then a command sent after it: its re
   t.same(replies, ['-UNBLOCKED client unblocked via CLIENT UNBLOCK\r\n', '$1\r\nv\r\n', '+OK\r\n'], 'BLPOP, GET, SET answered in order');
 });
 
+t.test('CLIENT UNBLOCK, then a command the proxy answers itself: its reply came first and the unblocked BLPOP was never answered (the client hung)', async (t) => {
+  const m = await fakeServer();
+  t.teardown(() => m.close());
+  const host = fakeHost(addrOf(m));
+  const { session, client } = await sessionOn(t, host);
+  client.send(Buffer.concat([encode('BLPOP', 'q', '0'), encode('GET', 'k')]));
+  await m.waitReceived('GET');
+  m.write(':5\r\n-UNBLOCKED client unblocked via CLIENT UNBLOCK\r\n');
+  const splicer = (session as unknown as { splicer: { reissuing: boolean } }).splicer;
+  await waitFor(() => splicer.reissuing, { timeoutMs: 3000, what: 'the unblocked BLPOP waiting to run again' });
+  client.send(encode('SYNC')); // refused by the proxy: a reply decided behind BLPOP
+  await waitFor(() => session.describe().inFlight === 2, { timeoutMs: 3000, what: 'the refusal queued behind GET' });
+  m.write('$1\r\nv\r\n');
+  const replies = await client.read(3, 3000).catch((e: Error) => [e.message]);
+  t.same(replies, ['-UNBLOCKED client unblocked via CLIENT UNBLOCK\r\n', '$1\r\nv\r\n', ErrorReplies.REFUSED_TOPOLOGY.toString('latin1')], 'BLPOP, GET, SYNC answered, in order');
+});
+
 class FailingConfirmer implements WriteConfirmations {
   readonly waiters = new Set<ConfirmWaiter>();
   active = true;

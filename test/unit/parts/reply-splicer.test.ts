@@ -258,6 +258,18 @@ t.test('-UNBLOCKED, then a command sent after it completes on the old node: its 
   }
 });
 
+t.test('-UNBLOCKED, then a reply the proxy decided for a command sent after it: written first, and the unblocked command never answered (it hung); now answered with its error, in order', async (t) => {
+  const s = splicerOn();
+  s.push(entry('forward', command('BLPOP', 'q', '0'), { blocking: true, buffered: true }), entry('forward', command('GET', 'k'), { replayable: true }));
+  s.feed('-UNBLOCKED x\r\n$1\r\nv\r\n');
+  t.ok(s.splicer.reissuing, 'BLPOP and GET would move');
+  // The session writes a local answer that has reached the head of the queue (Session.afterPop),
+  // e.g. SYNC refused, or a `read` user's write refused, sent after BLPOP.
+  s.splicer.writeClient(Buffer.from('-ERR refused\r\n'));
+  t.equal(s.client.text, '-UNBLOCKED x\r\n$1\r\nv\r\n-ERR refused\r\n', 'BLPOP and GET answered first, from the old node');
+  t.notOk(s.splicer.reissuing, 'nothing left waiting to run again');
+});
+
 t.test('bytes that are not RESP cut the link; what was streamed before them was passed on', async (t) => {
   const s = splicerOn();
   s.push(fwd('GET', 'a'), fwd('GET', 'b'));
