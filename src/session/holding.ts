@@ -203,7 +203,9 @@ export class Holding {
     let replay = false;
     for (const q of this.queue) if (q.kind === 'forward' && q.replayable) replay = true;
     if (!replay) {
-      if (this.queue.peek() === e) this.owner.afterPop();
+      // The writes were turned into their errors: the session writes what is due from the head
+      // (an earlier run, or a reply of its own, may be there before `e`).
+      if (this.queue.peek()?.kind === 'local') this.owner.afterPop();
       return;
     }
     this.owner.group.metrics.reissued.inc(this.requeueAll());

@@ -1,5 +1,6 @@
-// Two reply-splicer defects found by its unit tests (test/unit/parts/reply-splicer.test.ts), shown
-// here through a whole session on a fake host with a fake node (loopback), as a client meets them.
+// Defects found by the parts' unit tests (test/unit/parts/reply-splicer.test.ts, holding.test.ts),
+// shown here through a whole session on a fake host with a fake node (loopback), as a client meets
+// them.
 import t from 'tap';
 import { fakeServer } from '../helpers/fake-resp.js';
 import { fakeHost, sessionOn } from '../helpers/fake-host.js';
@@ -7,6 +8,7 @@ import { encode } from '../helpers/raw.js';
 import { waitFor } from '../helpers/group.js';
 import { ErrorReplies } from '../../src/errors.js';
 import type { ConfirmWaiter, WriteConfirmations } from '../../src/topology/types.js';
+import { SharedLink } from '../../src/session/shared-link.js';
 
 const addrOf = (f: { port: number }) => `127.0.0.1:${f.port}`;
 
@@ -86,4 +88,21 @@ t.test('writeSafety safe: an unconfirmed write whose reply came in two pieces wa
   m.write('$1\r\nx\r\n');
   const replies = await client.read(2, 3000).catch((e: Error) => [e.message]);
   t.same(replies, [ErrorReplies.LINK_LOST.toString('latin1'), '$1\r\nx\r\n'], 'one error for the SET, then the GET’s reply');
+});
+
+t.test('shared link lost with two runs of writes in flight (a refusal between them): no reply was ever written (the client hung)', async (t) => {
+  const m = await fakeServer();
+  t.teardown(() => m.close());
+  const host = fakeHost(addrOf(m), { links: { shared: true } });
+  const shared = new SharedLink(addrOf(m), host.masterEpoch, { auth: {}, connectTimeoutMs: 1000 }, () => {}, () => {});
+  t.teardown(() => shared.destroy());
+  (host as unknown as { sharedLink: () => SharedLink | undefined }).sharedLink = () => (shared.closed ? undefined : shared);
+  const { client } = await sessionOn(t, host);
+  // One chunk: a write, a command the proxy refuses, a write — two runs on the shared link.
+  client.send(Buffer.concat([encode('SET', 'a', '1'), encode('SYNC'), encode('SET', 'b', '2')]));
+  await m.waitReceived('$1\r\nb\r\n');
+  m.drop(); // the node dies before answering
+  const lost = ErrorReplies.LINK_LOST.toString('latin1');
+  const replies = await client.read(3, 3000).catch((e: Error) => [e.message]);
+  t.same(replies, [lost, ErrorReplies.REFUSED_TOPOLOGY.toString('latin1'), lost], 'each answered, in order');
 });

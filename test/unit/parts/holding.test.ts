@@ -256,6 +256,18 @@ t.test('shared link: unsent entries go back in front of what is held; losses wit
   }
 });
 
+t.test('shared link: every loss reported, writes only, the queue headed by an earlier run or a local reply — its answers were never written (the client hung); now they are', async (t) => {
+  const s = holdingOn();
+  const w1 = entry('local', command('SET', 'a', '1'), { shared: true, local: ErrorReplies.LINK_LOST, expect: 0 });
+  const refused = entry('local', command('SYNC'), { local: Buffer.from('-ERR refused\r\n'), expect: 0 });
+  const w2 = entry('local', command('SET', 'b', '2'), { shared: true, local: ErrorReplies.LINK_LOST, expect: 0 });
+  s.queue.push(w1);
+  s.queue.push(refused);
+  s.queue.push(w2);
+  s.holding.lost(w2);
+  t.equal(s.owner.pops, 1, 'the session is told (afterPop writes the local replies at the head, in order)');
+});
+
 t.test('shutdown: every held command is answered SHUTTING_DOWN, held replies as they are, in order', async (t) => {
   const s = holdingOn();
   const now = Date.now();
