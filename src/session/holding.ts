@@ -194,7 +194,11 @@ export class Holding {
   unsent(e: Entry): void {
     this.requeueFrom(e);
     this.reader.updateMode();
-    if (this.queue.length === 0) this.owner.relink();
+    // The runs before it on that link were reported lost already (in order): settle them now, as
+    // the last loss would have — no later report will.
+    const last = this.queue.last();
+    if (last === undefined) this.owner.relink();
+    else this.lost(last);
   }
 
   /** Every loss of the shared link is reported (`e` the last): reads marked replayable go again,

@@ -106,3 +106,33 @@ t.test('shared link lost with two runs of writes in flight (a refusal between th
   const replies = await client.read(3, 3000).catch((e: Error) => [e.message]);
   t.same(replies, [lost, ErrorReplies.REFUSED_TOPOLOGY.toString('latin1'), lost], 'each answered, in order');
 });
+
+t.test('shared link lost with one run of writes sent and the next not yet written: neither was answered (the client hung)', async (t) => {
+  const m = await fakeServer();
+  const m2 = await fakeServer();
+  t.teardown(() => m.close());
+  t.teardown(() => m2.close());
+  const host = fakeHost(addrOf(m), { links: { shared: true } });
+  const first = new SharedLink(addrOf(m), host.masterEpoch, { auth: {}, connectTimeoutMs: 1000 }, () => {}, () => {});
+  let second: SharedLink | undefined;
+  t.teardown(() => first.destroy());
+  t.teardown(() => second?.destroy());
+  (host as unknown as { sharedLink: () => SharedLink | undefined }).sharedLink = () => {
+    if (!first.closed) return first;
+    second ??= new SharedLink(addrOf(m2), host.masterEpoch + 1, { auth: {}, connectTimeoutMs: 1000 }, () => {}, () => {});
+    return second;
+  };
+  const { client } = await sessionOn(t, host);
+  client.send(encode('SET', 'a', '1'));
+  await m.waitReceived('SET');
+  client.send(encode('SET', 'b', '2')); // waits on the link for the first write's replies
+  await waitFor(() => first.inFlight === 2, { timeoutMs: 3000, what: 'the second run staged' });
+  m.drop();
+  const resent = await m2.waitReceived('SET', 3000).then(
+    () => true,
+    () => false,
+  );
+  if (resent) m2.write('+OK\r\n');
+  const replies = await client.read(2, 1000).catch((e: Error) => [e.message]);
+  t.same(replies, [ErrorReplies.LINK_LOST.toString('latin1'), '+OK\r\n'], 'the sent write: lost in flight; the unsent one: sent again');
+});

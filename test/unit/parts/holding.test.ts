@@ -268,6 +268,27 @@ t.test('shared link: every loss reported, writes only, the queue headed by an ea
   t.equal(s.owner.pops, 1, 'the session is told (afterPop writes the local replies at the head, in order)');
 });
 
+t.test('shared link: the first unsent run reported after runs lost in flight — they were never settled (the client hung); now they are, as the last loss would be', async (t) => {
+  {
+    const s = holdingOn();
+    s.queue.push(entry('local', command('SET', 'a', '1'), { shared: true, local: ErrorReplies.LINK_LOST, expect: 0 }));
+    const w2 = entry('forward', command('SET', 'b', '2'), { shared: true });
+    s.queue.push(w2);
+    s.holding.unsent(w2);
+    t.same(heldOf(s.holding), ['set'], 'SET b goes again');
+    t.equal(s.owner.pops, 1, "SET a's error is written (afterPop), then what is held is sent");
+  }
+  {
+    const s = holdingOn();
+    s.queue.push(entry('forward', command('GET', 'a'), { shared: true, replayable: true }));
+    const w2 = entry('forward', command('SET', 'b', '2'), { shared: true });
+    s.queue.push(w2);
+    s.holding.unsent(w2);
+    t.same(heldOf(s.holding), ['get', 'set'], 'the read lost in flight goes again, before SET b');
+    t.equal(s.owner.relinks, 1);
+  }
+});
+
 t.test('shutdown: every held command is answered SHUTTING_DOWN, held replies as they are, in order', async (t) => {
   const s = holdingOn();
   const now = Date.now();
