@@ -13,6 +13,7 @@ import type { TlsClientOptions } from '../config/types.js';
 import { ReplyFramer } from '../resp/reply.js';
 import { PING } from '../resp/encode.js';
 import { connectNode } from './connect.js';
+import type { OnChunk } from './socket-reads.js';
 
 export interface LinkHandlers {
   onData(link: BackendLink, chunk: Buffer): void;
@@ -25,6 +26,9 @@ export interface LinkOptions {
   masterEpoch: number;
   tls?: TlsClientOptions;
   connectTimeoutMs: number;
+  /** Opens the connection instead of connectNode (unit tests: a stream with no network behind
+   * it, test/helpers/fake-owners.ts); `onChunk` gets the node's bytes. */
+  connect?: (onChunk: OnChunk) => net.Socket;
 }
 
 /** Longest answer to the opening PING awaited: Redis's are one short line (+PONG, -NOAUTH ...). */
@@ -69,7 +73,8 @@ export class BackendLink {
   constructor(opts: LinkOptions, private readonly handlers: LinkHandlers) {
     this.addr = opts.addr;
     this.masterEpoch = opts.masterEpoch;
-    this.socket = connectNode(opts.addr, opts.tls, opts.connectTimeoutMs, (chunk) => this.onChunk(chunk));
+    const onChunk = (chunk: Buffer) => this.onChunk(chunk);
+    this.socket = opts.connect ? opts.connect(onChunk) : connectNode(opts.addr, opts.tls, opts.connectTimeoutMs, onChunk);
     // The PING goes first, alone (queued until the connection is up); everything after it waits
     // in the corked socket for its answer.
     this.socket.write(PING);

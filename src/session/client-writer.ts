@@ -93,7 +93,8 @@ export class ClientWriter implements ConfirmGateOwner {
 
   /** ConfirmGateOwner: all held output was passed on. */
   afterRelease(): void {
-    if (this.socket.writableLength === 0) this.onDrain();
+    // No 'drain' will come unless a write() returned false: resume now what was paused for it.
+    if (!this.socket.writableNeedDrain) this.onDrain();
     this.owner.maybeFinish();
   }
 

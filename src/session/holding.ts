@@ -194,7 +194,11 @@ export class Holding {
   unsent(e: Entry): void {
     this.requeueFrom(e);
     this.reader.updateMode();
-    if (this.queue.length === 0) this.owner.relink();
+    // The runs before it on that link were reported lost already (in order): settle them now, as
+    // the last loss would have — no later report will.
+    const last = this.queue.last();
+    if (last === undefined) this.owner.relink();
+    else this.lost(last);
   }
 
   /** Every loss of the shared link is reported (`e` the last): reads marked replayable go again,
@@ -203,7 +207,9 @@ export class Holding {
     let replay = false;
     for (const q of this.queue) if (q.kind === 'forward' && q.replayable) replay = true;
     if (!replay) {
-      if (this.queue.peek() === e) this.owner.afterPop();
+      // The writes were turned into their errors: the session writes what is due from the head
+      // (an earlier run, or a reply of its own, may be there before `e`).
+      if (this.queue.peek()?.kind === 'local') this.owner.afterPop();
       return;
     }
     this.owner.group.metrics.reissued.inc(this.requeueAll());

@@ -5,7 +5,7 @@
 // by the session (`LinksOwner.replay`).
 import type { Logger } from '../logger.js';
 import { CmdFlag, type CommandSpec, isReadOnly } from '../commands/table.js';
-import { BackendLink } from './backend-link.js';
+import { BackendLink, type LinkOptions } from './backend-link.js';
 import type { Deque } from './deque.js';
 import type { ArrivalClock, Entry } from './reply-queue.js';
 import type { ReplayState } from './state.js';
@@ -68,6 +68,8 @@ export class Links {
   private cutTimer: NodeJS.Timeout | undefined;
   /** The router's input, filled in per command (one object per session, not per command). */
   private readonly ri: RouteInput;
+  /** How links are opened: connectNode unless set (unit tests open links without a network). */
+  connect: LinkOptions['connect'] = undefined;
 
   constructor(
     private readonly owner: LinksOwner,
@@ -215,7 +217,7 @@ export class Links {
     o.flushWrites();
     const g = o.group;
     const link = new BackendLink(
-      { addr, masterEpoch, tls: g.config.tls.backend, connectTimeoutMs: g.config.topology.connectTimeoutMs },
+      { addr, masterEpoch, tls: g.config.tls.backend, connectTimeoutMs: g.config.topology.connectTimeoutMs, connect: this.connect },
       this.handlers,
     );
     this.link = link;

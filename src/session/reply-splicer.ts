@@ -93,7 +93,10 @@ export class ReplySplicer {
         this.owner.teardown('output buffer limit');
         return;
       }
-      link.socket.pause();
+      // Resumed on the client's 'drain' or when held output is released (client-writer.ts): only
+      // when one of them will come (no 'drain' follows a write() that returned true, so a soft
+      // limit below the socket's high-water mark acts at the high-water mark).
+      if (client.writableNeedDrain || this.writer.gate.holding) link.socket.pause();
     }
   }
 
@@ -173,10 +176,18 @@ export class ReplySplicer {
     } else {
       if (this.reissue.length > 0 && e.kind === 'forward') this.giveUpReissue();
       if (!this.streaming) {
-        // (A write's reply is collected whole while writes are to be confirmed: updateMode.)
+        // (A write's reply is collected whole while writes are to be confirmed: updateMode.) It
+        // may be in pieces of several chunks: the last piece counts the reply, the others are its
+        // first part (tag 0), so that an unconfirmed one becomes one error, not one per piece.
         const gate = this.writer.gate;
-        if (e.ack) gate.tag = 1;
-        this.deliverPend();
+        if (e.ack) {
+          const p = this.pend;
+          this.pend = [];
+          for (let i = 0; i < p.length; i++) {
+            gate.tag = i === p.length - 1 ? 1 : 0;
+            this.writer.write(p[i]);
+          }
+        } else this.deliverPend();
         gate.tag = -1;
       }
       // Latency (issue 18): the last byte of a forwarded command's reply is passed on.
@@ -194,8 +205,9 @@ export class ReplySplicer {
   /** A command behind the unblocked ones completed on the old node: they are answered with their
    * error after all (in order), not run again. */
   private giveUpReissue(): void {
-    for (const r of this.reissue) this.writeClient(r.error);
+    const r = this.reissue;
     this.reissue = [];
+    for (const x of r) this.writer.write(x.error);
   }
 
   /** Are unblocked commands waiting to run again? */
@@ -224,8 +236,9 @@ export class ReplySplicer {
   updateMode(): void {
     const next = this.queue.peek();
     // While writes await confirmation each reply is collected whole, so that one answering a write
-    // can be replaced if the write is not confirmed.
-    const stream = (next === undefined || !next.buffered) && this.ackOwed === 0;
+    // can be replaced if the write is not confirmed; and while unblocked commands wait to run
+    // again, so that their errors can still go before the next reply (giveUpReissue).
+    const stream = (next === undefined || !next.buffered) && this.ackOwed === 0 && this.reissue.length === 0;
     if (stream === this.streaming) return;
     if (stream) this.fwdFrom = this.segStart;
     else {
@@ -254,9 +267,12 @@ export class ReplySplicer {
     }
   }
 
-  /** Writes a reply of the proxy's own, after any streamed bytes that precede it. */
+  /** Writes a reply of the proxy's own, after any streamed bytes that precede it. A reply the
+   * proxy decided behind unblocked commands waiting to run again keeps the order as a completed
+   * command does: they are answered with their error first (giveUpReissue). */
   writeClient(buf: Buffer): void {
     this.flushStream();
+    if (this.reissue.length > 0) this.giveUpReissue();
     this.writer.write(buf);
   }
 }
