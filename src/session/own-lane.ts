@@ -135,6 +135,15 @@ export class OwnLane {
     this.internal(link, UNWATCH);
   }
 
+  /** Commands sent on the current link before it connected still owe replies: if it never
+   * connects, they all go again (holding.ts), in the state they were sent in. */
+  get unconnectedInFlight(): boolean {
+    const link = this.links.link;
+    if (link === undefined || link.connected) return false;
+    for (const e of this.queue) if (e.kind === 'forward' && e.link === link) return true;
+    return false;
+  }
+
   /** What was sent with replies off on a link that never connected (taken once). */
   takeSilent(): SilentSent[] {
     const s = this.silent;
