@@ -20,6 +20,7 @@ import { parseSentinelEvent, type SentinelEvent } from './events.js';
 import { SentinelLink, linkOptions, parseInfo, splitAddr, waitReady, withTimeout } from './sentinel-link.js';
 import { MasterProbe, PROBE_INTERVAL_MS, tcpHandshakes } from './master-probe.js';
 import { WriteConfirmer } from './write-confirm.js';
+import { SENTINEL_DOWN_FLAGS, replicasNeeded, writeHold, type WriteRuleInput } from './write-rule.js';
 import type { Addr, ReplicaState, SentinelState, TopologyEvent, TopologySnapshot, TopologySource } from './types.js';
 
 /** An admin link to a Redis node (ROLE, INFO replication), with the group's backend credentials. */
@@ -125,12 +126,6 @@ export function parseReplicaLines(info: Record<string, string>): Map<Addr, Repli
 }
 
 const FAILOVER_FLAGS = ['o_down', 'failover_in_progress'];
-/** A node Sentinel flags so is down: a master it flags so is not confirmed, a replica it flags so
- * cannot be promoted (the write lease). */
-const SENTINEL_DOWN_FLAGS = ['s_down', 'o_down'];
-/** Sentinel selects for promotion only replicas whose INFO it refreshed within this (3 INFO
- * periods of 1 s while the master is down: sentinel.c, sentinelSelectSlave). */
-const SENTINEL_INFO_VALIDITY_MS = 3000;
 /** A replica's own answer (INFO replication) within this; the refresh waits no longer for it. */
 const REPLICA_PROBE_MAX_MS = 500;
 
@@ -141,9 +136,6 @@ interface ReplicaAnswer {
   offset: number;
 }
 const HISTORY_MAX = 240;
-/** Writes go while the master's probe found a replica acknowledging this recently (a few probes:
- * one late answer holds nothing). */
-export const ACK_LEASE_MS = 400;
 /** How often the write lease is re-checked between probes. */
 const LEASE_CHECK_MS = 50;
 const HISTORY_MAX_AGE_MS = 5 * 60_000;
@@ -502,7 +494,7 @@ export class TopologyWatcher extends EventEmitter implements TopologySource {
     this.offsetHistory = [];
     this.confirmed.clear();
     this.startProbe(addr);
-    this.writeHold = this.computeWriteHold(Date.now());
+    this.writeHold = writeHold(this.writeRuleInput(Date.now()));
     // Measured against the old master: judged afresh (in this same refresh).
     for (const g of this.gates.values()) g.reset();
     this.log.info({ event: 'master', master: addr, previous, configEpoch, masterEpoch: this.masterEpoch }, 'master verified');
@@ -528,25 +520,9 @@ export class TopologyWatcher extends EventEmitter implements TopologySource {
   }
 
   /** Replicas that must hold a write before its reply goes (write confirmation,
-   * ./write-confirm.ts; the rule is in checkWriteHold). Counted after each probe and every 50 ms:
-   * the confirmer reads it per reply chunk. */
+   * ./write-confirm.ts; the rule: ./write-rule.ts). Counted after each probe and every 50 ms: the
+   * confirmer reads it per reply chunk. */
   private ackNeeded = 0;
-  private promotableOnline(): number {
-    const p = this.probe;
-    if (p === undefined || p.addr !== this.master) return 0;
-    let n = 0;
-    const now = Date.now();
-    for (const a of p.onlineAddrs) {
-      const r = this.replicas.find((x) => x.addr === a);
-      if (r !== undefined && r.flags.some((f) => SENTINEL_DOWN_FLAGS.includes(f))) continue;
-      // A replica that has answered nobody for longer than Sentinel trusts a replica's INFO during
-      // a failover cannot be selected: its silence (frozen, cut off) stalls writes no longer.
-      const answered = this.lastAnswer.get(a);
-      if (answered !== undefined && now - answered > SENTINEL_INFO_VALIDITY_MS) continue;
-      n++;
-    }
-    return n;
-  }
 
   private startProbe(addr: Addr): void {
     this.probe?.stop();
@@ -585,43 +561,6 @@ export class TopologyWatcher extends EventEmitter implements TopologySource {
     }
   }
 
-  /**
-   * Why writes must wait (writeSafety: safe), or undefined. Writes acknowledged by a master that
-   * has lost its replicas are discarded by the failover that follows: so a master with replicas
-   * takes writes only while one of them acknowledges (probe: PUBLISH + WAIT). A replica the
-   * proxy cannot see may have been promoted only if it stopped acknowledging: when not all of them
-   * do, a majority of sentinels must also have confirmed the master within down-after-milliseconds
-   * (the soonest a failover can start). Sentinels restarting while every replica acknowledges stop
-   * nothing.
-   */
-  private computeWriteHold(now: number): string | undefined {
-    if (this.cfg.topology.writeSafety === 'available' || this.master === undefined) return undefined;
-    const p = this.probe;
-    if (p === undefined || p.addr !== this.master || p.answeredAt === 0) return 'master not probed yet';
-    // (WAIT itself may take ACK_WAIT_MS.)
-    if (p.pendingSince !== undefined && now - p.pendingSince > ACK_LEASE_MS) return `master not answering its probe for ${now - p.pendingSince} ms`;
-    if (p.notMaster) return 'the master answers as a replica';
-    const fresh = this.freshConfirmations(now);
-    const sentinelsConfirm = fresh >= majorityOf(this.links.size);
-    // Replicas Sentinel flags down cannot be promoted (a frozen replica, say): their silence
-    // risks nothing.
-    const down = new Set(this.replicas.filter((r) => r.flags.some((f) => SENTINEL_DOWN_FLAGS.includes(f))).map((r) => r.addr));
-    const needed = p.onlineAddrs.filter((a) => !down.has(a)).length;
-    if (needed === 0) {
-      // No replica that could be promoted streams from it: fine when Sentinel knows none it could
-      // promote either (none, or all down). Otherwise they are on the other side of a partition
-      // (maybe promoted already): an old master whose replicas left it looks just like this once
-      // the partition heals.
-      const promotable = this.replicas.filter((r) => !down.has(r.addr)).length;
-      if (promotable === 0 || sentinelsConfirm) return undefined;
-      return `the master streams to none of its ${promotable} replicas and only ${fresh} of ${this.links.size} sentinels confirmed it within down-after-milliseconds`;
-    }
-    if (p.answeredAt > p.ackedAt && now - p.ackedAt > ACK_LEASE_MS) return `no replica of the master acknowledged its writes for ${now - p.ackedAt} ms`;
-    // (One slow acknowledgement is not a partition: every replica acknowledged recently is enough.)
-    if (p.acked >= needed || now - p.allAckedAt <= ACK_LEASE_MS || sentinelsConfirm) return undefined;
-    return `${p.acked} of ${needed} replicas acknowledge and only ${fresh} of ${this.links.size} sentinels confirmed the master within down-after-milliseconds`;
-  }
-
   /** Sentinels whose confirmation of the master is younger than its down-after-milliseconds. */
   private freshConfirmations(now: number): number {
     let fresh = 0;
@@ -629,22 +568,26 @@ export class TopologyWatcher extends EventEmitter implements TopologySource {
     return fresh;
   }
 
+  /** What the write rule (./write-rule.ts) is asked with. */
+  private writeRuleInput(now: number): WriteRuleInput {
+    return {
+      now,
+      writeSafety: this.cfg.topology.writeSafety,
+      master: this.master,
+      fenced: this.fenced,
+      probe: this.probe,
+      replicas: this.replicas,
+      lastAnswer: this.lastAnswer,
+      freshSentinels: this.freshConfirmations(now),
+      sentinels: this.links.size,
+    };
+  }
+
   private checkWriteHold(): void {
     if (this.stopped || !this.started) return;
-    // How many replicas must hold a write before its reply goes (write confirmation):
-    // - a failover under way: every replica Sentinel could promote (the one it selected has
-    //   stopped replicating from this master already: it cannot acknowledge, and the write fails
-    //   rather than being acknowledged by another replica that will resync from it);
-    // - otherwise every replica it streams to that Sentinel could promote (it promotes the one its
-    //   INFO, up to a second old, shows most up to date: one acknowledgement is not enough, a
-    //   kill -9 lost a write only one replica had acknowledged); when it streams to none (a
-    //   replica still resyncing after a failover), none while a majority of sentinels vouches for
-    //   the master (as the write lease allows writes then), else at least one.
-    const known = this.replicas.filter((r) => !r.flags.some((f) => SENTINEL_DOWN_FLAGS.includes(f))).length;
-    const online = this.promotableOnline();
-    const vouched = !this.fenced && this.freshConfirmations(Date.now()) >= majorityOf(this.links.size);
-    this.ackNeeded = this.fenced ? Math.max(known, online) : online > 0 ? online : vouched ? 0 : Math.min(1, known);
-    const hold = this.computeWriteHold(Date.now());
+    const rule = this.writeRuleInput(Date.now());
+    this.ackNeeded = replicasNeeded(rule);
+    const hold = writeHold(rule);
     if (hold === this.writeHold || (hold !== undefined && this.writeHold !== undefined)) {
       this.writeHold = hold; // the reason's text may change; the state did not
       return;

@@ -1,7 +1,8 @@
 // Write confirmation (topology.writeSafety: safe; issue 19). A write's reply reaches the client
-// only once the replicas Sentinel could promote hold the write (how many: the watcher decides, see
-// checkWriteHold): otherwise a master cut off from its replicas (the minority side of a partition)
-// acknowledges writes that the failover on the other side discards when the partition heals.
+// only once the replicas Sentinel could promote hold the write (how many: `replicasNeeded` in
+// ./write-rule.ts): otherwise a master cut off from its replicas (the minority side of a
+// partition) acknowledges writes that the failover on the other side discards when the partition
+// heals.
 //
 // Group commit, on connections of the confirmer's own to the master: a round is `PUBLISH` (it is
 // propagated to the replicas and touches no key) followed by `WAIT <n> <ms>`. The replication stream

@@ -9,9 +9,11 @@ export interface Fake {
   received(): string;
   /** The link's opening PING arrived. */
   pinged(): boolean;
-  waitReceived(text: string): Promise<void>;
+  /** Resolves once `text` has arrived; rejects after `ms` (10 s) with what did arrive. */
+  waitReceived(text: string, ms?: number): Promise<void>;
   write(data: string): void;
   drop(): void;
+  /** Destroys every connection it accepted and stops listening. */
   close(): Promise<void>;
 }
 
@@ -23,8 +25,11 @@ export async function fakeServer(autoPong = true): Promise<Fake> {
   let got = '';
   let pinged = false;
   const waiters: (() => void)[] = [];
+  const accepted = new Set<net.Socket>();
   const server = net.createServer((s) => {
     sock = s;
+    accepted.add(s);
+    s.on('close', () => accepted.delete(s));
     s.setNoDelay(true);
     s.on('data', (d) => {
       got += d.toString('latin1');
@@ -44,13 +49,22 @@ export async function fakeServer(autoPong = true): Promise<Fake> {
     port,
     received: () => got,
     pinged: () => pinged,
-    waitReceived: (text) =>
-      new Promise<void>((resolve) => {
-        const check = () => (got.includes(text) ? resolve() : waiters.push(check));
+    waitReceived: (text, ms = 10_000) =>
+      new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`fake node: ${JSON.stringify(text)} not received in ${ms} ms; got ${JSON.stringify(got.slice(-300))}`)), ms);
+        const check = () => {
+          if (!got.includes(text)) return void waiters.push(check);
+          clearTimeout(timer);
+          resolve();
+        };
         check();
       }),
     write: (d) => void sock!.write(d),
     drop: () => sock!.destroy(),
-    close: () => new Promise<void>((r) => server.close(() => r())),
+    close: () =>
+      new Promise<void>((r) => {
+        for (const s of accepted) s.destroy();
+        server.close(() => r());
+      }),
   };
 }

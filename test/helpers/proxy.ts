@@ -23,7 +23,7 @@ export interface TestProxy {
 }
 
 export async function withProxy(
-  t: HasTeardown,
+  t: HasTeardown & { passing?(): boolean; comment?(msg: string): void },
   group: SandboxGroup,
   over: Partial<GroupConfigInput> & { admin?: boolean; readiness?: ReadinessMode; shutdownMs?: number } = {},
 ): Promise<TestProxy> {
@@ -43,7 +43,8 @@ export async function withProxy(
       },
     ],
   });
-  const logFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'rsp-log-')), 'proxy.log');
+  const logDir = fs.mkdtempSync(path.join(os.tmpdir(), 'rsp-log-'));
+  const logFile = path.join(logDir, 'proxy.log');
   const dest = pino.destination({ dest: logFile, sync: true });
   const logger = pino({ level: 'debug' }, process.env.PROXY_LOG ? pino.multistream([{ stream: dest }, { stream: process.stderr }]) : dest);
   const proxy = await startProxy(config, logger);
@@ -51,6 +52,9 @@ export async function withProxy(
   t.teardown(async () => {
     for (const c of clients) c.disconnect();
     await proxy.close();
+    // The log stays when the test failed (its path is in TestProxy.logFile), else it goes.
+    if (t.passing?.() !== false) fs.rmSync(logDir, { recursive: true, force: true });
+    else t.comment?.(`proxy log kept: ${logFile}`);
   });
   const m = proxy.listeners.find((l) => l.kind === 'master')!;
   const r = proxy.listeners.find((l) => l.kind === 'read');

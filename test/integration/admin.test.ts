@@ -127,7 +127,9 @@ t.test('endpoints follow traffic and a planned failover; /readyz is 503 while th
 t.test('several groups in one process are isolated from each other', async (t) => {
   const [alpha, beta] = await Promise.all([withGroup(t, { masterName: 'alpha', replicas: 1 }), withGroup(t, { masterName: 'beta', replicas: 0 })]);
   const deadSentinels = await freePorts(2);
-  const logFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'rsp-log-')), 'proxy.log');
+  const logDir = fs.mkdtempSync(path.join(os.tmpdir(), 'rsp-log-'));
+  t.teardown(() => fs.rmSync(logDir, { recursive: true, force: true }));
+  const logFile = path.join(logDir, 'proxy.log');
   const logger = pino({ level: 'info' }, pino.destination({ dest: logFile, sync: true }));
   const grp = (s: SandboxGroup) => ({
     name: s.masterName,

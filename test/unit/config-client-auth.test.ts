@@ -1,15 +1,23 @@
 // The clientAuth section: passwords are kept only as SHA-256, every problem is listed.
 import t from 'tap';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../../src/config/load.js';
 
+const dirs: string[] = [];
+t.teardown(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+const tempDir = () => {
+  const d = mkdtempSync(join(tmpdir(), 'rsp-ca-'));
+  dirs.push(d);
+  return d;
+};
+
 const sha = (s: string) => createHash('sha256').update(s).digest('hex');
 
 function load(yaml: string, env: NodeJS.ProcessEnv = {}) {
-  const dir = mkdtempSync(join(tmpdir(), 'rsp-ca-'));
+  const dir = tempDir();
   writeFileSync(join(dir, 'pw.txt'), 'from-file\n');
   writeFileSync(join(dir, 'proxy.yaml'), yaml);
   return loadConfig({ file: join(dir, 'proxy.yaml'), argv: {}, env });
@@ -64,7 +72,7 @@ ${base}`);
 });
 
 t.test('an empty clientAuth passwordFile is refused, as for the backend auth (not a user with password "")', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'rsp-ca-'));
+  const dir = tempDir();
   writeFileSync(join(dir, 'empty.txt'), '\n');
   writeFileSync(
     join(dir, 'proxy.yaml'),
