@@ -70,7 +70,11 @@ export class OwnLane {
     // the link anyway, and the read has no side effect).
     const outsideTx = !o.tx.inMulti;
     prepare(o, e, cmd, kind, spec);
-    e.replayable = outsideTx && !e.blocking && !e.sub && isReadOnly(spec);
+    // An (un)subscribe outside MULTI changes only the connection's own state, which a new link is
+    // told again anyway: it can go again too, in its place (after the reads before it, which its
+    // replayed effect would otherwise put in RESP2's pub/sub context), until a confirmation of it
+    // has been passed on (reply-splicer.ts).
+    e.replayable = outsideTx && !e.blocking && (e.sub || isReadOnly(spec));
     if (link.masterEpoch !== -1 && (isWrite(spec) || kind === 'exec')) {
       if (this.split) this.links.lastWriteAt = this.clock.now;
       // Its reply waits for a replica to hold the write (topology.writeSafety: safe).

@@ -201,3 +201,27 @@ t.test('a PSUBSCRIBE then MULTI sent on a link that never connects, with a broke
   t.same([...session.state.subs.patterns], ['q?', 'c*'], 'the patterns the session replays on its next link');
   t.notMatch(c.received(), /MULTI/, 'the MULTI of the broken transaction did not reach the new master');
 });
+
+t.test('a GET then SSUBSCRIBE in flight when the master dies: the GET goes again before the subscription, which goes again too (issue 15, seed 10009: the replayed SSUBSCRIBE put the new link in the RESP2 pub/sub context and the GET was refused)', async (t) => {
+  const a = await fakeServer();
+  const c = await fakeServer();
+  t.teardown(() => a.close());
+  t.teardown(() => c.close());
+  const host = fakeHost(addrOf(a));
+  const { session, client } = await sessionOn(t, host);
+  client.send(Buffer.concat([encode('GET', 'k'), encode('SSUBSCRIBE', 's1')]));
+  await a.waitReceived('SSUBSCRIBE');
+  // The master dies with both in flight (nothing answered); the new master is C.
+  host.setMaster(addrOf(c));
+  a.drop();
+  await waitFor(() => c.received().includes('GET'), { timeoutMs: 3000, what: 'the GET sent again' }).catch(() => undefined);
+  const got = c.received();
+  t.match(got, /GET/, 'the GET goes again');
+  t.ok(!/SSUBSCRIBE/.test(got.slice(0, Math.max(0, got.indexOf('GET')))), `nothing puts the new link in the pub/sub context before the GET: ${JSON.stringify(got)}`);
+  c.write('$1\r\nv\r\n');
+  await waitFor(() => c.received().includes('SSUBSCRIBE'), { timeoutMs: 3000, what: 'the SSUBSCRIBE sent again' }).catch(() => undefined);
+  c.write('*3\r\n$10\r\nssubscribe\r\n$2\r\ns1\r\n:1\r\n');
+  const replies = await client.read(2, 3000).catch((e: Error) => [e.message]);
+  t.same(replies, ['$1\r\nv\r\n', '*3\r\n$10\r\nssubscribe\r\n$2\r\ns1\r\n:1\r\n'], 'the GET answered, then the SSUBSCRIBE confirmed (it has no side effect: it goes again like a read)');
+  t.same([...session.state.subs.shardChannels], ['s1'], 'subscribed once');
+});
