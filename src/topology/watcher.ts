@@ -11,119 +11,17 @@
 // - Fence at the first sign of a failover; unfence when a new master is verified (the 'master'
 //   event carries fenced=false) or when the failover is over without a switch.
 import { EventEmitter } from 'node:events';
-import { Redis } from 'ioredis';
 import type { GroupConfig } from '../config/types.js';
 import type { Logger } from '../logger.js';
 import { decideMaster, majorityOf, type MasterDecision, type SentinelAnswer } from './decide.js';
 import { HealthGate, healthWindows, judgeReplica, UNREACHABLE_REASON, type ReplicaObservation } from './replica-health.js';
 import { parseSentinelEvent, type SentinelEvent } from './events.js';
-import { SentinelLink, linkOptions, parseInfo, splitAddr, waitReady, withTimeout } from './sentinel-link.js';
+import { SentinelLink } from './sentinel-link.js';
 import { MasterProbe, PROBE_INTERVAL_MS, tcpHandshakes } from './master-probe.js';
 import { WriteConfirmer } from './write-confirm.js';
 import { SENTINEL_DOWN_FLAGS, replicasNeeded, writeHold, type WriteRuleInput } from './write-rule.js';
 import type { Addr, ReplicaState, SentinelState, TopologyEvent, TopologySnapshot, TopologySource } from './types.js';
-
-/** An admin link to a Redis node (ROLE, INFO replication), with the group's backend credentials. */
-class AdminLink {
-  readonly conn: Redis;
-  private inflight = false;
-  private lastError?: string;
-  constructor(
-    readonly addr: Addr,
-    group: GroupConfig,
-  ) {
-    const { host, port } = splitAddr(addr);
-    this.conn = new Redis(
-      linkOptions({
-        host,
-        port,
-        auth: group.auth,
-        tls: group.tls.backend,
-        connectTimeoutMs: group.topology.connectTimeoutMs,
-        connectionName: 'sentinel-proxy-admin',
-      }),
-    );
-    this.conn.on('error', (err: Error) => {
-      this.lastError = err.message;
-    });
-    this.conn.on('ready', () => {
-      this.lastError = undefined;
-    });
-    this.conn.connect().catch(() => undefined);
-  }
-
-  /** ROLE and INFO replication, bounded; one request at a time per node. */
-  async probe(timeoutMs: number): Promise<{ role: unknown[]; info?: Record<string, string> }> {
-    if (this.inflight) throw new Error('previous request still unanswered');
-    // A node whose last connection attempt failed (refused: a killed master) answers nothing: fail
-    // now rather than wait out the connect timeout, which would hold up the refresh that a
-    // +switch-master asks for (measured: the switch landed ~750 ms after Sentinel's).
-    if (this.conn.status !== 'ready' && this.lastError !== undefined) throw new Error(`not connected: ${this.lastError}`);
-    this.inflight = true;
-    const work = (async () => {
-      await waitReady(this.conn, timeoutMs);
-      const [role, info] = await Promise.all([
-        this.conn.call('ROLE'),
-        this.conn.call('INFO', 'replication').then(
-          (r) => parseInfo(String(r)),
-          () => undefined,
-        ),
-      ]);
-      if (!Array.isArray(role)) throw new Error('unexpected ROLE reply');
-      return { role: role as unknown[], info };
-    })();
-    work.then(
-      () => (this.inflight = false),
-      () => (this.inflight = false),
-    );
-    return withTimeout(work, timeoutMs, `ROLE ${this.addr}`).catch((err: unknown) => {
-      const msg = err instanceof Error ? err.message : String(err);
-      throw new Error(this.lastError && !msg.includes(this.lastError) ? `${msg} (${this.lastError})` : msg);
-    });
-  }
-
-  /** Drops the connection at once (the path to the node is dead: a graceful close would wait on
-   * it); its unanswered request fails. */
-  cut(): void {
-    this.conn.disconnect();
-    this.conn.stream?.destroy();
-  }
-
-  close(): Promise<void> {
-    if (this.conn.status === 'end') return Promise.resolve();
-    const done = new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, 1000);
-      this.conn.once('end', () => {
-        clearTimeout(timer);
-        resolve();
-      });
-    });
-    this.conn.disconnect();
-    return done;
-  }
-}
-
-interface ReplicaInfoEntry {
-  state: string;
-  offset: number;
-  lagS: number;
-}
-
-/** `slaveN:ip=..,port=..,state=online,offset=..,lag=..` lines of INFO replication, by address. */
-export function parseReplicaLines(info: Record<string, string>): Map<Addr, ReplicaInfoEntry> {
-  const out = new Map<Addr, ReplicaInfoEntry>();
-  for (const [k, v] of Object.entries(info)) {
-    if (!/^slave\d+$/.test(k)) continue;
-    const f: Record<string, string> = {};
-    for (const part of v.split(',')) {
-      const i = part.indexOf('=');
-      if (i > 0) f[part.slice(0, i)] = part.slice(i + 1);
-    }
-    if (!f['ip'] || !f['port']) continue;
-    out.set(`${f['ip']}:${f['port']}`, { state: f['state'] ?? '', offset: Number(f['offset'] ?? 0), lagS: Number(f['lag'] ?? 0) });
-  }
-  return out;
-}
+import { AdminLink, parseReplicaLines, type ReplicaInfoEntry } from './admin-link.js';
 
 const FAILOVER_FLAGS = ['o_down', 'failover_in_progress'];
 /** A replica's own answer (INFO replication) within this; the refresh waits no longer for it. */
