@@ -193,9 +193,7 @@ export class Session implements SessionHandle, GateOwner, EffectsOwner, SplicerO
       // The null reply of a broken WATCH's EXEC is written in the protocol of the moment: after a
       // pipelined HELLO is answered.
       if (kind === 'exec' && this.tx.watching && this.tx.inMulti && this.helloInFlight()) return false;
-      // What the proxy answers changes the transaction's state: it waits for the commands before it
-      // on a link not yet connected, which go again if it never connects and must find the state
-      // they were sent in (seed 20261205: PSUBSCRIBE | MULTI, the PSUBSCRIBE answered +QUEUED).
+      // It moves the state: not before the commands ahead of it that may go again (docs/session.md).
       if (this.tx.decides(kind) && this.own.unconnectedInFlight) return false;
       const b = brokenReply(this.tx, cmd, kind, spec, this.state.protocol);
       if (b !== undefined) {
