@@ -10,7 +10,7 @@ import type { ReplyInfo } from '../resp/reply.js';
 type Cmd = Command<CommandSpec>;
 
 /** The `info` given to an entry's `done` when it goes again instead of being answered. */
-const UNSENT: ReplyInfo = { type: 0x2d, errorCode: undefined, head: undefined, nil: false };
+export const UNSENT: ReplyInfo = { type: 0x2d, errorCode: undefined, head: undefined, nil: false };
 
 /** Something waiting its turn before anything can be sent: a command not yet sent, or a reply of
  * the proxy's own that must follow the commands before it (a protocol error, or a reply already

@@ -11,7 +11,7 @@ import { ErrorReplies } from '../errors.js';
 import type { BackendLink } from './backend-link.js';
 import type { Deque } from './deque.js';
 import { type Entry, lostReplies } from './reply-queue.js';
-import { type Held, HoldQueue, type SilentSent, requeued } from './hold-queue.js';
+import { type Held, HoldQueue, type SilentSent, UNSENT, requeued } from './hold-queue.js';
 import type { SessionHost } from './host.js';
 import { type ClientWriter, PAUSE_BACKEND, PAUSE_HOLD } from './client-writer.js';
 import type { Transaction } from './transaction.js';
@@ -224,6 +224,9 @@ export class Holding {
    * go again. */
   private lostInFlight(reissue: Held[]): number {
     const back: Held[] = [];
+    // What the (un)subscribes going again changed in the session's state is undone, last first:
+    // the new link is told the state before them, and they apply again in their turn.
+    const undo: NonNullable<Entry['done']>[] = [];
     let n = 0;
     let e: Entry | undefined;
     while ((e = this.queue.shift()) !== undefined) {
@@ -232,6 +235,8 @@ export class Holding {
       if (e.kind === 'local') {
         if (e.local !== undefined) back.push({ type: 'reply', reply: e.local, at: e.at, t0: e.t0 });
       } else if (e.replayable && e.cmd !== undefined) {
+        if (e.sub && e.done !== undefined) undo.push(e.done);
+        e.done = undefined;
         back.push({ type: 'command', cmd: e.cmd, at: e.at, t0: e.t0, again: true });
         n++;
       } else {
@@ -239,6 +244,7 @@ export class Holding {
         back.push({ type: 'reply', reply: lostReplies(e.expect), at: e.at, t0: e.t0 });
       }
     }
+    for (let i = undo.length - 1; i >= 0; i--) undo[i](false, UNSENT);
     back.unshift(...reissue);
     this.unshift(back);
     this.writeDueReplies();

@@ -70,7 +70,11 @@ export class OwnLane {
     // the link anyway, and the read has no side effect).
     const outsideTx = !o.tx.inMulti;
     prepare(o, e, cmd, kind, spec);
-    e.replayable = outsideTx && !e.blocking && !e.sub && isReadOnly(spec);
+    // An (un)subscribe outside MULTI changes only the connection's own state, which a new link is
+    // told again anyway: it can go again too, in its place (after the reads before it, which its
+    // replayed effect would otherwise put in RESP2's pub/sub context), until a confirmation of it
+    // has been passed on (reply-splicer.ts).
+    e.replayable = outsideTx && !e.blocking && (e.sub || isReadOnly(spec));
     if (link.masterEpoch !== -1 && (isWrite(spec) || kind === 'exec')) {
       if (this.split) this.links.lastWriteAt = this.clock.now;
       // Its reply waits for a replica to hold the write (topology.writeSafety: safe).
@@ -144,6 +148,15 @@ export class OwnLane {
     const o = this.owner;
     if (link === undefined || link.closed || o.replyMode !== 'on' || refusedWhileSubscribed(o.state, 'unwatch')) return;
     this.internal(link, UNWATCH);
+  }
+
+  /** Commands sent on the current link before it connected still owe replies: if it never
+   * connects, they all go again (holding.ts), in the state they were sent in. */
+  get unconnectedInFlight(): boolean {
+    const link = this.links.link;
+    if (link === undefined || link.connected) return false;
+    for (const e of this.queue) if (e.kind === 'forward' && e.link === link) return true;
+    return false;
   }
 
   /** What was sent with replies off on a link that never connected (taken once). */

@@ -41,7 +41,9 @@ export interface Entry {
   /** Put back to be sent again (its link never connected): replies or losses for it are ignored. */
   cancelled: boolean;
   /** A read without side effects outside a transaction: if its link dies before the reply, it
-   * can go again (DESIGN.md: a client that only reads sees no error when the master is killed). */
+   * can go again (DESIGN.md: a client that only reads sees no error when the master is killed).
+   * Also an (un)subscribe outside MULTI (`sub`) not yet partly answered: it changes only the
+   * connection's state; it goes again with its state change undone. */
   replayable: boolean;
   /** Going again as it was first sent, outside a transaction broken since (Held `again`). */
   again: boolean;
@@ -92,7 +94,7 @@ export function movableBehindUnblocked(queue: Iterable<Entry>): Entry[] | undefi
   let beforeNextBlocked = true;
   for (const q of queue) {
     if (q.kind === 'internal') continue;
-    if (q.kind === 'local' || (!q.blocking && !q.replayable)) return undefined;
+    if (q.kind === 'local' || (!q.blocking && (!q.replayable || q.sub))) return undefined;
     if (q.blocking) beforeNextBlocked = false;
     else if (beforeNextBlocked) reads.push(q);
   }

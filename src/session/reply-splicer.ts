@@ -129,6 +129,8 @@ export class ReplySplicer {
     if (e.sub && !ok) e.expect = 1; // a refused (un)subscribe answers once
     if (--e.expect > 0) {
       // More confirmations to come: pass this one on (or swallow it, for the proxy's own replay).
+      // Part of it reached the client: it can no longer go again whole.
+      e.replayable = false;
       if (!this.streaming) {
         if (e.kind === 'forward') this.deliverPend();
         else this.pend = [];

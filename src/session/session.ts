@@ -193,6 +193,8 @@ export class Session implements SessionHandle, GateOwner, EffectsOwner, SplicerO
       // The null reply of a broken WATCH's EXEC is written in the protocol of the moment: after a
       // pipelined HELLO is answered.
       if (kind === 'exec' && this.tx.watching && this.tx.inMulti && this.helloInFlight()) return false;
+      // It moves the state: not before the commands ahead of it that may go again (docs/session.md).
+      if (this.tx.decides(kind) && this.own.unconnectedInFlight) return false;
       const b = brokenReply(this.tx, cmd, kind, spec, this.state.protocol);
       if (b !== undefined) {
         if (b.unwatch) this.own.unwatchOnNode();

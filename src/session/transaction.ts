@@ -127,6 +127,12 @@ export class Transaction {
     return 'forward';
   }
 
+  /** Does the proxy answer `kind` itself while the transaction is broken (`brokenReply`), changing
+   * the state? Pure: what `brokenAnswer` and `brokenReply` will decide, asked before they do. */
+  decides(kind: string): boolean {
+    return this.broken && kind !== 'reset' && kind !== 'quit' && (this.inMulti || kind === 'multi');
+  }
+
   /** The node refused a MULTI (e.g. in RESP2's pub/sub context): no transaction was opened. */
   multiRefused(): void {
     const s = this.state;

@@ -4,7 +4,7 @@
 import { ProxyErrors } from '../../src/errors.js';
 import { subForm, type Cmd } from './model.js';
 
-export type AllowedId = 'hello-connection-id' | 'unsubscribe-order' | 'exec-aborted-by-failover' | 'link-lost-on-kill' | 'hold-timeout';
+export type AllowedId = 'hello-connection-id' | 'unsubscribe-order' | 'exec-aborted-by-failover' | 'link-lost-on-kill' | 'hold-timeout' | 'probe-during-failover';
 
 export const ALLOWED_DIVERGENCES: Readonly<Record<AllowedId, string>> = {
   'hello-connection-id':
@@ -17,6 +17,8 @@ export const ALLOWED_DIVERGENCES: Readonly<Record<AllowedId, string>> = {
     'DESIGN "Never re-send a write that already went to a backend and got no reply": a command that may have a side effect (anything but a read-only command outside MULTI), in flight while the master is killed with kill -9, may get RSP_LINK_LOST. Its outcome is unknown to the client too, so the session stops comparing there (keeping its final state checks when the command could not change connection state and was the last of its batch). Commands sent with CLIENT REPLY OFF/SKIP while a kill -9 window is open are in flight until the next reply: their outcome is unknown and no error can say so; the session stops comparing at that reply.',
   'hold-timeout':
     'DESIGN "Give up": a command held longer than failover.holdTimeoutMs gets RSP_HOLD_TIMEOUT (not executed). Only inside a failover window; the session stops comparing there.',
+  'probe-during-failover':
+    'DESIGN "Subscribed sessions are re-subscribed on the new master ..., messages published during the switch excepted": when a failover window (injected, or one Sentinel started by itself) touches the final probe publishes, their receivers and messages may differ; the probes are made again once the session has re-homed (at most three times).',
 };
 
 export const LINK_LOST = `-${ProxyErrors.LINK_LOST.reply}\r\n`;

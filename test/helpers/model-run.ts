@@ -39,6 +39,11 @@ import {
 } from './model-judge.js';
 
 export type FailoverKind = 'planned' | 'kill';
+/** A window is an injected failover, or one Sentinel started by itself ('unplanned': a master it
+ * judged down, e.g. the new master of a kill -9 failover starved of CPU for down-after-milliseconds
+ * while it forks for a replica's full sync). The proxy treats it as a master that went down: links
+ * with commands in flight are cut at the promotion, as after a kill -9. */
+export type WindowKind = FailoverKind | 'unplanned';
 
 export interface DiffOptions {
   seed: number;
@@ -79,6 +84,8 @@ export interface RunReport {
   allowed: Record<string, number>;
   endedEarly: Record<string, number>;
   finalChecks: number;
+  /** Failovers Sentinel started by itself (not injected), seen by the proxy as a fence or a new master. */
+  unplanned: number;
   divergences: Divergence[];
   errors: string[];
 }
@@ -89,13 +96,18 @@ export interface Target {
   group?: SandboxGroup;
   /** The master the proxy uses now (undefined while it has none, or holds commands). */
   proxyMaster?: () => string | undefined;
+  /** The proxy's view of its group: the master epoch, and whether a failover fence is up. */
+  proxyTopology?: () => { epoch: number; fenced: boolean };
+  /** The proxy session serving the client connected from `clientPort` is on the proxy's master
+   * with nothing in flight or held (it has re-homed after a failover: its state is replayed). */
+  sessionSettled?: (clientPort: number) => boolean;
 }
 
 /** Failover windows: epoch is odd while one is open; window[e] is the kind of the window e. */
 class Clock {
   epoch = 0;
-  readonly kinds = new Map<number, FailoverKind>();
-  open(kind: FailoverKind): void {
+  readonly kinds = new Map<number, WindowKind>();
+  open(kind: WindowKind): void {
     this.epoch++;
     this.kinds.set(this.epoch, kind);
   }
@@ -111,15 +123,24 @@ class Clock {
     }
     return out.join('; ');
   }
-  /** Windows touched between two epoch readings (inclusive). */
+  /** Windows touched between two epoch readings (inclusive). 'kill' includes 'unplanned' windows
+   * (a master Sentinel judged down: in-flight commands are cut as after a kill -9). */
   touched(from: number, to: number, kind?: FailoverKind): boolean {
-    for (let e = from; e <= to; e++) if (e % 2 === 1 && (kind === undefined || this.kinds.get(e) === kind)) return true;
+    for (let e = from; e <= to; e++) {
+      if (e % 2 === 0) continue;
+      const k = this.kinds.get(e);
+      if (kind === undefined || k === kind || (kind === 'kill' && k === 'unplanned')) return true;
+    }
     return false;
   }
 }
 
 interface Control {
   clock: Clock;
+  /** An injected failover is being started or awaited (its window is the injector's). */
+  injecting: boolean;
+  /** Target.sessionSettled. */
+  settled?: (clientPort: number) => boolean;
   steps: number;
   finishing: boolean;
   report: RunReport;
@@ -219,9 +240,9 @@ class SessionRun {
     const clock = this.ctl.clock;
     // Predicted frames per command, on the state as it is now.
     const sim = cloneState(this.state);
-    const before: { resp: 2 | 3; inMulti: boolean }[] = [];
+    const before: { resp: 2 | 3; inMulti: boolean; repliesOff: boolean }[] = [];
     const counts = cmds.map((c) => {
-      before.push({ resp: sim.resp, inMulti: sim.multi !== undefined });
+      before.push({ resp: sim.resp, inMulti: sim.multi !== undefined, repliesOff: sim.reply !== 'on' });
       return step(sim, c).frames;
     });
     if (this.txEpoch === undefined && !this.state.multi && !this.state.watching && cmds.some((c) => c[0] === 'MULTI' || c[0] === 'WATCH')) {
@@ -244,11 +265,19 @@ class SessionRun {
     let endAt: { index: number; allowed: AllowedId; finalChecks: boolean } | undefined;
     for (let k = 0; k < cmds.length; k++) {
       const frames: string[] = [];
+      let messagesLost = false;
       for (let f = 0; f < counts[k]; f++) {
         let got: string;
         try {
           [got] = await this.p.read(1, this.opts.readTimeoutMs);
         } catch (err) {
+          // A PUBLISH sent with replies off owes only the messages it delivers to this session: if
+          // the master was killed meanwhile they may never come, and no error can say so (as for
+          // the commands sent with replies off in a kill -9 window, below).
+          if ((cmds[k][0] === 'PUBLISH' || cmds[k][0] === 'SPUBLISH') && before[k].repliesOff && clock.touched(sentEpoch, clock.epoch, 'kill')) {
+            messagesLost = true;
+            break;
+          }
           this.note(`  proxy, ${show(cmds[k])}: ${JSON.stringify(frames)}`);
           this.diverge(`proxy: ${show(cmds[k])}: got ${frames.length} of ${counts[k]} frames: ${(err as Error).message}`);
           return;
@@ -268,6 +297,7 @@ class SessionRun {
         overlapsKill: clock.touched(sentEpoch, replyEpoch, 'kill'),
       };
       let verdict = judgeProxyFrames(ctx, frames);
+      if (messagesLost) verdict = { kind: 'end', allowed: 'link-lost-on-kill', finalChecks: false };
       // (Only those sent while a kill -9 window is open: one sent before it reached the master
       // before the kill.)
       if (counts[k] === 0) {
@@ -343,22 +373,24 @@ class SessionRun {
     this.ctl.report.allowed[id] = (this.ctl.report.allowed[id] ?? 0) + 1;
   }
 
-  /** Probes the session's subscriptions and compares CLIENT INFO with the reference's. */
-  private async finalChecks(): Promise<void> {
-    this.note('-- final checks');
-    // A session that stopped early gets here while a failover may still be in progress: its state
-    // is compared once the proxy uses the new master (a kill -9 failover whose first election
-    // fails takes over 20 s, longer than the hold timeout, and the probes would time out).
-    await waitFor(() => this.ctl.clock.epoch % 2 === 0, { timeoutMs: 120_000, intervalMs: 50, what: 'the failover window to close' }).catch(() => undefined);
-    if (this.state.multi) await this.runBatch([['DISCARD']]);
-    if (this.stopped && !this.stopped.finalChecks) return;
-    if (this.state.reply !== 'on') await this.runBatch([['CLIENT', 'REPLY', 'ON']]);
-    if (this.stopped && !this.stopped.finalChecks) return;
-    if (this.state.reply !== 'on') {
-      this.diverge(`harness: reply mode ${this.state.reply} at the final checks`);
-      return;
+  /** Everything `c` receives up to the reply of a marker PING (sent here). */
+  private async upToMarker(c: RawClient, tag: string): Promise<string[]> {
+    const marker = `${tag}-${this.i}`;
+    const markerReply = pubsubContext(this.state) ? `*2\r\n$4\r\npong\r\n$${marker.length}\r\n${marker}\r\n` : `$${marker.length}\r\n${marker}\r\n`;
+    c.send(encode('PING', marker));
+    const out: string[] = [];
+    for (;;) {
+      const [f] = await c.read(1, this.opts.readTimeoutMs);
+      out.push(f);
+      if (f === markerReply) return out;
+      if (out.length > 100) throw new Error(`no marker reply in ${JSON.stringify(out).slice(0, 500)}`);
     }
-    // Probe publishes, from a connection of their own on each side, one at a time.
+  }
+
+  /** A probe PUBLISH/SPUBLISH on every channel and shard channel of the session's universe, from a
+   * connection of their own on each side, one at a time: the receivers, then every message the
+   * session gets for them up to a marker, must be the reference's. Returns what differed. */
+  private async probe(): Promise<string | undefined> {
     const pubP = await rawClient(this.p.socket.remotePort!);
     const pubR = await rawClient(this.r.socket.remotePort!);
     try {
@@ -376,35 +408,60 @@ class SessionRun {
           ),
         ]);
         this.note(`  probe ${show(c)}: ${JSON.stringify(b)}`);
-        if (a !== b) return this.diverge(`probe ${show(c)}: receivers: expected ${JSON.stringify(a)}, got ${JSON.stringify(b)}`);
+        if (a !== b) return `probe ${show(c)}: receivers: expected ${JSON.stringify(a)}, got ${JSON.stringify(b)}`;
       }
     } finally {
       pubP.close();
       pubR.close();
     }
-    // Everything the session received for them, up to a marker PING's reply.
-    const marker = `end-${this.i}`;
-    const markerReply = pubsubContext(this.state) ? `*2\r\n$4\r\npong\r\n$${marker.length}\r\n${marker}\r\n` : `$${marker.length}\r\n${marker}\r\n`;
-    const upToMarker = async (c: RawClient): Promise<string[]> => {
-      c.send(encode('PING', marker));
-      const out: string[] = [];
-      for (;;) {
-        const [f] = await c.read(1, this.opts.readTimeoutMs);
-        out.push(f);
-        if (f === markerReply) return out;
-        if (out.length > 100) throw new Error(`no marker reply in ${JSON.stringify(out).slice(0, 500)}`);
-      }
-    };
-    const ref = await upToMarker(this.r);
+    const ref = await this.upToMarker(this.r, 'end');
     let got: string[];
     try {
-      got = await upToMarker(this.p);
+      got = await this.upToMarker(this.p, 'end');
     } catch (err) {
-      return this.diverge(`probe messages: expected ${JSON.stringify(ref)}, got an error: ${(err as Error).message}`);
+      return `probe messages: expected ${JSON.stringify(ref)}, got an error: ${(err as Error).message}`;
     }
-    this.note(`  > PING ${marker} after the probes: ${JSON.stringify(got)}`);
+    this.note(`  > PING end-${this.i} after the probes: ${JSON.stringify(got)}`);
     if (ref.join('') !== got.join('')) {
-      return this.diverge(`messages for the probe publishes (channels ${[...this.state.channels]}, patterns ${[...this.state.patterns]}, shards ${[...this.state.shards]}): expected ${JSON.stringify(ref)}, got ${JSON.stringify(got)}`);
+      return `messages for the probe publishes (channels ${[...this.state.channels]}, patterns ${[...this.state.patterns]}, shards ${[...this.state.shards]}): expected ${JSON.stringify(ref)}, got ${JSON.stringify(got)}`;
+    }
+    return undefined;
+  }
+
+  /** Probes the session's subscriptions and compares CLIENT INFO with the reference's. */
+  private async finalChecks(): Promise<void> {
+    this.note('-- final checks');
+    // A session that stopped early gets here while a failover may still be in progress: its state
+    // is compared once the proxy uses the new master (a kill -9 failover whose first election
+    // fails takes over 20 s, longer than the hold timeout, and the probes would time out).
+    await waitFor(() => this.ctl.clock.epoch % 2 === 0, { timeoutMs: 120_000, intervalMs: 50, what: 'the failover window to close' }).catch(() => undefined);
+    if (this.state.multi) await this.runBatch([['DISCARD']]);
+    if (this.stopped && !this.stopped.finalChecks) return;
+    if (this.state.reply !== 'on') await this.runBatch([['CLIENT', 'REPLY', 'ON']]);
+    if (this.stopped && !this.stopped.finalChecks) return;
+    if (this.state.reply !== 'on') {
+      this.diverge(`harness: reply mode ${this.state.reply} at the final checks`);
+      return;
+    }
+    // The probes, once the proxy session has re-homed (a failover window closes when the proxy
+    // uses the new master; the session's subscriptions are replayed just after). A failover window
+    // touching them (Sentinel may fail over by itself) makes them inconclusive: messages published
+    // during a switch may be lost (DESIGN): then they are made again, up to three times.
+    const port = this.p.socket.localPort!;
+    for (let attempt = 1; ; attempt++) {
+      await waitFor(() => this.ctl.clock.epoch % 2 === 0 && (this.ctl.settled?.(port) ?? true), {
+        timeoutMs: 120_000,
+        intervalMs: 20,
+        what: 'the proxy session re-homed',
+      }).catch(() => undefined);
+      const from = this.ctl.clock.epoch;
+      const failed = await this.probe();
+      if (failed === undefined) break;
+      if (!this.ctl.clock.touched(from, this.ctl.clock.epoch) || attempt === 3) return this.diverge(failed);
+      this.note(`  (a failover window touched the probes: ${failed}; probing again)`);
+      this.count('probe-during-failover');
+      // Whatever the first probes still deliver is read and dropped, on both sides.
+      await Promise.all([this.upToMarker(this.r, 'drain'), this.upToMarker(this.p, 'drain').catch(() => undefined)]);
     }
     this.ctl.report.finalChecks++;
     // CLIENT INFO is refused in the RESP2 pub/sub context: leave it first (no-argument forms).
@@ -464,6 +521,9 @@ async function injectFailovers(target: Target, opts: DiffOptions, ctl: Control, 
       });
     }
     const atStep = ctl.steps;
+    // (Not while a failover Sentinel started by itself is under way: windows do not nest.)
+    await waitFor(() => ctl.clock.epoch % 2 === 0, { timeoutMs: 120_000, intervalMs: 20, what: 'an unplanned failover to end' });
+    ctl.injecting = true;
     ctl.clock.open(kind);
     let to: string;
     if (kind === 'planned') {
@@ -485,6 +545,7 @@ async function injectFailovers(target: Target, opts: DiffOptions, ctl: Control, 
     }
     await waitFor(() => target.proxyMaster?.() === to, { timeoutMs: 60_000, intervalMs: 10, what: `the proxy switched to ${to}` });
     ctl.clock.close();
+    ctl.injecting = false;
     ctl.report.failovers.push({ kind, from, to, ms: Date.now() - started, atStep });
     if (kind === 'kill') {
       // The killed master comes back as a replica of the new one. (After a planned failover
@@ -519,10 +580,12 @@ export async function runDifferential(target: Target, refPort: number, opts: Dif
     allowed: {},
     endedEarly: {},
     finalChecks: 0,
+    unplanned: 0,
     divergences: [],
     errors: [],
   };
-  const ctl: Control = { clock: new Clock(), steps: 0, finishing: opts.failovers.length === 0 || !target.group, report };
+  const ctl: Control = { clock: new Clock(), injecting: false, settled: target.sessionSettled, steps: 0, finishing: opts.failovers.length === 0 || !target.group, report };
+  const stopWatching = watchUnplanned(target, ctl);
   let done = 0;
   const sessions = Array.from({ length: opts.sessions }, (_, i) => new SessionRun(i, opts.seed, ctl, opts));
   const runs = sessions.map((s) => s.run(target.port, refPort).finally(() => done++));
@@ -535,7 +598,39 @@ export async function runDifferential(target: Target, refPort: number, opts: Dif
     ctl.finishing = true;
   }
   await Promise.all(runs);
+  stopWatching();
   return report;
+}
+
+/** Opens a failover window while the proxy sees a failover nobody injected (Sentinel judged a
+ * master down by itself: a fence, or a new master), and closes it once the proxy uses a master
+ * again; polled, as the injector's waits are. */
+function watchUnplanned(target: Target, ctl: Control): () => void {
+  const topology = target.proxyTopology;
+  if (topology === undefined) return () => undefined;
+  let epoch = topology().epoch;
+  let open = false;
+  const timer = setInterval(() => {
+    const now = topology();
+    if (ctl.injecting) {
+      epoch = now.epoch;
+      return;
+    }
+    if (!open && (now.fenced || now.epoch !== epoch)) {
+      ctl.clock.open('unplanned');
+      ctl.report.unplanned++;
+      open = true;
+    }
+    epoch = now.epoch;
+    if (open && !now.fenced && target.proxyMaster?.() !== undefined) {
+      ctl.clock.close();
+      open = false;
+    }
+  }, 5);
+  return () => {
+    clearInterval(timer);
+    if (open) ctl.clock.close();
+  };
 }
 
 /** Formats a report's divergences for a test failure message. */

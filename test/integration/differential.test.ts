@@ -68,7 +68,7 @@ function summary(r: RunReport): string {
   return (
     `seed ${r.seed}: ${r.sessions} sessions, ${r.steps} batches, ${r.commands} commands; failovers: ${fo || 'none'}; ` +
     `allowed divergences ${JSON.stringify(r.allowed)}; sessions stopped early ${JSON.stringify(r.endedEarly)}; ` +
-    `final state checks passed ${r.finalChecks}; divergences ${r.divergences.length}`
+    `final state checks passed ${r.finalChecks}; failovers Sentinel started by itself ${r.unplanned}; divergences ${r.divergences.length}`
   );
 }
 
@@ -123,7 +123,26 @@ for (let run = 0; run < runs; run++) {
     const ref = await startReference();
     t.teardown(() => ref.stop());
     const opts = options(seed);
-    const r = await runDifferential({ port: p.port, group, proxyMaster: () => (p.proxy.groups[0].blocked ? undefined : p.proxy.groups[0].master) }, ref.port, opts);
+    const g = p.proxy.groups[0];
+    const r = await runDifferential(
+      {
+        port: p.port,
+        group,
+        proxyMaster: () => (g.blocked ? undefined : g.master),
+        proxyTopology: () => ({ epoch: g.masterEpoch, fenced: g.blockedReason === 'fence' || g.blockedReason === 'no-master' }),
+        sessionSettled: (clientPort) => {
+          for (const s of g.sessions) {
+            if (s.client.remotePort !== clientPort) continue;
+            const d = s.describe();
+            // On the master (or on the shared link, with nothing to replay), nothing owed.
+            return (d.node === undefined ? !d.subscribed : d.node === g.master) && d.inFlight === 0 && d.held === 0;
+          }
+          return true;
+        },
+      },
+      ref.port,
+      opts,
+    );
     assertReport(t, r, opts.failovers.length, 'proxy');
   });
 }

@@ -100,7 +100,10 @@ t.test('transaction: broken by a move to a new master, and answered as Redis wou
     t.ok(tx.broken, `${before.join(' ')}: broken`);
     const got: BrokenAnswer[] = [];
     for (const c of after) {
+      // Asked first (the session holds such a command while commands before it may go again).
+      const decides = tx.decides(c);
       const a = tx.brokenAnswer(c);
+      t.equal(decides, a !== 'forward', `${before.join(' ')} | … ${c}: decides() says what brokenAnswer does`);
       got.push(a);
       if (a === 'forward') tx.sent(c);
     }

@@ -27,10 +27,14 @@ t.test('a transaction answered locally as broken is not re-sent without its WATC
   await sleep(300); // the link to the closed port fails (and is retried) meanwhile
   host.setMaster(addrOf(c));
   session.onTopologyChange();
-  // The GET goes again, then MULTI, SET and EXEC are answered here anew (the transaction is still
-  // broken); the EXEC answered here sends the proxy's own UNWATCH (its reply is swallowed).
-  await c.waitReceived('UNWATCH');
-  c.write('$-1\r\n+OK\r\n');
+  await c.waitReceived('GET');
+  c.write('$-1\r\n');
+  // The transaction is decided once the GET is answered (it could have gone again, in front of
+  // it); its end unwatches on the new link what may have been WATCHed there since, as Redis would.
+  await waitFor(() => c.received().includes('UNWATCH'), { timeoutMs: 3000, what: 'the UNWATCH' }).then(
+    () => c.write('+OK\r\n'),
+    () => t.fail('no UNWATCH on the new link'),
+  );
   const replies = await client.read(4, 3000).catch((e: Error) => [e.message]);
   t.same(replies, ['$-1\r\n', '+OK\r\n', '+QUEUED\r\n', '*-1\r\n'], 'the transaction fails as Redis fails a WATCHed one');
   await sleep(200);
@@ -180,4 +184,66 @@ t.test('a replica link paused for a slow client is resumed when the session swit
   r.write('$1\r\nC\r\n');
   const got = await client.read(1, 3000).catch((e: Error) => [e.message]);
   t.same(got, ['$1\r\nC\r\n'], 'the replica link reads again');
+});
+
+t.test('a PSUBSCRIBE then MULTI sent on a link that never connects, with a broken WATCH: PSUBSCRIBE goes again and is confirmed, not answered +QUEUED (issue 15, seed 20261205)', async (t) => {
+  const a = await fakeServer();
+  const c = await fakeServer();
+  t.teardown(() => a.close());
+  t.teardown(() => c.close());
+  const host = fakeHost(addrOf(a));
+  const { session, client } = await sessionOn(t, host);
+  client.send(encode('HELLO', '3'));
+  await a.waitReceived('HELLO');
+  a.write('%1\r\n$5\r\nproto\r\n:3\r\n');
+  await client.read(1);
+  client.send(encode('WATCH', 'k'));
+  await a.waitReceived('WATCH');
+  a.write('+OK\r\n');
+  t.equal((await client.read(1))[0], '+OK\r\n');
+  // The master dies (kill -9): the session leaves it (the WATCH is broken) and its next link goes
+  // to a port that refuses connections, carrying the PSUBSCRIBE; the MULTI behind it is the broken
+  // transaction's to answer.
+  host.setMaster(await closedAddr());
+  session.onTopologyChange();
+  client.send(Buffer.concat([encode('PSUBSCRIBE', 'q?', 'c*', 'c*'), encode('MULTI')]));
+  await sleep(300); // the link to the closed port fails (and is retried) meanwhile
+  host.setMaster(addrOf(c));
+  session.onTopologyChange();
+  const confirm = (p: string, n: number) => `>3\r\n$10\r\npsubscribe\r\n$${p.length}\r\n${p}\r\n:${n}\r\n`;
+  const sent = await waitFor(() => c.received().includes('PSUBSCRIBE'), { timeoutMs: 3000, what: 'the PSUBSCRIBE sent' }).then(
+    () => true,
+    () => false,
+  );
+  t.ok(sent, 'the PSUBSCRIBE reached the new master');
+  // The new link is told HELLO 3 first (the session's protocol), then gets the PSUBSCRIBE.
+  if (sent) c.write('%1\r\n$5\r\nproto\r\n:3\r\n' + confirm('q?', 1) + confirm('c*', 2) + confirm('c*', 2));
+  const replies = await client.read(4, 3000).catch((e: Error) => [e.message]);
+  t.same(replies, [confirm('q?', 1), confirm('c*', 2), confirm('c*', 2), '+OK\r\n'], 'three confirmations, then MULTI answered +OK');
+  t.same([...session.state.subs.patterns], ['q?', 'c*'], 'the patterns the session replays on its next link');
+  t.notMatch(c.received(), /MULTI/, 'the MULTI of the broken transaction did not reach the new master');
+});
+
+t.test('a GET then SSUBSCRIBE in flight when the master dies: the GET goes again before the subscription, which goes again too (issue 15, seed 10009: the replayed SSUBSCRIBE put the new link in the RESP2 pub/sub context and the GET was refused)', async (t) => {
+  const a = await fakeServer();
+  const c = await fakeServer();
+  t.teardown(() => a.close());
+  t.teardown(() => c.close());
+  const host = fakeHost(addrOf(a));
+  const { session, client } = await sessionOn(t, host);
+  client.send(Buffer.concat([encode('GET', 'k'), encode('SSUBSCRIBE', 's1')]));
+  await a.waitReceived('SSUBSCRIBE');
+  // The master dies with both in flight (nothing answered); the new master is C.
+  host.setMaster(addrOf(c));
+  a.drop();
+  await waitFor(() => c.received().includes('GET'), { timeoutMs: 3000, what: 'the GET sent again' }).catch(() => undefined);
+  const got = c.received();
+  t.match(got, /GET/, 'the GET goes again');
+  t.ok(!/SSUBSCRIBE/.test(got.slice(0, Math.max(0, got.indexOf('GET')))), `nothing puts the new link in the pub/sub context before the GET: ${JSON.stringify(got)}`);
+  c.write('$1\r\nv\r\n');
+  await waitFor(() => c.received().includes('SSUBSCRIBE'), { timeoutMs: 3000, what: 'the SSUBSCRIBE sent again' }).catch(() => undefined);
+  c.write('*3\r\n$10\r\nssubscribe\r\n$2\r\ns1\r\n:1\r\n');
+  const replies = await client.read(2, 3000).catch((e: Error) => [e.message]);
+  t.same(replies, ['$1\r\nv\r\n', '*3\r\n$10\r\nssubscribe\r\n$2\r\ns1\r\n:1\r\n'], 'the GET answered, then the SSUBSCRIBE confirmed (it has no side effect: it goes again like a read)');
+  t.same([...session.state.subs.shardChannels], ['s1'], 'subscribed once');
 });
