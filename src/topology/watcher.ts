@@ -424,7 +424,10 @@ export class TopologyWatcher extends EventEmitter implements TopologySource {
 
   private startProbe(addr: Addr): void {
     this.probe?.stop();
-    this.confirmer?.stop();
+    // Replies waiting for confirmation on the old master are judged against the new one (it may be
+    // the promoted replica that holds them).
+    if (this.confirmer !== undefined && this.confirmer.addr !== addr) this.confirmer.handOver(addr);
+    else this.confirmer?.stop();
     this.confirmer = undefined;
     if (this.cfg.topology.writeSafety === 'safe') {
       this.confirmer = new WriteConfirmer(addr, () => this.cfg, this.log, () => this.ackNeeded);

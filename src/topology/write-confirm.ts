@@ -23,6 +23,7 @@ import { encodeCommand } from '../resp/encode.js';
 import type { Logger } from '../logger.js';
 import type { Addr, ConfirmWaiter, WriteConfirmations } from './types.js';
 import { PROBE_CHANNEL } from './master-probe.js';
+import { parseInfo, withTimeout } from './sentinel-link.js';
 
 /** WAIT's timeout in a round: a replica that is there acknowledges within a round trip; one that
  * is not is asked again in the next round. */
@@ -37,6 +38,10 @@ const SWEEP_MS = 100;
 const ROUND_RETRY_MS = 50;
 
 const PUBLISH = encodeCommand(['PUBLISH', PROBE_CHANNEL, '2']);
+const ROLE = encodeCommand(['ROLE']);
+const INFO_REPLICATION = encodeCommand(['INFO', 'replication']);
+/** ROLE's answer on a master: its replication offset. */
+const ROLE_MASTER = /^\*3\r\n\$6\r\nmaster\r\n:(\d+)\r\n/;
 const WAIT_CMDS = new Map<number, Buffer>();
 function waitCommand(n: number): Buffer {
   let b = WAIT_CMDS.get(n);
@@ -44,7 +49,8 @@ function waitCommand(n: number): Buffer {
   return b;
 }
 
-type Answer = (line: string) => void;
+/** `line`: the reply's first line; `bytes`: the whole reply. */
+type Answer = (line: string, bytes: Buffer) => void;
 
 /** One connection for rounds, in raw RESP (a round is two tiny commands; a client library would
  * cost more CPU than the commands): the link (src/session/backend-link.ts) connects, TLS
@@ -54,6 +60,9 @@ class RoundLink {
   private readonly answers: Answer[] = [];
   private partial: Buffer | undefined;
   closed = false;
+  /** The node's INFO replication, asked first (its replication ID marks the rounds' offsets). */
+  readonly info: Promise<Record<string, string>>;
+  private replid = '';
 
   constructor(addr: Addr, cfg: GroupConfig, onClose: () => void) {
     this.link = new BackendLink(
@@ -64,7 +73,7 @@ class RoundLink {
         onClose: () => {
           this.closed = true;
           const waiting = this.answers.splice(0);
-          for (const a of waiting) a('-ERR connection closed');
+          for (const a of waiting) a('-ERR connection closed', Buffer.alloc(0));
           onClose();
         },
       },
@@ -74,6 +83,16 @@ class RoundLink {
       this.link.write(encodeCommand(username !== undefined ? ['AUTH', username, password] : ['AUTH', password]));
       this.answers.push(() => undefined); // a refused AUTH shows as NOAUTH on the round
     }
+    this.info = new Promise((resolve, reject) => {
+      this.answers.push((line, bytes) => {
+        if (line.startsWith('-')) return reject(new Error(line.slice(1)));
+        const info = parseInfo(bytes.toString('latin1'));
+        this.replid = info['master_replid'] ?? '';
+        resolve(info);
+      });
+    });
+    this.info.catch(() => undefined);
+    this.link.write(INFO_REPLICATION);
   }
 
   private onData(chunk: Buffer): void {
@@ -86,23 +105,29 @@ class RoundLink {
       }
       start = end;
       const a = this.answers.shift();
-      if (a !== undefined) a(bytes.toString('latin1', 0, Math.min(bytes.length, 512)).split('\r\n')[0]);
+      if (a !== undefined) a(bytes.toString('latin1', 0, Math.min(bytes.length, 512)).split('\r\n')[0], bytes);
     });
     if (start < chunk.length) this.partial = this.partial === undefined ? chunk.subarray(start) : Buffer.concat([this.partial, chunk.subarray(start)]);
   }
 
-  /** PUBLISH then WAIT `want`: resolves with WAIT's count; rejects with an error reply. */
-  round(want: number): Promise<number> {
+  /** PUBLISH, ROLE, then WAIT `want`: resolves with WAIT's count; rejects with an error reply.
+   * `mark` gets the master's replication ID and its offset after the PUBLISH (from ROLE: at least
+   * the PUBLISH's), as soon as ROLE answers. */
+  round(want: number, mark: (replid: string, offset: number) => void): Promise<number> {
     return new Promise((resolve, reject) => {
       let failed: string | undefined;
       this.answers.push((line) => {
         if (line.startsWith('-')) failed = line.slice(1);
       });
+      this.answers.push((_line, bytes) => {
+        const m = ROLE_MASTER.exec(bytes.toString('latin1', 0, Math.min(bytes.length, 64)));
+        if (m !== null && failed === undefined && this.replid !== '') mark(this.replid, Number(m[1]));
+      });
       this.answers.push((line) => {
         if (failed !== undefined || line.startsWith('-')) reject(new Error(failed ?? line.slice(1)));
         else resolve(Number(line.slice(1)));
       });
-      this.link.write([PUBLISH, waitCommand(want)]);
+      this.link.write([PUBLISH, ROLE, waitCommand(want)]);
     });
   }
 
@@ -129,6 +154,12 @@ export class WriteConfirmer implements WriteConfirmations {
   private stopped = false;
   /** Rounds that found no replica acknowledging, in a row (for the log). */
   private misses = 0;
+  /** Per round sent: the master's replication ID and offset after its PUBLISH (ROLE). A switch to
+   * a promoted replica that holds that offset confirms the round (`handOver`). */
+  private readonly marks = new Map<number, { replid: string; offset: number }>();
+  /** After `handOver`: the highest round the promoted replica holds (0: none); waiters with a
+   * ticket up to it are confirmed, later ones are not. Undefined while not decided. */
+  private salvaged: number | undefined;
   /** Counters (metrics): rounds sent and rounds confirmed. */
   rounds = 0;
   confirmedRounds = 0;
@@ -170,8 +201,10 @@ export class WriteConfirmer implements WriteConfirmations {
 
   /** Calls `w.confirmed()` once round `w.confirmTicket` (or a later one) is confirmed. */
   wait(w: ConfirmWaiter): void {
-    if (this.stopped) {
-      w.unconfirmed('the master changed before the write was confirmed');
+    if (this.stopped && this.salvaged !== undefined) {
+      const upTo = this.salvaged;
+      if (w.confirmTicket <= upTo) queueMicrotask(() => w.confirmed(upTo));
+      else w.unconfirmed('the master changed before the write was confirmed');
       return;
     }
     if (!this.waiters.has(w)) this.waiters.set(w, Date.now());
@@ -214,7 +247,7 @@ export class WriteConfirmer implements WriteConfirmations {
     try {
       // Both in one write: the PUBLISH executes after every write whose reply arrived before now.
       want = Math.max(1, this.needed());
-      const wait = conn.round(want);
+      const wait = conn.round(want, (replid, offset) => this.marks.set(n, { replid, offset }));
       // A path that stopped carrying packets would keep the round waiting for TCP's
       // retransmissions: past the liveness timeout the connection is replaced.
       let timer: NodeJS.Timeout | undefined;
@@ -258,6 +291,7 @@ export class WriteConfirmer implements WriteConfirmations {
 
   private confirm(n: number): void {
     if (n > this.done) this.done = n;
+    for (const r of this.marks.keys()) if (r <= n) this.marks.delete(r);
     this.confirmedRounds++;
     for (const w of [...this.waiters.keys()]) {
       if (w.confirmTicket <= n) {
@@ -279,14 +313,60 @@ export class WriteConfirmer implements WriteConfirmations {
     }
   }
 
-  /** The master changed (or the group stopped): every waiter gives up. */
+  /** The group stopped (or confirmation is turned off): every waiter gives up. */
   stop(reason = 'the master changed before the write was confirmed'): void {
     if (this.stopped) return;
     this.stopped = true;
+    this.salvaged = 0;
     clearInterval(this.sweep);
     for (const c of this.conns) c?.destroy();
     const ws = [...this.waiters.keys()];
     this.waiters.clear();
     for (const w of ws) w.unconfirmed(reason);
+  }
+
+  /**
+   * The master changed to `next`. Replies still waiting may answer writes the promoted replica
+   * holds all the same: Sentinel detaches the replica it promotes (REPLICAOF NO ONE) while the old
+   * master still runs the writes sent to it, so a write answered just before got no
+   * acknowledgement, though it reached the replica. The promoted replica keeps the old history's
+   * ID and where it left it (INFO replication: master_replid2, second_repl_offset): every round
+   * marked before that offset in that history is confirmed; the rest are not (the in-flight
+   * error). Waiters stay until the new master answers (at most topology.connectTimeoutMs, and
+   * within failover.holdTimeoutMs).
+   */
+  handOver(next: Addr): void {
+    if (this.stopped) return;
+    if (this.waiters.size === 0 || this.marks.size === 0) return this.stop();
+    this.stopped = true;
+    for (const c of this.conns) c?.destroy();
+    const cfg = this.cfg();
+    const link = new RoundLink(next, cfg, () => undefined);
+    const decided = (upTo: number, why: string | undefined) => {
+      link.destroy();
+      if (this.salvaged !== undefined) return;
+      this.salvaged = upTo;
+      clearInterval(this.sweep);
+      const ws = [...this.waiters.keys()];
+      this.waiters.clear();
+      let kept = 0;
+      for (const w of ws) {
+        if (w.confirmTicket <= upTo) {
+          kept++;
+          w.confirmed(upTo);
+        } else w.unconfirmed('the master changed before the write was confirmed');
+      }
+      this.log.info({ node: this.addr, next, confirmed: kept, unconfirmed: ws.length - kept, why }, 'write confirmation: replies waiting at the master change judged against the promoted replica');
+    };
+    withTimeout(link.info, cfg.topology.connectTimeoutMs, `INFO replication of ${next}`).then(
+      (info) => {
+        const replid2 = info['master_replid2'] ?? '';
+        const held = Number(info['second_repl_offset'] ?? -1) - 1;
+        let upTo = 0;
+        for (const [n, m] of this.marks) if (m.replid === replid2 && m.offset <= held && n > upTo) upTo = n;
+        decided(upTo, `promoted at offset ${held} of ${replid2 || 'no earlier history'}`);
+      },
+      (err: unknown) => decided(0, err instanceof Error ? err.message : String(err)),
+    );
   }
 }

@@ -1,7 +1,7 @@
 // Session defects of issue 15 that need a fault real Redis cannot produce on demand (a link that
 // never connects, a node that never answers an UNBLOCK, a link dropped between two confirmations),
 // shown on a session of a fake host (test/helpers/fake-host.ts) with fake nodes.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { fakeServer } from '../helpers/fake-resp.js';
 import { fakeHost, sessionOn, closedAddr } from '../helpers/fake-host.js';
 import { encode } from '../helpers/raw.js';
@@ -9,24 +9,43 @@ import { waitFor, sleep } from '../helpers/group.js';
 
 const addrOf = (f: { port: number }) => `127.0.0.1:${f.port}`;
 
-t.test('a transaction answered locally as broken is not re-sent without its WATCH when the new link never connects (defect 3)', async (t) => {
+/**
+ * A session on fake node `a` that ran each command of `ran` (answered with its reply there), then
+ * was told the master moved to a port that refuses connections: what it sends next goes to a link
+ * that never connects (and is retried) until `moveToC()` names node `c` the master.
+ */
+async function strandedSession(t: Test, ran: [string[], string][]) {
   const a = await fakeServer();
   const c = await fakeServer();
   t.teardown(() => a.close());
   t.teardown(() => c.close());
   const host = fakeHost(addrOf(a));
   const { session, client } = await sessionOn(t, host);
-  client.send(encode('WATCH', 'k'));
-  await a.waitReceived('WATCH');
-  a.write('+OK\r\n');
-  t.equal((await client.read(1))[0], '+OK\r\n');
-  // The master changes to a node whose port refuses connections: the WATCH cannot move.
+  for (const [cmd, reply] of ran) {
+    client.send(encode(...cmd));
+    await a.waitReceived(cmd[0]);
+    a.write(reply);
+    t.equal((await client.read(1))[0], reply);
+  }
   host.setMaster(await closedAddr());
   session.onTopologyChange();
+  return {
+    c,
+    session,
+    client,
+    moveToC() {
+      host.setMaster(addrOf(c));
+      session.onTopologyChange();
+    },
+  };
+}
+
+t.test('a transaction answered locally as broken is not re-sent without its WATCH when the new link never connects (defect 3)', async (t) => {
+  // The master changes to a node whose port refuses connections: the WATCH cannot move.
+  const { c, client, moveToC } = await strandedSession(t, [[['WATCH', 'k'], '+OK\r\n']]);
   client.send(Buffer.concat([encode('GET', 'x'), encode('MULTI'), encode('SET', 'k', 'v'), encode('EXEC')]));
   await sleep(300); // the link to the closed port fails (and is retried) meanwhile
-  host.setMaster(addrOf(c));
-  session.onTopologyChange();
+  moveToC();
   await c.waitReceived('GET');
   c.write('$-1\r\n');
   // The transaction is decided once the GET is answered (it could have gone again, in front of
@@ -43,22 +62,10 @@ t.test('a transaction answered locally as broken is not re-sent without its WATC
 });
 
 t.test('GET then RESET on a link that never connects: the GET goes again in the db it was sent in (putting RESET back reset the session first)', async (t) => {
-  const a = await fakeServer();
-  const c = await fakeServer();
-  t.teardown(() => a.close());
-  t.teardown(() => c.close());
-  const host = fakeHost(addrOf(a));
-  const { session, client } = await sessionOn(t, host);
-  client.send(encode('SELECT', '2'));
-  await a.waitReceived('SELECT');
-  a.write('+OK\r\n');
-  t.equal((await client.read(1))[0], '+OK\r\n');
-  host.setMaster(await closedAddr());
-  session.onTopologyChange();
+  const { c, client, moveToC } = await strandedSession(t, [[['SELECT', '2'], '+OK\r\n']]);
   client.send(Buffer.concat([encode('GET', 'x'), encode('RESET')]));
   await sleep(300); // the link to the closed port fails (and is retried) meanwhile
-  host.setMaster(addrOf(c));
-  session.onTopologyChange();
+  moveToC();
   await c.waitReceived('RESET');
   const got = c.received();
   t.match(got, /SELECT\r\n\$1\r\n2\r\n[^]*GET\r\n[^]*RESET/, 'the new link is in db 2 before the GET, reset after it');
@@ -187,29 +194,16 @@ t.test('a replica link paused for a slow client is resumed when the session swit
 });
 
 t.test('a PSUBSCRIBE then MULTI sent on a link that never connects, with a broken WATCH: PSUBSCRIBE goes again and is confirmed, not answered +QUEUED (issue 15, seed 20261205)', async (t) => {
-  const a = await fakeServer();
-  const c = await fakeServer();
-  t.teardown(() => a.close());
-  t.teardown(() => c.close());
-  const host = fakeHost(addrOf(a));
-  const { session, client } = await sessionOn(t, host);
-  client.send(encode('HELLO', '3'));
-  await a.waitReceived('HELLO');
-  a.write('%1\r\n$5\r\nproto\r\n:3\r\n');
-  await client.read(1);
-  client.send(encode('WATCH', 'k'));
-  await a.waitReceived('WATCH');
-  a.write('+OK\r\n');
-  t.equal((await client.read(1))[0], '+OK\r\n');
   // The master dies (kill -9): the session leaves it (the WATCH is broken) and its next link goes
   // to a port that refuses connections, carrying the PSUBSCRIBE; the MULTI behind it is the broken
   // transaction's to answer.
-  host.setMaster(await closedAddr());
-  session.onTopologyChange();
+  const { c, session, client, moveToC } = await strandedSession(t, [
+    [['HELLO', '3'], '%1\r\n$5\r\nproto\r\n:3\r\n'],
+    [['WATCH', 'k'], '+OK\r\n'],
+  ]);
   client.send(Buffer.concat([encode('PSUBSCRIBE', 'q?', 'c*', 'c*'), encode('MULTI')]));
   await sleep(300); // the link to the closed port fails (and is retried) meanwhile
-  host.setMaster(addrOf(c));
-  session.onTopologyChange();
+  moveToC();
   const confirm = (p: string, n: number) => `>3\r\n$10\r\npsubscribe\r\n$${p.length}\r\n${p}\r\n:${n}\r\n`;
   const sent = await waitFor(() => c.received().includes('PSUBSCRIBE'), { timeoutMs: 3000, what: 'the PSUBSCRIBE sent' }).then(
     () => true,
