@@ -9,18 +9,23 @@ import { waitFor, sleep } from '../helpers/group.js';
 
 const addrOf = (f: { port: number }) => `127.0.0.1:${f.port}`;
 
+/** Fake nodes `a` (the master) and `c`, and a session on a fake host whose master is `a`. */
+async function twoNodes(t: Test) {
+  const a = await fakeServer();
+  const c = await fakeServer();
+  t.teardown(() => a.close());
+  t.teardown(() => c.close());
+  const host = fakeHost(addrOf(a));
+  return { a, c, host, ...(await sessionOn(t, host)) };
+}
+
 /**
  * A session on fake node `a` that ran each command of `ran` (answered with its reply there), then
  * was told the master moved to a port that refuses connections: what it sends next goes to a link
  * that never connects (and is retried) until `moveToC()` names node `c` the master.
  */
 async function strandedSession(t: Test, ran: [string[], string][]) {
-  const a = await fakeServer();
-  const c = await fakeServer();
-  t.teardown(() => a.close());
-  t.teardown(() => c.close());
-  const host = fakeHost(addrOf(a));
-  const { session, client } = await sessionOn(t, host);
+  const { a, c, host, session, client } = await twoNodes(t);
   for (const [cmd, reply] of ran) {
     client.send(encode(...cmd));
     await a.waitReceived(cmd[0]);
@@ -219,12 +224,7 @@ t.test('a PSUBSCRIBE then MULTI sent on a link that never connects, with a broke
 });
 
 t.test('a GET then SSUBSCRIBE in flight when the master dies: the GET goes again before the subscription, which goes again too (issue 15, seed 10009: the replayed SSUBSCRIBE put the new link in the RESP2 pub/sub context and the GET was refused)', async (t) => {
-  const a = await fakeServer();
-  const c = await fakeServer();
-  t.teardown(() => a.close());
-  t.teardown(() => c.close());
-  const host = fakeHost(addrOf(a));
-  const { session, client } = await sessionOn(t, host);
+  const { a, c, host, session, client } = await twoNodes(t);
   client.send(Buffer.concat([encode('GET', 'k'), encode('SSUBSCRIBE', 's1')]));
   await a.waitReceived('SSUBSCRIBE');
   // The master dies with both in flight (nothing answered); the new master is C.
