@@ -74,6 +74,20 @@ export function promotableOnline(i: WriteRuleInput): number {
   return n;
 }
 
+/** Replicas Sentinel lists, not flagged down, that answered the proxy's own probe within the time
+ * Sentinel trusts a replica's INFO: alive, and selectable by Sentinel whatever their replication
+ * link's state (it skips only a replica whose link has been down for 10 × down-after-milliseconds,
+ * sentinel.c sentinelSelectSlave: one still resyncing can be promoted). */
+export function promotableAnswering(i: WriteRuleInput): number {
+  let n = 0;
+  for (const r of i.replicas) {
+    if (r.addr === i.master || downFlagged(r)) continue;
+    const answered = i.lastAnswer.get(r.addr);
+    if (answered !== undefined && i.now - answered <= SENTINEL_INFO_VALIDITY_MS) n++;
+  }
+  return n;
+}
+
 /**
  * How many replicas must hold a write before its reply goes (write confirmation):
  * - a failover under way: every replica Sentinel could promote (the one it selected has stopped
@@ -81,15 +95,20 @@ export function promotableOnline(i: WriteRuleInput): number {
  *   being acknowledged by another replica that will resync from it);
  * - otherwise every replica it streams to that Sentinel could promote (it promotes the one its
  *   INFO, up to a second old, shows most up to date: one acknowledgement is not enough, a kill -9
- *   lost a write only one replica had acknowledged); when it streams to none (a replica still
- *   resyncing after a failover), none while a majority of sentinels vouches for the master (as the
- *   write lease allows writes then), else at least one.
+ *   lost a write only one replica had acknowledged);
+ * - when it streams to none but a replica Sentinel could promote answers (one still resyncing
+ *   after a failover): one — the write waits until a replica has synced past it (a planned
+ *   failover right after a kill -9 promoted the resyncing replica and lost a write confirmed
+ *   with none: differential seed 10003);
+ * - when no such replica answers either: none while a majority of sentinels vouches for the
+ *   master (as the write lease allows writes then), else at least one.
  */
 export function replicasNeeded(i: WriteRuleInput): number {
   const known = i.replicas.filter((r) => !downFlagged(r)).length;
   const online = promotableOnline(i);
   if (i.fenced) return Math.max(known, online);
   if (online > 0) return online;
+  if (promotableAnswering(i) > 0) return 1;
   const vouched = i.freshSentinels >= majorityOf(i.sentinels);
   return vouched ? 0 : Math.min(1, known);
 }

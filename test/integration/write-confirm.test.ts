@@ -28,6 +28,25 @@ t.test('writeSafety safe: replies to writes wait for a replica, reads do not', a
     t.same(await c.read(2, 10_000), ['+OK\r\n', '$1\r\n1\r\n'], 'both replies, in order, once it acknowledges');
   });
 
+  // Differential seed 10003: a replica still resyncing can be promoted by Sentinel (it skips only
+  // one whose link has been down for 10 × down-after-milliseconds); a write confirmed while the
+  // master streamed to none was lost when the planned failover that followed promoted it.
+  await t.test('a SET while the only replica resyncs is passed on only once the replica holds it', async (t) => {
+    const master = group.nodes[0]!;
+    // A full sync that waits 2 s before it starts: the replica's link stays down meanwhile.
+    await master.call('CONFIG', 'SET', 'repl-diskless-sync-delay', '2');
+    t.teardown(() => master.call('CONFIG', 'SET', 'repl-diskless-sync-delay', '0'));
+    // Turned master and back: its new replication ID is unknown to the master, so a full sync.
+    await replica.call('REPLICAOF', 'NO', 'ONE');
+    await replica.call('REPLICAOF', '127.0.0.1', String(master.port));
+    await waitFor(async () => /master_link_status:down/.test(String(await replica.call('INFO', 'replication'))));
+    c.send(encode('SET', 'wc:r', '3'));
+    const early = await c.read(1, 300).catch(() => 'nothing');
+    t.equal(early, 'nothing', 'no reply while the replica resyncs');
+    t.same(await c.read(1, 10_000), ['+OK\r\n'], 'answered once it has synced');
+    t.equal(await replica.call('GET', 'wc:r'), '3', 'the replica holds the write');
+  });
+
   await t.test('a GET while the replica is stopped is answered at once', async (t) => {
     replica.sigstop();
     t.teardown(() => replica.sigcont());
