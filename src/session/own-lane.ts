@@ -83,7 +83,8 @@ export class OwnLane {
     // With replies off, the node would not answer the proxy's CLIENT ID either.
     if (e.blocking && e.expect > 0 && link.clientId === undefined && !link.clientIdRequested) {
       link.clientIdRequested = true;
-      this.internal(link, CLIENT_ID).clientIdProbe = true;
+      const probe = this.internal(link, CLIENT_ID);
+      if (probe !== undefined) probe.clientIdProbe = true;
     }
     this.writes.send(link, cmd);
     const auth = o.group.config.auth;
@@ -125,13 +126,25 @@ export class OwnLane {
     if (this.queue.length === 1 && this.links.link?.framer.atBoundary) this.splicer.updateMode();
   }
 
-  /** Sends a command of the proxy's own on `link` (after the joined writes); its reply is swallowed. */
-  private internal(link: BackendLink, bytes: Buffer): Entry {
-    const e = this.entry('internal', undefined, link);
+  /** Sends a command of the proxy's own on `link` (after the joined writes); its reply is swallowed.
+   * With replies off the node sends none: nothing to wait for. */
+  private internal(link: BackendLink, bytes: Buffer): Entry | undefined {
     this.writes.flush();
     link.write(bytes);
+    if (this.owner.replyMode === 'off') return undefined;
+    const e = this.entry('internal', undefined, link);
     this.push(e);
+    if (this.owner.replyMode === 'skip') this.useUpSkip();
     return e;
+  }
+
+  /** The client's CLIENT REPLY SKIP was used up by a command answered by the proxy (or by a
+   * command of the proxy's own): the node, which still skips the next reply, skips a PING's. */
+  useUpSkip(): void {
+    const link = this.links.link;
+    if (link === undefined || link.closed) return;
+    this.writes.flush();
+    link.write(PING);
   }
 
   /** Closes the node's side of an open transaction without running it (DISCARD). */
@@ -198,3 +211,4 @@ const UNWATCH = encodeCommand(['UNWATCH']);
 const SILENT_REPLY: ReplyInfo = { type: 0x2b, errorCode: undefined, head: undefined, nil: false };
 const DISCARD = Buffer.from('*1\r\n$7\r\nDISCARD\r\n', 'latin1');
 const CLIENT_ID = Buffer.from('*2\r\n$6\r\nCLIENT\r\n$2\r\nID\r\n', 'latin1');
+const PING = Buffer.from('*1\r\n$4\r\nPING\r\n', 'latin1');

@@ -38,6 +38,8 @@ import { Intake, type IntakeOwner } from './intake.js';
 import { OwnLane, type OwnLaneOwner } from './own-lane.js';
 
 type Cmd = Command<CommandSpec>;
+/** What a command answered here with replies off gets (CLIENT REPLY OFF/SKIP). */
+const NO_REPLY = Buffer.alloc(0);
 
 let nextSessionId = 1;
 
@@ -253,8 +255,9 @@ export class Session implements SessionHandle, GateOwner, EffectsOwner, SplicerO
   /** Answers `cmd` with a reply of the proxy's own, in order. `undo`: a broken transaction's
    * answer, made anew if the commands before it go again (hold-queue.ts `requeued`). */
   enqueueLocal(reply: Buffer, cmd: Cmd | undefined, undo?: () => void): void {
+    if (cmd !== undefined && this.replyMode !== 'on') reply = this.silenced();
     if (this.queue.length === 0) {
-      this.splicer.writeClient(reply);
+      if (reply.length > 0) this.splicer.writeClient(reply);
       return;
     }
     const e = this.own.entry('local', cmd, undefined);
@@ -262,6 +265,16 @@ export class Session implements SessionHandle, GateOwner, EffectsOwner, SplicerO
     e.expect = 0;
     e.done = undo;
     this.queue.push(e);
+  }
+
+  /** A command answered here with replies off (CLIENT REPLY OFF/SKIP): no reply, as Redis would
+   * send none. A SKIP is used up by it; the node's pending SKIP too (own-lane.ts). */
+  private silenced(): Buffer {
+    if (this.replyMode === 'skip') {
+      this.replyMode = 'on';
+      this.own.useUpSkip();
+    }
+    return NO_REPLY;
   }
 
   writeClient(reply: Buffer): void {

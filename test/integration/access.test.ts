@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { withGroup, waitFor, freePort } from '../helpers/group.js';
 import { withProxy } from '../helpers/proxy.js';
-import { rawClient, type RawClient } from '../helpers/raw.js';
+import { encode, rawClient, type RawClient } from '../helpers/raw.js';
 import { CommandTable } from '../../src/commands/table.js';
 import { SAFE, decideAccess } from '../../src/commands/access.js';
 
@@ -122,6 +122,29 @@ t.test('a read user cannot change the master, on either listener', async (t) => 
       t.equal(await r.cmd('MULTI'), '+OK\r\n');
       t.equal(await r.cmd('GET', 'acc:k'), '+QUEUED\r\n');
       t.equal(await r.cmd('EXEC'), '*1\r\n$1\r\nv\r\n');
+      await assertUnchanged(t);
+    });
+
+    // A refusal is a reply like any other: CLIENT REPLY OFF and SKIP silence it, as Redis's own
+    // -NOPERM would be (the proxy used to write it anyway, and its DISCARD for the failed
+    // transaction waited forever for a reply Redis does not send).
+    await t.test(`a read user on the ${listener} listener: refusals follow CLIENT REPLY OFF and SKIP`, async (t) => {
+      const r = await login(port, 'reader', 'reader-pw');
+      r.send(Buffer.concat([
+        encode('CLIENT', 'REPLY', 'OFF'),
+        encode('SET', 'acc:k', 'changed'),
+        encode('MULTI'),
+        encode('GET', 'acc:k'),
+        encode('CONFIG', 'SET', 'maxmemory-policy', 'allkeys-lru'),
+        encode('EXEC'),
+        encode('CLIENT', 'REPLY', 'ON'),
+        encode('GET', 'acc:k'),
+      ]));
+      t.same(await r.read(2, 5000), ['+OK\r\n', '$1\r\nv\r\n'], 'only CLIENT REPLY ON and the GET after it are answered');
+      // SKIP: the refused command's reply is the one skipped; the GET after it is answered.
+      r.send(Buffer.concat([encode('CLIENT', 'REPLY', 'SKIP'), encode('FLUSHALL'), encode('GET', 'acc:k'), encode('PING')]));
+      t.same(await r.read(2, 5000), ['$1\r\nv\r\n', '+PONG\r\n'], 'the FLUSHALL refusal skipped, GET and PING answered');
+      t.equal(await r.cmd('PING'), '+PONG\r\n', 'in step afterwards');
       await assertUnchanged(t);
     });
   }
