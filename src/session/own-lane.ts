@@ -16,6 +16,7 @@ import type { SilentSent } from './hold-queue.js';
 import { prepare, refusedWhileSubscribed, type EffectsOwner } from './effects.js';
 import type { SessionHost } from './host.js';
 import type { Links } from './links.js';
+import { brokenReply } from './transaction.js';
 import type { RequestWriter } from './request-writer.js';
 
 type Cmd = Command<CommandSpec>;
@@ -27,6 +28,8 @@ export interface OwnLaneOwner extends EffectsOwner {
   readonly group: SessionHost;
   /** Ends the session with `reply` (after what is owed, when possible). */
   failSession(reply: Buffer | undefined): void;
+  /** Answers `cmd` with a reply of the proxy's own, in order (`undo`: hold-queue.ts `requeued`). */
+  enqueueLocal(reply: Buffer, cmd: Cmd | undefined, undo?: () => void): void;
 }
 
 /** The reply splicer's mode switch (reply-splicer.ts). */
@@ -127,14 +130,16 @@ export class OwnLane {
   }
 
   /** Sends a command of the proxy's own on `link` (after the joined writes); its reply is swallowed.
-   * With replies off the node sends none: nothing to wait for. */
+   * With replies off the node sends none: nothing to wait for. With a SKIP pending, it is the
+   * skipped one, and the SKIP is set again for the client's next command. */
   private internal(link: BackendLink, bytes: Buffer): Entry | undefined {
     this.writes.flush();
     link.write(bytes);
-    if (this.owner.replyMode === 'off') return undefined;
+    const mode = this.owner.replyMode;
+    if (mode === 'skip') link.write(CLIENT_REPLY_SKIP);
+    if (mode !== 'on') return undefined;
     const e = this.entry('internal', undefined, link);
     this.push(e);
-    if (this.owner.replyMode === 'skip') this.useUpSkip();
     return e;
   }
 
@@ -145,6 +150,27 @@ export class OwnLane {
     if (link === undefined || link.closed) return;
     this.writes.flush();
     link.write(PING);
+  }
+
+  /** A command of a broken transaction (its WATCH broke with a link; transaction.ts): true when
+   * answered here, false when it must wait, undefined when it goes to the node. */
+  brokenTx(cmd: Cmd, kind: string, spec: CommandSpec | undefined): boolean | undefined {
+    const o = this.owner;
+    // The null reply of a broken WATCH's EXEC is written in the protocol of the moment: after a
+    // pipelined HELLO is answered.
+    if (kind === 'exec' && o.tx.watching && o.tx.inMulti && this.helloInFlight()) return false;
+    // It moves the state: not before the commands ahead of it that may go again (docs/session.md).
+    if (o.tx.decides(kind) && this.unconnectedInFlight) return false;
+    const b = brokenReply(o.tx, cmd, kind, spec, o.state.protocol);
+    if (b === undefined) return undefined;
+    if (b.unwatch) this.unwatchOnNode();
+    o.enqueueLocal(b.reply, cmd, b.undo);
+    return true;
+  }
+
+  private helloInFlight(): boolean {
+    for (const q of this.queue) if (q.kind === 'forward' && q.cmd?.spec?.kind === 'hello') return true;
+    return false;
   }
 
   /** Closes the node's side of an open transaction without running it (DISCARD). */
@@ -212,3 +238,4 @@ const SILENT_REPLY: ReplyInfo = { type: 0x2b, errorCode: undefined, head: undefi
 const DISCARD = Buffer.from('*1\r\n$7\r\nDISCARD\r\n', 'latin1');
 const CLIENT_ID = Buffer.from('*2\r\n$6\r\nCLIENT\r\n$2\r\nID\r\n', 'latin1');
 const PING = Buffer.from('*1\r\n$4\r\nPING\r\n', 'latin1');
+const CLIENT_REPLY_SKIP = encodeCommand(['CLIENT', 'REPLY', 'SKIP']);

@@ -21,7 +21,7 @@ import type { BackendLink } from './backend-link.js';
 import { adoptReads } from './socket-reads.js';
 import { Deque } from './deque.js';
 import { ReplayState } from './state.js';
-import { Transaction, brokenReply } from './transaction.js';
+import { Transaction } from './transaction.js';
 import type { Entry } from './reply-queue.js';
 import type { HoldQueue, SilentSent } from './hold-queue.js';
 import { Gates, type GateOwner } from './gates.js';
@@ -192,17 +192,8 @@ export class Session implements SessionHandle, GateOwner, EffectsOwner, SplicerO
     }
 
     if (this.tx.broken && !again && !refusedWhileSubscribed(this.state, kind)) {
-      // The null reply of a broken WATCH's EXEC is written in the protocol of the moment: after a
-      // pipelined HELLO is answered.
-      if (kind === 'exec' && this.tx.watching && this.tx.inMulti && this.helloInFlight()) return false;
-      // It moves the state: not before the commands ahead of it that may go again (docs/session.md).
-      if (this.tx.decides(kind) && this.own.unconnectedInFlight) return false;
-      const b = brokenReply(this.tx, cmd, kind, spec, this.state.protocol);
-      if (b !== undefined) {
-        if (b.unwatch) this.own.unwatchOnNode();
-        this.enqueueLocal(b.reply, cmd, b.undo);
-        return true;
-      }
+      const answered = this.own.brokenTx(cmd, kind, spec);
+      if (answered !== undefined) return answered;
     }
     switch (kind) {
       case 'sync':
@@ -238,11 +229,6 @@ export class Session implements SessionHandle, GateOwner, EffectsOwner, SplicerO
     }
     this.own.send(cmd, kind, spec, again);
     return true;
-  }
-
-  private helloInFlight(): boolean {
-    for (const q of this.queue) if (q.kind === 'forward' && q.cmd?.spec?.kind === 'hello') return true;
-    return false;
   }
 
   /** HoldingOwner: the link never connected — what was sent on it with replies off, and the reply

@@ -40,6 +40,10 @@ function laneOn(opts: { split?: boolean; kind?: 'master' | 'read'; masterEpoch?:
     failSession(reply: Buffer | undefined) {
       owner.failed.push(reply?.toString());
     },
+    locals: [] as string[],
+    enqueueLocal(reply: Buffer) {
+      owner.locals.push(reply.toString());
+    },
   } satisfies OwnLaneOwner & Record<string, unknown>;
   const lane = new OwnLane(owner, queue, links as unknown as Links, new RequestWriter(writer), splicer, clock, opts.split ?? false);
   const send = (...words: string[]) => {
@@ -181,6 +185,38 @@ t.test("the proxy's DISCARD and UNWATCH: swallowed; no UNWATCH with replies off 
   sub.owner.state.subs.apply('subscribe', ['c']);
   sub.lane.unwatchOnNode();
   t.equal(off.node.text + sub.node.text, '');
+});
+
+t.test("the proxy's DISCARD with replies off waits for no reply; with a SKIP pending too; a command answered here uses up the node's SKIP with a PING", async (t) => {
+  const off = laneOn();
+  off.owner.replyMode = 'off';
+  off.lane.discardOnNode();
+  t.equal(off.node.text, enc('DISCARD'));
+  t.same(off.kinds(), [], 'no entry: Redis sends no reply');
+  const skip = laneOn();
+  skip.owner.replyMode = 'skip';
+  skip.lane.discardOnNode();
+  t.equal(skip.node.text, enc('DISCARD') + enc('CLIENT', 'REPLY', 'SKIP'), "the DISCARD's reply is the skipped one; the SKIP is set again for the client's next command");
+  t.same(skip.kinds(), []);
+  const used = laneOn();
+  used.lane.useUpSkip();
+  t.equal(used.node.text, enc('PING'));
+  t.same(used.kinds(), [], 'the PING a command answered here sends is the skipped one');
+});
+
+t.test('a broken transaction: EXEC answered here (null), after a pipelined HELLO is answered', async (t) => {
+  const s = laneOn();
+  s.owner.tx.sent('watch');
+  s.owner.tx.sent('multi');
+  s.owner.tx.leftLink();
+  s.send('HELLO', '3');
+  const exec = command('EXEC');
+  t.equal(s.lane.brokenTx(exec, 'exec', exec.spec), false, 'waits for the HELLO');
+  s.queue.shift();
+  t.equal(s.lane.brokenTx(exec, 'exec', exec.spec), true, 'answered');
+  t.equal(s.owner.locals.length, 1);
+  const get = command('GET', 'k');
+  t.equal(s.lane.brokenTx(get, 'get', get.spec), undefined, 'not a command the broken transaction decides');
 });
 
 t.test('the read listener: a command sent to the master (no healthy replica) is counted', async (t) => {
