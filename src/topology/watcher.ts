@@ -32,6 +32,8 @@ interface ReplicaAnswer {
   role: string;
   linkUp: boolean;
   offset: number;
+  /** The master it replicates from (INFO master_host:master_port); undefined for role master. */
+  following: Addr | undefined;
 }
 const HISTORY_MAX = 240;
 /** How often the write lease is re-checked between probes. */
@@ -64,6 +66,8 @@ export class TopologyWatcher extends EventEmitter implements TopologySource {
   private readonly gates = new Map<Addr, HealthGate>();
   /** When each replica last answered its own probe. */
   private readonly lastAnswer = new Map<Addr, number>();
+  /** The master each replica said it replicates from when it last answered (role slave only). */
+  private readonly following = new Map<Addr, Addr>();
   /** Replicas found unreachable (no answer for livenessTimeoutMs, no TCP handshake) that have not
    * answered since: out of the read pool, links to them cut. */
   private readonly unreachable = new Set<Addr>();
@@ -479,6 +483,7 @@ export class TopologyWatcher extends EventEmitter implements TopologySource {
       probe: this.probe,
       replicas: this.replicas,
       lastAnswer: this.lastAnswer,
+      following: this.following,
       freshSentinels: this.freshConfirmations(now),
       sentinels: this.links.size,
     };
@@ -487,7 +492,13 @@ export class TopologyWatcher extends EventEmitter implements TopologySource {
   private checkWriteHold(): void {
     if (this.stopped || !this.started) return;
     const rule = this.writeRuleInput(Date.now());
-    this.ackNeeded = replicasNeeded(rule);
+    const needed = replicasNeeded(rule);
+    if (needed !== this.ackNeeded) {
+      // What the count was decided on (a lost write is read back from this).
+      const ages = Object.fromEntries([...rule.lastAnswer].map(([a, at]) => [a, rule.now - at]));
+      this.log.debug({ master: this.master, needed, was: this.ackNeeded, fenced: rule.fenced, streamsTo: rule.probe?.onlineAddrs, following: Object.fromEntries(rule.following), answeredMsAgo: ages, freshSentinels: rule.freshSentinels }, 'write confirmation: replicas needed');
+      this.ackNeeded = needed;
+    }
     const hold = writeHold(rule);
     if (hold === this.writeHold || (hold !== undefined && this.writeHold !== undefined)) {
       this.writeHold = hold; // the reason's text may change; the state did not
@@ -683,7 +694,8 @@ export class TopologyWatcher extends EventEmitter implements TopologySource {
           if (!info) return;
           if (this.unreachable.delete(addr)) this.log.info({ replica: addr }, 'replica answers again');
           const offset = Number(info['slave_repl_offset'] ?? info['master_repl_offset']);
-          out.set(addr, { role: info['role'] ?? '', linkUp: info['master_link_status'] === 'up', offset: Number.isFinite(offset) ? offset : 0 });
+          const following = info['role'] === 'slave' && info['master_host'] && info['master_port'] ? `${info['master_host']}:${info['master_port']}` : undefined;
+          out.set(addr, { role: info['role'] ?? '', linkUp: info['master_link_status'] === 'up', offset: Number.isFinite(offset) ? offset : 0, following });
         } catch {
           // Not answering: judged from the master's view and the time since its last answer,
           // and checked for a dead path once that is older than the liveness timeout.
@@ -709,7 +721,11 @@ export class TopologyWatcher extends EventEmitter implements TopologySource {
       }
       lines = parseReplicaLines(masterInfo);
     }
-    for (const addr of answers.keys()) this.lastAnswer.set(addr, now);
+    for (const [addr, a] of answers) {
+      this.lastAnswer.set(addr, now);
+      if (a.following === undefined) this.following.delete(addr);
+      else this.following.set(addr, a.following);
+    }
     const maxLag = this.cfg.reads.maxLagMs;
     const windows = healthWindows(this.cfg.topology.pollIntervalMs);
     let recheckAt: number | undefined;
@@ -766,6 +782,7 @@ export class TopologyWatcher extends EventEmitter implements TopologySource {
         if (!seen.has(addr)) {
           this.gates.delete(addr);
           this.lastAnswer.delete(addr);
+          this.following.delete(addr);
           this.unreachable.delete(addr);
         }
       }

@@ -49,6 +49,8 @@ export interface WriteRuleInput {
   replicas: readonly { readonly addr: Addr; readonly flags: readonly string[] }[];
   /** When each replica last answered the proxy's own probe of it. */
   lastAnswer: ReadonlyMap<Addr, number>;
+  /** The master each replica said it replicates from in that answer (role slave only). */
+  following: ReadonlyMap<Addr, Addr>;
   /** Sentinels whose confirmation of the master is younger than its down-after-milliseconds. */
   freshSentinels: number;
   /** Sentinels known. */
@@ -75,13 +77,14 @@ export function promotableOnline(i: WriteRuleInput): number {
 }
 
 /** Replicas Sentinel lists, not flagged down, that answered the proxy's own probe within the time
- * Sentinel trusts a replica's INFO: alive, and selectable by Sentinel whatever their replication
- * link's state (it skips only a replica whose link has been down for 10 × down-after-milliseconds,
- * sentinel.c sentinelSelectSlave: one still resyncing can be promoted). */
-export function promotableAnswering(i: WriteRuleInput): number {
+ * Sentinel trusts a replica's INFO and said they replicate from this master, though it does not
+ * stream to them yet: (re)syncing. Sentinel may promote one (it skips only a replica whose link
+ * has been down for 10 × down-after-milliseconds, sentinel.c sentinelSelectSlave), and it will
+ * acknowledge once synced. */
+export function promotableSyncing(i: WriteRuleInput): number {
   let n = 0;
   for (const r of i.replicas) {
-    if (r.addr === i.master || downFlagged(r)) continue;
+    if (r.addr === i.master || downFlagged(r) || i.following.get(r.addr) !== i.master) continue;
     const answered = i.lastAnswer.get(r.addr);
     if (answered !== undefined && i.now - answered <= SENTINEL_INFO_VALIDITY_MS) n++;
   }
@@ -96,19 +99,21 @@ export function promotableAnswering(i: WriteRuleInput): number {
  * - otherwise every replica it streams to that Sentinel could promote (it promotes the one its
  *   INFO, up to a second old, shows most up to date: one acknowledgement is not enough, a kill -9
  *   lost a write only one replica had acknowledged);
- * - when it streams to none but a replica Sentinel could promote answers (one still resyncing
- *   after a failover): one — the write waits until a replica has synced past it (a planned
- *   failover right after a kill -9 promoted the resyncing replica and lost a write confirmed
- *   with none: differential seed 10003);
- * - when no such replica answers either: none while a majority of sentinels vouches for the
- *   master (as the write lease allows writes then), else at least one.
+ * - when it streams to none but a replica Sentinel could promote replicates from it, still
+ *   (re)syncing after a failover or a dropped link: one — the write waits until a replica has
+ *   synced past it (a planned failover right after a kill -9 promoted the resyncing replica and
+ *   lost a write confirmed with none: differential seed 10003);
+ * - otherwise (no replica follows it yet: an old master Sentinel has not converted, up to ~10 s
+ *   after a failover): none while a majority of sentinels vouches for the master (as the write
+ *   lease allows writes then), else at least one. Waiting for a node that does not replicate from
+ *   it would stall every write of a two-node group that long after each planned failover.
  */
 export function replicasNeeded(i: WriteRuleInput): number {
   const known = i.replicas.filter((r) => !downFlagged(r)).length;
   const online = promotableOnline(i);
   if (i.fenced) return Math.max(known, online);
   if (online > 0) return online;
-  if (promotableAnswering(i) > 0) return 1;
+  if (promotableSyncing(i) > 0) return 1;
   const vouched = i.freshSentinels >= majorityOf(i.sentinels);
   return vouched ? 0 : Math.min(1, known);
 }
