@@ -5,6 +5,7 @@ import type { Command } from '../resp/request.js';
 import type { CommandSpec } from '../commands/table.js';
 import { Deque } from './deque.js';
 import type { Entry } from './reply-queue.js';
+import type { BackendLink } from './backend-link.js';
 import type { ReplyInfo } from '../resp/reply.js';
 
 type Cmd = Command<CommandSpec>;
@@ -141,4 +142,15 @@ export class HoldQueue implements Iterable<Held> {
   [Symbol.iterator](): Iterator<Held> {
     return this.q[Symbol.iterator]();
   }
+}
+
+/** What a session owes, by command name (no arguments), and where: for the log when it closes with
+ * replies owed. */
+export function describeOwed(queue: Iterable<Entry>, held: Iterable<Held>, link: BackendLink | undefined): object {
+  const where = (e: Entry) => (e.link === undefined ? '' : e.link !== link ? '@old-link' : e.link.connected ? '' : '@unconnected');
+  return {
+    inFlight: [...queue].map((e) => `${e.kind}:${e.cmd?.spec?.name ?? '-'}:${e.expect}${where(e)}`),
+    held: [...held].map((h) => (h.type === 'reply' ? 'reply' : `${h.cmd.spec?.name ?? '?'}${h.again === true ? ':again' : ''}`)),
+    link: link === undefined ? undefined : { node: link.addr, connected: link.connected, closed: link.closed, epoch: link.masterEpoch },
+  };
 }

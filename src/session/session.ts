@@ -22,6 +22,7 @@ import { adoptReads } from './socket-reads.js';
 import { Deque } from './deque.js';
 import { ReplayState } from './state.js';
 import { Transaction } from './transaction.js';
+import { describeOwed } from './hold-queue.js';
 import type { Entry } from './reply-queue.js';
 import type { HoldQueue, SilentSent } from './hold-queue.js';
 import { Gates, type GateOwner } from './gates.js';
@@ -385,6 +386,10 @@ export class Session implements SessionHandle, GateOwner, EffectsOwner, SplicerO
   /** The one teardown path. Safe to call twice. */
   teardown(why: string): void {
     if (this.closed) return;
+    if ((this.queue.length > 0 || this.held.length > 0) && this.log.isLevelEnabled('debug')) {
+      const more = { relinking: this.links.backingOff, groupBlocked: this.group.blocked, tx: this.tx.state, replyMode: this.replyMode, outputHeld: this.writer.gate.holding };
+      this.log.debug({ why, ...describeOwed(this.queue, this.held, this.links.link), ...more }, 'session closed with replies owed');
+    }
     this.life = 'closed';
     this.writer.close();
     this.holding.close();

@@ -9,7 +9,7 @@ import { Holding, type HoldingOwner, type LossReader } from '../../../src/sessio
 import { ClientWriter } from '../../../src/session/client-writer.js';
 import { Deque } from '../../../src/session/deque.js';
 import type { Entry } from '../../../src/session/reply-queue.js';
-import type { Held, SilentSent } from '../../../src/session/hold-queue.js';
+import { describeOwed, type Held, type SilentSent } from '../../../src/session/hold-queue.js';
 import { Transaction } from '../../../src/session/transaction.js';
 import { ErrorReplies } from '../../../src/errors.js';
 import { StubClient, command, entry, fakeLink, setLimits, silentLog, testHost, until, type Cmd } from '../../helpers/fake-owners.js';
@@ -299,4 +299,19 @@ t.test('shutdown: every held command is answered SHUTTING_DOWN, held replies as 
   const down = ErrorReplies.SHUTTING_DOWN.toString('latin1');
   t.equal(s.client.text, down + '-ERR x\r\n' + down);
   t.equal(s.holding.held.length, 0);
+});
+
+t.test('describeOwed: what a closing session owes, by command name and where (the log of a session closed with replies owed)', async (t) => {
+  const cur = fakeLink({ connected: false });
+  const old = fakeLink();
+  const q = [entry('forward', command('GET', 'secret-key'), { link: old.link, expect: 1 }), entry('forward', command('SUBSCRIBE', 'a', 'b'), { link: cur.link, expect: 2 }), entry('local', command('MULTI'), { expect: 0 })];
+  const held: Held[] = [
+    { type: 'command', cmd: command('INCR', 'n'), at: 0, t0: 0, again: true },
+    { type: 'reply', reply: Buffer.from('+OK\r\n'), at: 0, t0: 0 },
+  ];
+  const d = describeOwed(q, held, cur.link) as { inFlight: string[]; held: string[]; link: { connected: boolean } };
+  t.same(d.inFlight, ['forward:get:1@old-link', 'forward:subscribe:2@unconnected', 'local:multi:0']);
+  t.same(d.held, ['incr:again', 'reply']);
+  t.equal(d.link.connected, false);
+  t.notMatch(JSON.stringify(d), /secret-key/, 'no arguments');
 });
