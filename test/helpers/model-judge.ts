@@ -4,7 +4,7 @@
 import { ProxyErrors } from '../../src/errors.js';
 import { subForm, type Cmd } from './model.js';
 
-export type AllowedId = 'hello-connection-id' | 'unsubscribe-order' | 'exec-aborted-by-failover' | 'link-lost-on-kill' | 'hold-timeout' | 'probe-during-failover';
+export type AllowedId = 'hello-connection-id' | 'unsubscribe-order' | 'exec-aborted-by-failover' | 'link-lost-on-kill' | 'silent-write-at-failover' | 'hold-timeout' | 'probe-during-failover';
 
 export const ALLOWED_DIVERGENCES: Readonly<Record<AllowedId, string>> = {
   'hello-connection-id':
@@ -15,6 +15,8 @@ export const ALLOWED_DIVERGENCES: Readonly<Record<AllowedId, string>> = {
     'DESIGN "Inside MULTI or with WATCHed keys: the transaction cannot move": when a failover window overlaps a transaction (from its first WATCH/MULTI to the EXEC reply), EXEC may answer -EXECABORT ... master changed (failover) ..., or a null reply as for a touched WATCHed key; the reference then runs DISCARD instead of EXEC (nothing of the transaction ran on either side). For the same reason, at the final CLIENT INFO a WATCH that overlapped a failover may leave the dirty-CAS flag `d` on the connection of the reference only.',
   'link-lost-on-kill':
     'DESIGN "Never re-send a write that already went to a backend and got no reply": a command that may have a side effect (anything but a read-only command outside MULTI), in flight while the master is killed with kill -9, may get RSP_LINK_LOST. Its outcome is unknown to the client too, so the session stops comparing there (keeping its final state checks when the command could not change connection state and was the last of its batch). Commands sent with CLIENT REPLY OFF/SKIP while a kill -9 window is open are in flight until the next reply: their outcome is unknown and no error can say so; the session stops comparing at that reply.',
+  'silent-write-at-failover':
+    'docs/partitions.md "Writes sent with CLIENT REPLY OFF have no reply to hold": a write sent with replies off is acknowledged to nobody, so write confirmation has nothing to hold; it is on the replicas only once a later write reply of the session has been confirmed (the replication stream is ordered). When a failover window, planned or kill -9, opens between a command sent with replies off and such a reply, the new master may lack it (Sentinel does not wait for the promoted replica to catch up): its outcome is unknown and the session stops comparing at the first reply after the window.',
   'hold-timeout':
     'DESIGN "Give up": a command held longer than failover.holdTimeoutMs gets RSP_HOLD_TIMEOUT (not executed). Only inside a failover window; the session stops comparing there.',
   'probe-during-failover':
@@ -33,6 +35,9 @@ export function nullArray(resp: 2 | 3): string {
 /** Read-only commands (Redis's `readonly` flag) the programs use: DESIGN says they are re-sent, not
  * failed, when the master dies under them outside MULTI. */
 const READ_ONLY = new Set(['GET', 'LRANGE']);
+/** Commands of the programs that write (their confirmed reply covers the writes sent before them
+ * on the same master). */
+export const WRITES = new Set(['SET', 'INCR', 'RPUSH', 'DEL', 'EVAL', 'BLPOP', 'EXEC']);
 /** Commands that change the connection's state: after an unknown outcome the state is unknown. */
 const STATE = new Set(['SELECT', 'HELLO', 'CLIENT', 'MULTI', 'EXEC', 'DISCARD', 'WATCH']);
 

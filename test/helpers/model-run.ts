@@ -34,6 +34,7 @@ import {
   compareFrames,
   parseClientInfo,
   CLIENT_INFO_FIELDS,
+  WRITES,
   type AllowedId,
   type CmdContext,
 } from './model-judge.js';
@@ -161,8 +162,8 @@ class SessionRun {
   /** Epoch when the current transaction (first WATCH or MULTI) was sent. */
   private txEpoch: number | undefined;
   private stopped: { finalChecks: boolean } | undefined;
-  /** Epoch when a command sent with replies off during a kill -9 window (no frame: in flight
-   * until the next reply) was sent, since the last reply. */
+  /** Epoch when the first command sent with replies off (no frame, no acknowledgement) since the
+   * last confirmed write reply was sent. */
   private silentSince: number | undefined;
   /** The failover clock's epoch at this session's previous batch (windows are noted in the history). */
   private lastEpoch = 0;
@@ -298,18 +299,17 @@ class SessionRun {
       };
       let verdict = judgeProxyFrames(ctx, frames);
       if (messagesLost) verdict = { kind: 'end', allowed: 'link-lost-on-kill', finalChecks: false };
-      // (Only those sent while a kill -9 window is open: one sent before it reached the master
-      // before the kill.)
-      if (counts[k] === 0) {
-        if (clock.touched(sentEpoch, sentEpoch, 'kill')) this.silentSince ??= sentEpoch;
-      }
+      if (counts[k] === 0) this.silentSince ??= sentEpoch;
       else if (this.silentSince !== undefined) {
-        // Commands sent with replies off before this one were in flight until this reply: if the
-        // master was killed meanwhile, their outcome is unknown (they may have died with it, and
-        // no error can say so).
-        const unknown = clock.touched(this.silentSince, replyEpoch, 'kill');
-        this.silentSince = undefined;
-        if (unknown && verdict.kind === 'compare') verdict = { kind: 'end', allowed: 'link-lost-on-kill', finalChecks: false };
+        // Commands sent with replies off before this one have no acknowledgement: until a write
+        // reply of this session is confirmed on the same master, a failover (planned or kill -9)
+        // may discard them with the old master's unreplicated tail (or they died with it), and no
+        // error can say so. Their outcome is unknown once a window opened since.
+        if (clock.touched(this.silentSince, replyEpoch)) {
+          const killed = clock.touched(this.silentSince, replyEpoch, 'kill');
+          this.silentSince = undefined;
+          if (verdict.kind === 'compare') verdict = { kind: 'end', allowed: killed ? 'link-lost-on-kill' : 'silent-write-at-failover', finalChecks: false };
+        } else if (WRITES.has(cmds[k][0].toUpperCase()) && frames.length > 0 && !frames[0].startsWith('-')) this.silentSince = undefined;
       }
       judged.push({ ctx, verdict });
       if (verdict.kind === 'diverged') {
