@@ -16,7 +16,7 @@ export const ALLOWED_DIVERGENCES: Readonly<Record<AllowedId, string>> = {
   'link-lost-on-kill':
     'DESIGN "Never re-send a write that already went to a backend and got no reply": a command that may have a side effect (anything but a read-only command outside MULTI), in flight while the master is killed with kill -9, may get RSP_LINK_LOST. Its outcome is unknown to the client too, so the session stops comparing there (keeping its final state checks when the command could not change connection state and was the last of its batch). Commands sent with CLIENT REPLY OFF/SKIP while a kill -9 window is open are in flight until the next reply: their outcome is unknown and no error can say so; the session stops comparing at that reply.',
   'silent-write-at-failover':
-    'docs/partitions.md "Writes sent with CLIENT REPLY OFF have no reply to hold": a write sent with replies off is acknowledged to nobody, so write confirmation has nothing to hold; it is on the replicas only once a later write reply of the session has been confirmed (the replication stream is ordered). When a failover window, planned or kill -9, opens between a command sent with replies off and such a reply, the new master may lack it (Sentinel does not wait for the promoted replica to catch up): its outcome is unknown and the session stops comparing at the first reply after the window.',
+    'docs/partitions.md "Writes sent with CLIENT REPLY OFF have no reply to hold": a write sent with replies off is acknowledged to nobody, so write confirmation has nothing to hold; it is on the replicas only once a later write reply of the session has been confirmed (the replication stream is ordered). When a failover window, planned or kill -9, opens between a write sent with replies off and such a reply, the new master may lack it (Sentinel does not wait for the promoted replica to catch up): its outcome is unknown and the session stops comparing at the first reply after the window (keeping its final state checks when that reply ends its batch and changes no connection state: a lost write changes data, not the connection).',
   'hold-timeout':
     'DESIGN "Give up": a command held longer than failover.holdTimeoutMs gets RSP_HOLD_TIMEOUT (not executed). Only inside a failover window; the session stops comparing there.',
   'probe-during-failover':
@@ -40,6 +40,14 @@ const READ_ONLY = new Set(['GET', 'LRANGE']);
 export const WRITES = new Set(['SET', 'INCR', 'RPUSH', 'DEL', 'EVAL', 'BLPOP', 'EXEC']);
 /** Commands that change the connection's state: after an unknown outcome the state is unknown. */
 const STATE = new Set(['SELECT', 'HELLO', 'CLIENT', 'MULTI', 'EXEC', 'DISCARD', 'WATCH']);
+
+/** After an unknown outcome at `ctx`'s command: can the session's final state checks still run
+ * (the command changes no connection state and ends its batch, so both sides stop at the same
+ * connection state)? */
+export function stateKnownAfter(ctx: CmdContext): boolean {
+  const name = ctx.cmd[0].toUpperCase();
+  return !STATE.has(name) && !subForm(ctx.cmd) && !ctx.inMulti && ctx.lastInBatch;
+}
 
 export interface CmdContext {
   cmd: Cmd;
@@ -71,8 +79,7 @@ export function judgeProxyFrames(ctx: CmdContext, frames: string[]): Verdict {
     if (READ_ONLY.has(name) && !ctx.inMulti) {
       return { kind: 'diverged', why: 'RSP_LINK_LOST for a read-only command outside MULTI: DESIGN says it is re-sent to the new master' };
     }
-    const stateless = !STATE.has(name) && !subForm(ctx.cmd) && !ctx.inMulti;
-    return { kind: 'end', allowed: 'link-lost-on-kill', finalChecks: stateless && ctx.lastInBatch && frames.length === 1 };
+    return { kind: 'end', allowed: 'link-lost-on-kill', finalChecks: stateKnownAfter(ctx) && frames.length === 1 };
   }
   if (frames.includes(HOLD_TIMEOUT)) {
     if (!ctx.overlapsFailover) return { kind: 'diverged', why: 'RSP_HOLD_TIMEOUT outside a failover window' };

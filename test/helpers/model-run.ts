@@ -35,6 +35,7 @@ import {
   parseClientInfo,
   CLIENT_INFO_FIELDS,
   WRITES,
+  stateKnownAfter,
   type AllowedId,
   type CmdContext,
 } from './model-judge.js';
@@ -162,9 +163,12 @@ class SessionRun {
   /** Epoch when the current transaction (first WATCH or MULTI) was sent. */
   private txEpoch: number | undefined;
   private stopped: { finalChecks: boolean } | undefined;
-  /** Epoch when the first command sent with replies off (no frame, no acknowledgement) since the
-   * last confirmed write reply was sent. */
+  /** Epoch when a command sent with replies off during a kill -9 window (no frame: in flight
+   * until the next reply) was sent, since the last reply. */
   private silentSince: number | undefined;
+  /** Epoch when the first write sent with replies off (no acknowledgement) since the session's
+   * last confirmed write reply was sent. */
+  private silentWriteSince: number | undefined;
   /** The failover clock's epoch at this session's previous batch (windows are noted in the history). */
   private lastEpoch = 0;
 
@@ -299,17 +303,26 @@ class SessionRun {
       };
       let verdict = judgeProxyFrames(ctx, frames);
       if (messagesLost) verdict = { kind: 'end', allowed: 'link-lost-on-kill', finalChecks: false };
-      if (counts[k] === 0) this.silentSince ??= sentEpoch;
-      else if (this.silentSince !== undefined) {
-        // Commands sent with replies off before this one have no acknowledgement: until a write
-        // reply of this session is confirmed on the same master, a failover (planned or kill -9)
-        // may discard them with the old master's unreplicated tail (or they died with it), and no
-        // error can say so. Their outcome is unknown once a window opened since.
-        if (clock.touched(this.silentSince, replyEpoch)) {
-          const killed = clock.touched(this.silentSince, replyEpoch, 'kill');
+      if (counts[k] === 0) {
+        // Any command sent with replies off while a kill -9 window is open is in flight until the
+        // next reply: it may have died with the master, and no error can say so.
+        if (clock.touched(sentEpoch, sentEpoch, 'kill')) this.silentSince ??= sentEpoch;
+        // A write sent with replies off has no acknowledgement: until a write reply of this
+        // session is confirmed on the same master, a failover (planned or kill -9) may discard it
+        // with the old master's unreplicated tail.
+        if (WRITES.has(cmds[k][0].toUpperCase())) this.silentWriteSince ??= sentEpoch;
+      } else {
+        if (this.silentSince !== undefined) {
+          const unknown = clock.touched(this.silentSince, replyEpoch, 'kill');
           this.silentSince = undefined;
-          if (verdict.kind === 'compare') verdict = { kind: 'end', allowed: killed ? 'link-lost-on-kill' : 'silent-write-at-failover', finalChecks: false };
-        } else if (WRITES.has(cmds[k][0].toUpperCase()) && frames.length > 0 && !frames[0].startsWith('-')) this.silentSince = undefined;
+          if (unknown && verdict.kind === 'compare') verdict = { kind: 'end', allowed: 'link-lost-on-kill', finalChecks: false };
+        }
+        if (this.silentWriteSince !== undefined) {
+          if (clock.touched(this.silentWriteSince, replyEpoch)) {
+            this.silentWriteSince = undefined;
+            if (verdict.kind === 'compare') verdict = { kind: 'end', allowed: 'silent-write-at-failover', finalChecks: stateKnownAfter(ctx) };
+          } else if (WRITES.has(cmds[k][0].toUpperCase()) && frames.length > 0 && !frames[0].startsWith('-')) this.silentWriteSince = undefined;
+        }
       }
       judged.push({ ctx, verdict });
       if (verdict.kind === 'diverged') {
