@@ -14,6 +14,7 @@ import { Redis, type RedisOptions } from 'ioredis';
 import type { Credentials, TlsClientOptions } from '../config/types.js';
 import type { Logger } from '../logger.js';
 import type { Addr } from './types.js';
+import { GuardedConnector } from './guarded-connector.js';
 
 export class TimeoutError extends Error {
   constructor(what: string, ms: number) {
@@ -140,7 +141,11 @@ export function linkOptions(opts: {
   if (opts.auth.username) o.username = opts.auth.username;
   if (opts.auth.password) o.password = opts.auth.password;
   const tls = tlsOptionsFor(opts.tls, opts.host, opts.port);
-  if (tls) o.tls = tls;
+  if (tls) {
+    o.tls = tls;
+    // A TLS socket may report two errors; ioredis's connector listens for one (guarded-connector.ts).
+    o.Connector = GuardedConnector;
+  }
   return o;
 }
 
