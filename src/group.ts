@@ -17,7 +17,7 @@ import { SharedLink } from './session/shared-link.js';
 import { destroyLinksTo } from './session/backend-link.js';
 import { clientTlsOptions } from './security.js';
 import { GroupObserver } from './admin/group-observer.js';
-import { GuardedConnector } from './topology/guarded-connector.js';
+import { guardedTls } from './topology/guarded-connector.js';
 
 /** A counter cheap enough for the per-command path; the metrics registry reads it. */
 export class Count {
@@ -295,9 +295,7 @@ export class GroupRuntime {
         enableOfflineQueue: true,
         retryStrategy: () => null,
         lazyConnect: false,
-        tls: tlsOpts ? clientTlsOptions(tlsOpts, addr.slice(0, sep), Number(addr.slice(sep + 1))) : undefined,
-        // A TLS socket may report two errors; ioredis's connector listens for one.
-        ...(tlsOpts ? { Connector: GuardedConnector } : {}),
+        ...guardedTls(tlsOpts ? clientTlsOptions(tlsOpts, addr.slice(0, sep), Number(addr.slice(sep + 1))) : undefined),
       });
       c.on('error', () => {});
       c.on('end', () => {

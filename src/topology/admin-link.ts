@@ -3,7 +3,7 @@
 // view, and the parser of INFO replication's replica lines.
 import { Redis } from 'ioredis';
 import type { GroupConfig } from '../config/types.js';
-import { linkOptions, parseInfo, splitAddr, waitReady, withTimeout } from './sentinel-link.js';
+import { nodeLinkOptions, parseInfo, waitReady, withTimeout } from './sentinel-link.js';
 import type { Addr } from './types.js';
 
 /** An admin link to a Redis node (ROLE, INFO replication), with the group's backend credentials. */
@@ -15,17 +15,7 @@ export class AdminLink {
     readonly addr: Addr,
     group: GroupConfig,
   ) {
-    const { host, port } = splitAddr(addr);
-    this.conn = new Redis(
-      linkOptions({
-        host,
-        port,
-        auth: group.auth,
-        tls: group.tls.backend,
-        connectTimeoutMs: group.topology.connectTimeoutMs,
-        connectionName: 'sentinel-proxy-admin',
-      }),
-    );
+    this.conn = new Redis(nodeLinkOptions(addr, group, 'sentinel-proxy-admin'));
     this.conn.on('error', (err: Error) => {
       this.lastError = err.message;
     });

@@ -57,3 +57,10 @@ export class GuardedConnector extends AbstractConnector {
     });
   }
 }
+
+/** ioredis options for TLS to a node or sentinel: the TLS settings with the connector above (none
+ * without TLS: a plain socket reports one error). Every ioredis connection of the proxy takes its
+ * TLS from here. */
+export function guardedTls(options: tls.ConnectionOptions | undefined): { tls?: tls.ConnectionOptions; Connector?: typeof GuardedConnector } {
+  return options === undefined ? {} : { tls: options, Connector: GuardedConnector };
+}

@@ -17,7 +17,7 @@ import net from 'node:net';
 import { Redis } from 'ioredis';
 import type { GroupConfig } from '../config/types.js';
 import type { Logger } from '../logger.js';
-import { linkOptions, parseInfo, splitAddr, waitReady, withTimeout } from './sentinel-link.js';
+import { nodeLinkOptions, parseInfo, splitAddr, waitReady, withTimeout } from './sentinel-link.js';
 import type { Addr } from './types.js';
 
 /** Pause between probes. */
@@ -89,18 +89,7 @@ export class MasterProbe {
     private readonly handlers: ProbeHandlers,
   ) {
     this.addr = addr;
-    const { host, port } = splitAddr(addr);
-    this.conn = new Redis(
-      linkOptions({
-        host,
-        port,
-        auth: cfg.auth,
-        tls: cfg.tls.backend,
-        connectTimeoutMs: cfg.topology.connectTimeoutMs,
-        connectionName: 'sentinel-proxy-probe',
-        reconnectCapMs: 250,
-      }),
-    );
+    this.conn = new Redis(nodeLinkOptions(addr, cfg, 'sentinel-proxy-probe', 250));
     this.conn.on('error', () => {
       /* probes report */
     });

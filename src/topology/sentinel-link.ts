@@ -11,10 +11,10 @@
 // library's own words.
 import type { ConnectionOptions } from 'node:tls';
 import { Redis, type RedisOptions } from 'ioredis';
-import type { Credentials, TlsClientOptions } from '../config/types.js';
+import type { Credentials, GroupConfig, TlsClientOptions } from '../config/types.js';
 import type { Logger } from '../logger.js';
 import type { Addr } from './types.js';
-import { GuardedConnector } from './guarded-connector.js';
+import { guardedTls } from './guarded-connector.js';
 
 export class TimeoutError extends Error {
   constructor(what: string, ms: number) {
@@ -140,13 +140,22 @@ export function linkOptions(opts: {
   };
   if (opts.auth.username) o.username = opts.auth.username;
   if (opts.auth.password) o.password = opts.auth.password;
-  const tls = tlsOptionsFor(opts.tls, opts.host, opts.port);
-  if (tls) {
-    o.tls = tls;
-    // A TLS socket may report two errors; ioredis's connector listens for one (guarded-connector.ts).
-    o.Connector = GuardedConnector;
-  }
-  return o;
+  return Object.assign(o, guardedTls(tlsOptionsFor(opts.tls, opts.host, opts.port)));
+}
+
+/** linkOptions for an admin link to the group's node `addr`, with the group's backend credentials,
+ * TLS and connect timeout. */
+export function nodeLinkOptions(addr: Addr, group: GroupConfig, connectionName: string, reconnectCapMs?: number): RedisOptions {
+  const { host, port } = splitAddr(addr);
+  return linkOptions({
+    host,
+    port,
+    auth: group.auth,
+    tls: group.tls.backend,
+    connectTimeoutMs: group.topology.connectTimeoutMs,
+    connectionName,
+    ...(reconnectCapMs === undefined ? {} : { reconnectCapMs }),
+  });
 }
 
 /** A flat RESP2 `[k, v, k, v]` reply as a record. */
